@@ -1,0 +1,50 @@
+"""Typed errors. Each message names the bad value and what to do; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+
+class VlmscopeError(Exception):
+    """Base class of every error vlmscope raises on purpose (bad input, unsupported model)."""
+
+
+class UnknownModelError(VlmscopeError, LookupError):
+    """A reference names no catalog model, folder or file."""
+
+    def __init__(self, ref: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.ref = ref
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            f"unknown model {ref!r}: not a catalog name, a folder or a config.json.{hint}"
+            " Run 'vlmscope list' to see the catalog."
+        )
+
+
+class AmbiguousModelError(VlmscopeError, LookupError):
+    """A short name matches several catalog models."""
+
+    def __init__(self, ref: str, matches: tuple[str, ...]) -> None:
+        self.ref = ref
+        self.matches = matches
+        super().__init__(f"model name {ref!r} is ambiguous: it matches {', '.join(matches)}. Use the full id.")
+
+
+class ConfigError(VlmscopeError, ValueError):
+    """A config file is unreadable, not JSON, or lacks a required field."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"bad config {path}: {problem}")
+
+
+class UnsupportedArchitectureError(VlmscopeError, ValueError):
+    """transformers cannot build this model_type / architecture, and no rebuilt skeleton exists."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        super().__init__(f"cannot build {name!r}: {problem}")
+
+
+class AnatomyError(VlmscopeError, RuntimeError):
+    """The module tree does not have a part vlmscope needs (e.g. no language decoder stack)."""

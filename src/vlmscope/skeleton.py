@@ -1,0 +1,92 @@
+"""Config → the real transformers model, built on PyTorch's meta device (no weight memory)."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from vlmscope.errors import ConfigError, UnsupportedArchitectureError
+from vlmscope.skeletons import REBUILT
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PretrainedConfig
+
+    from vlmscope.sources import ModelSource
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence transformers' advisory logging while building; errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def make_config(source: ModelSource) -> PretrainedConfig:
+    """The transformers config object for ``source``; unknown model types raise a clear error."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = source.config["model_type"]
+    if model_type not in CONFIG_MAPPING:
+        hint = (" It ships its own code (auto_map); vlmscope does not run Hub code (--trust-remote-code is not"
+                " available yet)." if "auto_map" in source.config else "")
+        raise UnsupportedArchitectureError(
+            source.model_id, f"model_type {model_type!r} is unknown to transformers {transformers.__version__}.{hint}"
+        )
+    try:
+        with _quiet():
+            return CONFIG_MAPPING[model_type].from_dict(source.config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(source.info.location, f"transformers rejects it: {exc}") from exc
+
+
+def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module]:
+    """The class named in ``architectures``, or the image-text-to-text class mapped to the config."""
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    names = source.config.get("architectures") or []
+    if names:
+        cls = getattr(transformers, names[0], None)
+        if cls is None:
+            raise UnsupportedArchitectureError(
+                source.model_id,
+                f"architecture {names[0]!r} is not in transformers {transformers.__version__};"
+                " check the config's 'architectures' field or upgrade transformers",
+            )
+        return cls  # type: ignore[no-any-return]
+    mapping = AutoModelForImageTextToText._model_mapping
+    if type(config) not in mapping:
+        raise UnsupportedArchitectureError(source.model_id, "config has no 'architectures' and no image-text-to-text class")
+    return mapping[type(config)]  # type: ignore[no-any-return]
+
+
+def build(source: ModelSource) -> nn.Module:
+    """Build the model skeleton on the meta device. Rebuilt skeletons take precedence over transformers."""
+    import torch
+
+    rebuilt = REBUILT.get(source.config["model_type"])
+    with _quiet(), torch.device("meta"):
+        if rebuilt is not None:
+            return rebuilt(source.config)
+        config = make_config(source)
+        cls = model_class(config, source)
+        return _instantiate(cls, config, source)
+
+
+def _instantiate(cls: Any, config: PretrainedConfig, source: ModelSource) -> nn.Module:
+    try:
+        return cls(config)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise UnsupportedArchitectureError(source.model_id, f"{cls.__name__} cannot be built from this config: {exc}") from exc

@@ -1,0 +1,81 @@
+"""Visual tokens per image at the vision encoder's native resolution (image_size × image_size).
+
+The generic rule follows the structure: patches (+ class token) → feature selection → connector
+(learned queries or s×s merge). Processing rules that only a family's processor knows (tiling, HD crops)
+live in one named function each, cited to the transformers or published code they follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vlmscope.sources import ModelSource
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the vision encoder and connector do to one crop; read off the anatomy."""
+
+    image_size: int
+    patch_size: int
+    class_token: bool
+    latents: int | None  # learned queries per crop, if a resampler
+    merge: int  # s for an s×s patch merge, else 1
+
+
+def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
+    """Tokens one crop becomes, with the rule written out."""
+    side = enc.image_size // enc.patch_size
+    n = side * side
+    rule = f"{side}×{side} patches"
+    if enc.class_token:
+        n += 1
+        rule += " + class token"
+    strategy = config.get("vision_feature_select_strategy")
+    if strategy == "default" or (strategy is None and enc.class_token):
+        n -= 1  # transformers drops the first token: [:, 1:]
+        rule += ", first token dropped"
+    if enc.latents is not None:
+        return enc.latents, f"{rule} → {enc.latents} resampler latents"
+    if enc.merge > 1:
+        n //= enc.merge * enc.merge
+        rule += f" → {enc.merge}×{enc.merge} merge"
+    return n, f"{rule} = {n}"
+
+
+def native_tokens(enc: Encoded, source: ModelSource) -> tuple[int, str]:
+    """Tokens for one image of image_size × image_size, under the model's own processing rules."""
+    config = source.config
+    size = enc.image_size
+    if config.get("model_type") == "phi3_v":
+        from vlmscope.skeletons.phi3_v import visual_tokens
+
+        n = visual_tokens(size, size, config, source.preprocessor)
+        return n, f"Phi-3-vision HD transform of a {size}×{size} image (num_crops, newlines, separator) = {n}"
+    base, rule = per_crop(enc, config)
+    if config.get("image_grid_pinpoints"):
+        return _anyres(enc, base, config, rule)
+    if (source.preprocessor or {}).get("do_image_splitting"):
+        n = base * 5
+        return n, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}"
+    return base, rule
+
+
+def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str) -> tuple[int, str]:
+    """LLaVA-NeXT AnyRes, as LlavaNextProcessor._get_number_of_features counts it: the base image plus the
+    best-fitting tile grid, unpadded to the image's aspect ratio, plus one newline token per feature row."""
+    from transformers.image_processing_utils import select_best_resolution
+
+    size, side = enc.image_size, enc.image_size // enc.patch_size
+    best_h, best_w = select_best_resolution((size, size), config["image_grid_pinpoints"])
+    cur_h, cur_w = side * (best_h // size), side * (best_w // size)
+    if cur_w / cur_h > 1:  # image (1:1) is taller than the grid: crop the padded width
+        new_w = int(round(size * (cur_h / size), 7))
+        cur_w -= ((cur_w - new_w) // 2) * 2
+    elif cur_w / cur_h < 1:
+        new_h = int(round(size * (cur_w / size), 7))
+        cur_h -= ((cur_h - new_h) // 2) * 2
+    tiles, newlines = cur_h * cur_w, cur_h
+    n = base + tiles + newlines
+    return n, f"AnyRes: base {base} + grid {best_w}×{best_h} unpadded {cur_h}×{cur_w} = {tiles} + {newlines} newlines = {n}"
