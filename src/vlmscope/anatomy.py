@@ -57,7 +57,11 @@ def _stack_block(index: ModuleIndex, stack: str) -> tuple[int, nn.Module]:
 
 def _positions(index: ModuleIndex, root: str) -> int | None:
     emb = index.first(root, nn.Embedding)
-    return index.modules[emb].num_embeddings if emb else None
+    if emb is None:
+        return None
+    module = index.modules[emb]
+    assert isinstance(module, nn.Embedding)
+    return module.num_embeddings
 
 
 def _vision(index: ModuleIndex, roles: Roles, model_config: Any) -> VisionFacts:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 
+from vlmscope import cache
 from vlmscope.schema import Anatomy, Comparison
 
 SEED_MODELS: tuple[str, ...] = (
@@ -19,16 +21,35 @@ SEED_MODELS: tuple[str, ...] = (
 )
 
 
-def inspect(ref: str) -> Anatomy:
-    """Build ``ref`` (catalog name, folder or config.json) on the meta device and return its anatomy."""
-    from vlmscope.anatomy import analyze
-    from vlmscope.skeleton import build
+def inspect(ref: str, *, use_cache: bool = True) -> Anatomy:
+    """Build ``ref`` (catalog name, folder or config.json) on the meta device and return its anatomy.
+
+    Results are cached on disk (see ``vlmscope.cache``); ``use_cache=False`` always rebuilds.
+    """
     from vlmscope.sources import resolve
 
     source = resolve(ref)
-    return analyze(build(source), source)
+    payload = {"config": source.config, "preprocessor": source.preprocessor, "processor": source.processor,
+               "id": source.model_id, "info": dataclasses.asdict(source.info),
+               "card": dataclasses.asdict(source.card) if source.card else None}
+    cache_key = cache.key(payload)
+    if use_cache and (hit := cache.load(cache_key)) is not None:
+        return hit
+    from vlmscope.anatomy import analyze
+    from vlmscope.skeleton import build
+
+    anatomy = analyze(build(source), source)
+    if use_cache:
+        cache.store(cache_key, anatomy)
+    return anatomy
 
 
-def compare(refs: Iterable[str] = SEED_MODELS) -> Comparison:
+def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True,
+            on_done: Callable[[str], None] | None = None) -> Comparison:
     """Anatomies of several models, in the order given (default: the nine seed models)."""
-    return Comparison(tuple(inspect(ref) for ref in refs))
+    found = []
+    for ref in refs:
+        found.append(inspect(ref, use_cache=use_cache))
+        if on_done is not None:
+            on_done(ref)
+    return Comparison(tuple(found))

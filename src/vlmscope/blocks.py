@@ -14,17 +14,17 @@ _MLP_WORDS = ("MLP", "FeedForward", "FFN", "Mlp")
 
 def activation_name(module: nn.Module) -> str:
     """Short name of an activation module: GELUActivation → GELU, SiLUActivation → SiLU."""
-    name = type(module).__name__
-    for suffix in ("Activation",):
-        name = name.removesuffix(suffix)
-    approximate = getattr(module, "approximate", "none")
-    return f"{name}(tanh)" if approximate == "tanh" else name
+    name = type(module).__name__.removesuffix("Activation").removeprefix("Pytorch")
+    if name.endswith("Tanh") and name != "Tanh":
+        return f"{name.removesuffix('Tanh')}(tanh)"
+    return f"{name}(tanh)" if getattr(module, "approximate", "none") == "tanh" else name
 
 
 def is_activation(module: nn.Module) -> bool:
+    kind = type(module)
     return not list(module.parameters(recurse=False)) and not list(module.children()) and (
-        type(module).__module__.startswith("torch.nn.modules.activation")
-        or type(module).__name__.endswith("Activation") or type(module).__name__ in ("GELU", "SiLU", "ReLU"))
+        kind.__module__ in ("torch.nn.modules.activation", "transformers.activations")
+        or kind.__name__.endswith("Activation"))
 
 
 def _find(block: nn.Module, words: tuple[str, ...]) -> nn.Module | None:

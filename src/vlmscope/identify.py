@@ -79,14 +79,15 @@ def separators(index: ModuleIndex, paths: tuple[str, ...]) -> tuple[str, ...]:
     for name, p in index.model.named_parameters():
         if any(under(name, c) for c in paths) and p.numel() == p.shape[-1]:
             owner = index.modules.get(name.rpartition(".")[0])
-            if owner is not None and not isinstance(owner, (nn.Linear, nn.LayerNorm)) and "Norm" not in type(owner).__name__:
+            norm_like = isinstance(owner, nn.LayerNorm) or "Norm" in type(owner).__name__
+            if owner is not None and not isinstance(owner, nn.Linear) and not norm_like:
                 found.append(f"{name.rpartition('.')[2]} ({p.shape[-1]})")
     return tuple(found)
 
 
 def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_hidden: int, config: Any) -> str:
-    """How many vision features become how many LM tokens."""
-    parts = []
+    """How vision features are pooled or merged before the LM; tiling and learned separators follow."""
+    parts: list[str] = []
     queries = learned_queries(index, connector)
     if queries is not None:
         owner, n = queries
@@ -94,16 +95,19 @@ def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_hidden: int, 
         kind = ("Perceiver resampler" if "Perceiver" in cls else
                 "Q-Former" if "qformer" in cls.lower() else "Learned-query resampler")
         stacks = [s for s in index.stacks() if under(s, owner)]
-        depth = f", {len(index.modules[stacks[0]])} layers" if stacks else ""
+        depth = f", {len(list(index.modules[stacks[0]].children()))} layers" if stacks else ""
         parts.append(f"{kind} ({n} latents{depth})")
     first = _first_linear(index, connector)
     if first is not None and first.in_features != vision_hidden and first.in_features % vision_hidden == 0:
         side = round((first.in_features // vision_hidden) ** 0.5)
         if side * side * vision_hidden == first.in_features:
             parts.append(f"{side}×{side} patch merge")
-    if getattr(config, "image_grid_pinpoints", None):
-        parts.append("AnyRes tiling")
-    return " + ".join(parts) if parts else "none"
+    extras = ["AnyRes tiling"] if getattr(config, "image_grid_pinpoints", None) else []
+    seps = separators(index, connector)
+    if seps:
+        extras.append("learned " + ", ".join(s.split(" ")[0] for s in seps))
+    main = " + ".join(parts) if parts else "none"
+    return f"{main} ({'; '.join(extras)})" if extras else main
 
 
 def _first_linear(index: ModuleIndex, connector: tuple[str, ...]) -> nn.Linear | None:

@@ -13,6 +13,7 @@ No model types are listed here. The rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -57,7 +58,7 @@ def _largest_stack(index: ModuleIndex, inside: str | None, outside: str | None) 
 
 def find_roles(index: ModuleIndex) -> Roles:
     """Locate every role; raise AnatomyError naming the part that is missing."""
-    model = index.model
+    model: Any = index.model  # a transformers PreTrainedModel (or a rebuilt skeleton with the same API)
     head_mod = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     emb_mod = model.get_input_embeddings()
     emb = index.path_of(emb_mod)

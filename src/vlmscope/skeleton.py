@@ -68,8 +68,12 @@ def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module
         return cls  # type: ignore[no-any-return]
     mapping = AutoModelForImageTextToText._model_mapping
     if type(config) not in mapping:
-        raise UnsupportedArchitectureError(source.model_id, "config has no 'architectures' and no image-text-to-text class")
-    return mapping[type(config)]  # type: ignore[no-any-return]
+        raise UnsupportedArchitectureError(source.model_id,
+                                           "config has no 'architectures' and no image-text-to-text class")
+    found: Any = mapping[type(config)]
+    if isinstance(found, tuple):  # some configs map to several classes: the first is the default
+        found = next(cls for cls in found if cls is not None)
+    return found  # type: ignore[no-any-return]
 
 
 def build(source: ModelSource) -> nn.Module:
@@ -89,4 +93,5 @@ def _instantiate(cls: Any, config: PretrainedConfig, source: ModelSource) -> nn.
     try:
         return cls(config)  # type: ignore[no-any-return]
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        raise UnsupportedArchitectureError(source.model_id, f"{cls.__name__} cannot be built from this config: {exc}") from exc
+        problem = f"{cls.__name__} cannot be built from this config: {exc}"
+        raise UnsupportedArchitectureError(source.model_id, problem) from exc

@@ -39,13 +39,15 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _from_folder(folder: Path, config_path: Path, origin: str, model_id: str, card: Card | None) -> ModelSource:
+def _from_folder(folder: Path, config_path: Path, origin: str, model_id: str, card: Card | None,
+                 location: str | None = None) -> ModelSource:
     config = read_json(config_path)
     if not isinstance(config.get("model_type"), str) or not config["model_type"]:
         raise ConfigError(str(config_path), "no 'model_type' field; add the model_type transformers uses for it")
     extras = {name: read_json(folder / name) for name in _EXTRA_FILES if (folder / name).is_file()}
     files = (config_path.name, *extras)
-    info = SourceInfo(origin, str(folder if origin != "file" else config_path), tuple(files),
+    location = location or str(folder if origin != "file" else config_path)
+    info = SourceInfo(origin, location, tuple(files),
                       reconstructed=config_path.name == "config.reconstructed.json")
     return ModelSource(model_id, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, card)
 
@@ -54,7 +56,8 @@ def resolve(ref: str) -> ModelSource:
     """Turn a user reference into parsed config files; raise UnknownModelError with suggestions."""
     entry = catalog.find(ref)
     if entry is not None:
-        return _from_folder(entry.folder, entry.config_path, "catalog", entry.model_id, entry.card)
+        return _from_folder(entry.folder, entry.config_path, "catalog", entry.model_id, entry.card,
+                            location=f"vlmscope/catalog/models/{entry.folder.name}")
     path = Path(ref).expanduser()
     if path.is_dir():
         config_path = path / "config.json"

@@ -78,4 +78,5 @@ def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str) -> tuple
         cur_h -= ((cur_h - new_h) // 2) * 2
     tiles, newlines = cur_h * cur_w, cur_h
     n = base + tiles + newlines
-    return n, f"AnyRes: base {base} + grid {best_w}×{best_h} unpadded {cur_h}×{cur_w} = {tiles} + {newlines} newlines = {n}"
+    grid = f"grid {best_w}×{best_h} px unpadded to {cur_h}×{cur_w} features"
+    return n, f"AnyRes: base {base} + {grid} = {tiles} + {newlines} newlines = {n}"

@@ -64,7 +64,8 @@ class ModuleIndex:
 
     def children(self, path: str) -> list[str]:
         prefix = f"{path}." if path else ""
-        return [f"{prefix}{name}" for name, _ in self.modules[path].named_children() if f"{prefix}{name}" in self.modules]
+        names = (f"{prefix}{name}" for name, _ in self.modules[path].named_children())
+        return [name for name in names if name in self.modules]
 
     def stacks(self) -> list[str]:
         """ModuleLists of two or more blocks of one class: the repeated layers of an encoder or decoder."""

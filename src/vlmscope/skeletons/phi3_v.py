@@ -11,7 +11,8 @@ without running it:
         vision_embed_tokens    Phi3ImageEmbedding
           drop                 Dropout
           wte                  the same module as model.embed_tokens (shared, counted once)
-          img_processor        CLIPVisionModel (CLIP ViT-L/14 @336, with post_layernorm)
+          img_processor        CLIPVisionModel (transformers 4 layout: .vision_model = CLIP ViT-L/14 @336,
+                               with post_layernorm)
           glb_GN, sub_GN       learned separators, 4 × image_dim_out wide (2×2 patch merge)
           img_projection       Sequential(Linear(4·image_dim_out → hidden), GELU, Linear(hidden → hidden))
         layers                 N × Phi3DecoderLayer
@@ -34,7 +35,7 @@ from transformers.models.phi3.modeling_phi3 import Phi3DecoderLayer, Phi3PreTrai
 
 # The vision tower config hard-coded in image_embedding_phi3_v.py (CLIP_VIT_LARGE_PATCH14_336_CONFIG),
 # which equals https://huggingface.co/openai/clip-vit-large-patch14-336/blob/main/config.json (vision part).
-_CLIP_VIT_L_14_336 = dict(
+_CLIP_VIT_L_14_336: dict[str, Any] = dict(
     attention_dropout=0.0, dropout=0.0, hidden_act="quick_gelu", hidden_size=1024, image_size=336,
     initializer_factor=1.0, initializer_range=0.02, intermediate_size=4096, layer_norm_eps=1e-05,
     num_attention_heads=16, num_channels=3, num_hidden_layers=24, patch_size=14, projection_dim=768,
@@ -57,6 +58,23 @@ class Phi3VConfig(Phi3Config):
         super().__init__(**kwargs)
 
 
+class CLIPVisionTransformer(CLIPVisionModel):
+    """transformers 5's flattened CLIPVisionModel is transformers 4's CLIPVisionTransformer."""
+
+
+class CLIPVisionModel4(nn.Module):
+    """CLIPVisionModel as transformers 4 laid it out (the published checkpoint's names:
+    ``img_processor.vision_model.*``); transformers 5 dropped the ``vision_model`` level."""
+
+    def __init__(self, config: CLIPVisionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vision_model = CLIPVisionTransformer(config)
+
+
+CLIPVisionModel4.__name__ = CLIPVisionModel4.__qualname__ = "CLIPVisionModel"
+
+
 class Phi3ImageEmbedding(nn.Module):
     """The remote ``Phi3ImageEmbedding`` (HD transform with learned separators, MLP projection)."""
 
@@ -68,7 +86,7 @@ class Phi3ImageEmbedding(nn.Module):
         layer = config.embd_layer
         self.drop = nn.Dropout(config.embd_pdrop)
         self.wte = wte
-        self.img_processor = CLIPVisionModel(CLIPVisionConfig(**_CLIP_VIT_L_14_336))
+        self.img_processor = CLIPVisionModel4(CLIPVisionConfig(**_CLIP_VIT_L_14_336))
         self.image_dim_out = int(processor["image_dim_out"])
         self.num_img_tokens = int(processor["num_img_tokens"])
         self.use_hd_transform = bool(layer.get("use_hd_transform", False))
@@ -118,10 +136,12 @@ class Phi3VForCausalLM(Phi3PreTrainedModel):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
     def get_input_embeddings(self) -> nn.Module:
-        return self.model.embed_tokens
+        embeddings: nn.Module = self.model.embed_tokens
+        return embeddings
 
     def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
+        head: nn.Module = self.lm_head
+        return head
 
 
 def make_config(raw: dict[str, Any]) -> Phi3VConfig:

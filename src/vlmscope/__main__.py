@@ -1,0 +1,5 @@
+"""``python -m vlmscope`` runs the CLI."""
+
+from vlmscope.cli import run
+
+run()

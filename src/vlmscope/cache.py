@@ -1,0 +1,104 @@
+"""A small on-disk cache of computed anatomies, so repeated runs skip importing torch and transformers.
+
+The key covers everything an anatomy is computed from: the config files and card, the installed
+transformers and torch versions, and the source of vlmscope itself. Any change gives a new key.
+Cache problems never fail a run: a broken or unwritable cache is simply not used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import types
+import typing
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+from vlmscope.schema import Anatomy
+
+T = TypeVar("T")
+
+
+def cache_dir() -> Path | None:
+    """``$VLMSCOPE_CACHE``, else ``$XDG_CACHE_HOME/vlmscope``, else ``~/.cache/vlmscope``; None if disabled."""
+    if os.environ.get("VLMSCOPE_NO_CACHE"):
+        return None
+    if os.environ.get("VLMSCOPE_CACHE"):
+        return Path(os.environ["VLMSCOPE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vlmscope"
+
+
+@cache
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".json") and "catalog" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    for dist in ("transformers", "torch"):
+        try:
+            digest.update(f"{dist}=={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(dist.encode())
+    return digest.hexdigest()
+
+
+def key(payload: dict[str, Any]) -> str:
+    """Cache key of one model's inputs (config files, card) under the current code and libraries."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(f"{_code_fingerprint()}\n{text}".encode()).hexdigest()[:32]
+
+
+def load(cache_key: str) -> Anatomy | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        return from_dict(Anatomy, json.loads((folder / f"{cache_key}.json").read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def store(cache_key: str, anatomy: Anatomy) -> None:
+    folder = cache_dir()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
+            json.dump(dataclasses.asdict(anatomy), handle)
+        os.replace(handle.name, folder / f"{cache_key}.json")
+    except OSError:
+        return
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a frozen dataclass (recursively) from ``dataclasses.asdict`` output."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+              if f.name in data}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(inner[0], value)
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)  # type: ignore[arg-type]
+    return value

@@ -1,0 +1,165 @@
+"""The ``vlmscope`` command line. Build the data, render it, print last."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+import typer
+
+from vlmscope import __version__
+from vlmscope.errors import VlmscopeError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="vlmscope",
+    help="Look inside vision-language models without downloading weights: roles, layers, exact parameter "
+         "counts and visual tokens, computed from the models' own definitions on PyTorch's meta device.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+class ShowFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"vlmscope: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guard(debug: bool, work: Callable[[], T]) -> T:
+    """Run ``work``; expected errors become one line on stderr and exit code 2 (tracebacks with --debug)."""
+    try:
+        return work()
+    except VlmscopeError as exc:
+        if debug or os.environ.get("VLMSCOPE_DEBUG"):
+            raise
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    raise AssertionError("unreachable")
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((200, 40)).columns
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vlmscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """vlmscope: anatomy, parameters and visual tokens of vision-language models."""
+
+
+@app.command()
+def compare(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Catalog names (full id or unique short name), model folders or config.json paths. "
+             "Default: the nine seed models.", show_default=False)] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    no_cache: NoCacheOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare models side by side: the seed's overview and architecture tables."""
+    from vlmscope import api
+    from vlmscope.render import text
+
+    refs = tuple(models) if models else api.SEED_MODELS
+    comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
+        refs, use_cache=not no_cache, on_done=done)))
+    if fmt is Format.table:
+        from vlmscope.render import terminal
+
+        out = terminal.comparison(comparison, width=_width(), color=_color())
+    else:
+        out = {Format.markdown: text.markdown, Format.json: text.json_text, Format.csv: text.csv_text}[fmt](comparison)
+    typer.echo(out, nl=not out.endswith("\n"))
+
+
+def _with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]], T]) -> T:
+    """A transient progress bar on stderr while models are built (only on a terminal)."""
+    if not sys.stderr.isatty():
+        return work(lambda ref: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=len(refs))
+        return work(lambda ref: bar.update(task, advance=1, description=ref))
+
+
+@app.command()
+def show(
+    model: Annotated[str, typer.Argument(help="Catalog name, model folder or config.json path.")],
+    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+    depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
+    no_cache: NoCacheOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One model in depth: its anatomy and its module tree with repeated blocks collapsed."""
+    from vlmscope import api
+    from vlmscope.render import text
+
+    anatomy = _guard(debug, lambda: api.inspect(model, use_cache=not no_cache))
+    if fmt is ShowFormat.json:
+        import json
+
+        from vlmscope.tables import record
+
+        out = json.dumps({**record(anatomy), "tree": text.tree_lines(anatomy.tree, depth)}, indent=2,
+                         ensure_ascii=False) + "\n"
+    elif fmt is ShowFormat.markdown:
+        out = text.show_markdown(anatomy, depth)
+    else:
+        from vlmscope.render import terminal
+
+        out = terminal.show(anatomy, depth, width=_width(), color=_color())
+    typer.echo(out, nl=not out.endswith("\n"))
+
+
+@app.command(name="list")
+def list_models() -> None:
+    """List the bundled catalog: model id, short name, and whether its config is reconstructed."""
+    from vlmscope import catalog
+
+    for entry in catalog.entries():
+        flag = "  (reconstructed config)" if entry.reconstructed else ""
+        typer.echo(f"{entry.model_id:45} {entry.short_name}{flag}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

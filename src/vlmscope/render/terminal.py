@@ -1,0 +1,86 @@
+"""Terminal renderers (rich). They return strings; only the CLI prints."""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table as RichTable
+from rich.tree import Tree
+
+from vlmscope.render.text import _node_label
+from vlmscope.schema import Anatomy, Comparison, TreeNode
+from vlmscope.tables import Table, exact_count, mlp_text, norm_text, seed_tables
+
+_ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
+
+
+def _render(renderable: RenderableType, width: int, color: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None,
+                      highlight=False, soft_wrap=False)
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def _rich_table(table: Table) -> RichTable:
+    """Side by side: one row per fact, one column per model (the first header names the models)."""
+    out = RichTable(title=table.title, box=box.SIMPLE_HEAVY, show_lines=True, header_style="bold",
+                    title_style="bold")
+    out.add_column(table.headers[0], style="bold", no_wrap=True)
+    for row in table.rows:
+        out.add_column(escape(row[0]), overflow="fold")
+    for i, header in enumerate(table.headers[1:], start=1):
+        out.add_row(escape(header), *(escape(row[i]) for row in table.rows))
+    return out
+
+
+def comparison(comp: Comparison, width: int = 200, color: bool = False) -> str:
+    """The two seed tables as rich tables."""
+    return _render(Group(*(_rich_table(t) for t in seed_tables(comp))), width, color)
+
+
+def _tree(node: TreeNode, depth: int | None, into: Tree | None = None) -> Tree:
+    label = f"[{_ROLE_STYLE.get(node.role, 'white')}]{escape(_node_label(node))}[/]"
+    branch = Tree(label) if into is None else into.add(label)
+    if depth is None or depth > 0:
+        for child in node.children:
+            _tree(child, None if depth is None else depth - 1, branch)
+    return branch
+
+
+def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = False) -> str:
+    """One model in depth: a facts table per role and the collapsed module tree."""
+    facts = RichTable(box=box.SIMPLE, show_header=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    v, c, lang, h = a.vision, a.connector, a.language, a.lm_head
+    rows = [
+        ("Parameters", exact_count(a.params.total)),
+        ("  vision / connector", f"{exact_count(a.params.vision)} / {exact_count(a.params.connector)}"),
+        ("  language / lm_head", f"{exact_count(a.params.language)} / {exact_count(a.params.lm_head)}"),
+        ("Architecture", f"{a.architecture} — {a.model_class} ({a.model_type})"),
+        ("Vision encoder", f"{v.family}: {v.class_name} at {v.path}, {v.layers} × {v.block_class}"),
+        ("  embeddings", v.embeddings),
+        ("  attention / MLP", f"{v.attention} (heads {v.heads}) / {mlp_text(v.mlp)}"),
+        ("  norm", norm_text(v.norm)),
+        ("Connector", f"{c.class_name}: {c.projection}"),
+        ("  pooling", c.pooling),
+        ("  separators", ", ".join(c.separators) or "none"),
+        ("  tokens per image", f"{c.tokens_per_image} ({c.tokens_rule})"),
+        ("Language model", f"{lang.family}: {lang.class_name} at {lang.path}, {lang.layers} × {lang.block_class}"),
+        ("  attention / MLP", f"{lang.attention} (heads {lang.heads}, kv {lang.kv_heads}) / {mlp_text(lang.mlp)}"),
+        ("  norm / vocab / ctx", f"{norm_text(lang.norm)} / {lang.vocab_size:,} / {lang.max_position_embeddings}"),
+        ("LM head", f"{h.class_name}({h.in_features}→{h.out_features}){' tied' if h.tied else ''} at {h.path}"),
+        ("Attention backends", ", ".join(a.attention_backends)),
+        ("Config", f"{a.source.origin}: {a.source.location}" + (" (reconstructed)" if a.source.reconstructed else "")),
+    ]
+    if a.card:
+        rows.append(("Training", f"{a.card.training_method.value} [{a.card.training_method.source}]"))
+    for key, value in rows:
+        facts.add_row(key, escape(value))
+    panel = Panel(facts, title=escape(f"{a.display_name} ({a.model_id})"), expand=False)
+    return _render(Group(panel, _tree(a.tree, depth)), width, color)

@@ -1,0 +1,87 @@
+"""Plain-text renderers: Markdown tables, JSON, CSV and the collapsed module tree."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from vlmscope.schema import Anatomy, Comparison, TreeNode
+from vlmscope.tables import Table, exact_count, flatten, record, seed_tables
+
+
+def md_cell(text: str) -> str:
+    """Escape a string for a Markdown table cell: pipes, HTML brackets, backslashes, newlines."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return " ".join(text.split())
+
+
+def markdown_table(table: Table) -> str:
+    lines = ["| " + " | ".join(md_cell(h) for h in table.headers) + " |",
+             "|" + "|".join("---" for _ in table.headers) + "|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def markdown(comparison: Comparison) -> str:
+    """The seed's two tables as GitHub-flavoured Markdown."""
+    parts = []
+    for table in seed_tables(comparison):
+        parts += [f"### {table.title}", "", markdown_table(table), ""]
+    return "\n".join(parts)
+
+
+def json_text(comparison: Comparison) -> str:
+    return json.dumps([record(a) for a in comparison.models], indent=2, ensure_ascii=False) + "\n"
+
+
+def csv_text(comparison: Comparison) -> str:
+    rows = [flatten(record(a)) for a in comparison.models]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def tree_lines(node: TreeNode, depth: int | None = None) -> list[str]:
+    """The module tree, repeated blocks collapsed ("24 × CLIPEncoderLayer"), with parameter counts."""
+    lines = [_node_label(node)]
+    _walk(node, "", depth, lines)
+    return lines
+
+
+def _node_label(node: TreeNode) -> str:
+    name = f"{node.name}: " if node.name else ""
+    if node.repeat > 1:
+        return f"{name}{node.repeat} × {node.class_name}  [{node.role}] {node.params:,} each"
+    count = f" {node.params:,}" if node.params else ""
+    return f"{name}{node.class_name}  [{node.role}]{count}"
+
+
+def _walk(node: TreeNode, prefix: str, depth: int | None, lines: list[str]) -> None:
+    if depth is not None and depth <= 0:
+        return
+    for i, child in enumerate(node.children):
+        last = i == len(node.children) - 1
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{_node_label(child)}")
+        _walk(child, prefix + ("    " if last else "│   "), None if depth is None else depth - 1, lines)
+
+
+def show_markdown(a: Anatomy, depth: int | None = None) -> str:
+    """One model in depth: facts per role, then the collapsed module tree."""
+    r = record(a)
+    lines = [f"## {md_cell(a.display_name)} (`{a.model_id}`)", "",
+             f"- Parameters: {exact_count(a.params.total)}",
+             *(f"  - {role}: {exact_count(n)}" for role, n in r["params"].items() if role != "total"),
+             f"- Architecture: {a.architecture}; model class `{a.model_class}` (`{a.model_type}`)",
+             f"- Attention backends: {', '.join(a.attention_backends)}",
+             f"- Config source: {a.source.origin} {a.source.location}"
+             + (" (reconstructed config)" if a.source.reconstructed else ""), ""]
+    for role in ("vision", "connector", "language", "lm_head"):
+        lines += [f"### {role}", "", "| fact | value |", "|---|---|"]
+        lines += [f"| {k} | {md_cell(str(v))} |" for k, v in r[role].items()]
+        lines.append("")
+    lines += ["### Module tree", "", "```", *tree_lines(a.tree, depth), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests are offline; the anatomy cache lives in a per-session temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="Rewrite the golden files from current output.")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    cache = tmp_path_factory.mktemp("vlmscope-cache")
+    old = {k: os.environ.get(k) for k in ("VLMSCOPE_CACHE", "VLMSCOPE_NO_CACHE", "HF_HUB_OFFLINE", "NO_COLOR")}
+    os.environ.update(VLMSCOPE_CACHE=str(cache), HF_HUB_OFFLINE="1", NO_COLOR="1")
+    os.environ.pop("VLMSCOPE_NO_CACHE", None)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def seed_comparison():  # type: ignore[no-untyped-def]
+    import vlmscope
+
+    return vlmscope.compare(use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def anatomies(seed_comparison):  # type: ignore[no-untyped-def]
+    return {a.model_id: a for a in seed_comparison.models}
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Compare text with tests/golden/NAME, or rewrite it with --regen-golden."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if request.config.getoption("--regen-golden"):
+            path.write_text(text, encoding="utf-8")
+        assert path.exists(), f"missing golden file {path}; run pytest --regen-golden"
+        assert text == path.read_text(encoding="utf-8"), f"{name} differs from golden; run pytest --regen-golden"
+
+    return check
+
+
+def vlmscope_exe() -> str:
+    """The installed console script (the real entry point)."""
+    exe = Path(sys.executable).with_name("vlmscope")
+    found = str(exe) if exe.exists() else shutil.which("vlmscope")
+    assert found, "the vlmscope console script is not installed; pip install -e ."
+    return found
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([vlmscope_exe(), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)

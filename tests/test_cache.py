@@ -1,0 +1,51 @@
+"""The anatomy cache: exact round trip, hit without rebuilding, corrupt files ignored."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+import vlmscope
+from vlmscope import SEED_MODELS, cache
+from vlmscope.schema import Anatomy
+
+
+@pytest.mark.parametrize("model_id", SEED_MODELS)
+def test_round_trip_is_exact(anatomies, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    a = anatomies[model_id]
+    assert cache.from_dict(Anatomy, dataclasses.asdict(a)) == a
+
+
+def test_hit_skips_the_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, anatomies) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+    first = vlmscope.inspect("llava-1.5-7b-hf")
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+    def fail(*args: object) -> None:
+        raise AssertionError("rebuilt despite a cache hit")
+
+    monkeypatch.setattr("vlmscope.skeleton.build", fail)
+    assert vlmscope.inspect("llava-1.5-7b-hf") == first == anatomies["llava-hf/llava-1.5-7b-hf"]
+
+
+def test_corrupt_entry_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+    first = vlmscope.inspect("llava-1.5-7b-hf")
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text("{not json")
+    assert vlmscope.inspect("llava-1.5-7b-hf") == first
+
+
+def test_disabled_cache_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+    monkeypatch.setenv("VLMSCOPE_NO_CACHE", "1")
+    vlmscope.inspect("llava-1.5-7b-hf")
+    assert not os.listdir(tmp_path)
+
+
+def test_key_changes_with_the_config() -> None:
+    assert cache.key({"config": {"a": 1}}) != cache.key({"config": {"a": 2}})
+    assert cache.key({"config": {"a": 1, "b": 2}}) == cache.key({"config": {"b": 2, "a": 1}})

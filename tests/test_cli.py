@@ -1,0 +1,89 @@
+"""The CLI through the real entry point (the installed ``vlmscope`` console script)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import GOLDEN, run_cli
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("compare", "show", "list"):
+        assert command in result.stdout
+
+
+def test_compare_markdown_is_the_golden_file() -> None:
+    result = run_cli("compare", "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (GOLDEN / "compare_seed.md").read_text()
+
+
+def test_compare_table_shows_both_tables() -> None:
+    result = run_cli("compare", "llava-1.5-7b-hf", "idefics2-8b")
+    assert result.returncode == 0, result.stderr
+    for text in ("Overview", "Architecture", "7,063,427,072", "Perceiver resampler", "CLIP ViT-L/14 @336"):
+        assert text in result.stdout
+
+
+def test_compare_json_and_csv() -> None:
+    data = json.loads(run_cli("compare", "Phi-3-vision-128k-instruct", "--format", "json").stdout)
+    assert [d["params"]["total"] for d in data] == [4_146_621_440]
+    lines = run_cli("compare", "llava-1.5-7b-hf", "mantis-8b-clip-llama3", "-f", "csv").stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("model_id,")
+
+
+def test_show_prints_facts_and_collapsed_tree() -> None:
+    result = run_cli("show", "llava-1.5-7b-hf")
+    assert result.returncode == 0, result.stderr
+    assert "24 × CLIPEncoderLayer" in result.stdout and "32 × LlamaDecoderLayer" in result.stdout
+    assert "tokens per image" in result.stdout
+    md = run_cli("show", "llava-1.5-7b-hf", "--format", "markdown", "--depth", "2").stdout
+    assert md.startswith("## LLaVA-1.5-7B (`llava-hf/llava-1.5-7b-hf`)") and "CLIPEncoderLayer" not in md
+    data = json.loads(run_cli("show", "idefics2-8b", "-f", "json").stdout)
+    assert data["connector"]["tokens_per_image"] == 320 and data["tree"][0].startswith("Idefics2ForConditionalGen")
+
+
+def test_list_shows_the_catalog() -> None:
+    result = run_cli("list")
+    assert result.returncode == 0
+    assert "microsoft/Phi-3-vision-128k-instruct" in result.stdout and "(reconstructed config)" in result.stdout
+
+
+def test_unknown_model_is_one_line_and_exit_2() -> None:
+    result = run_cli("compare", "llava-1.5")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("vlmscope: error: unknown model 'llava-1.5'")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run_cli("show", "llava-1.5", "--debug")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "UnknownModelError" in result.stderr
+
+
+def test_bad_configs_exit_2_with_one_line(tmp_path: Path) -> None:
+    cases = {
+        "malformed": ('{"model_type": ', "not valid JSON"),
+        "no-type": ('{"architectures": []}', "no 'model_type' field"),
+        "unknown-arch": ('{"model_type": "llava", "architectures": ["LlavaForNothing"]}',
+                         "architecture 'LlavaForNothing' is not in transformers"),
+        "unknown-type": ('{"model_type": "made_up_vlm"}', "model_type 'made_up_vlm' is unknown"),
+    }
+    for name, (config, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(config)
+        result = run_cli("show", str(folder))
+        assert result.returncode == 2, (name, result.stderr)
+        assert message in result.stderr and result.stderr.count("\n") == 1, (name, result.stderr)
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("vlmscope ")
