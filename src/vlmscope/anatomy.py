@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from vlmscope import blocks, identify
-from vlmscope.roles import Roles, count_params, find_roles, role_of
+from vlmscope.roles import Roles, count_params, find_roles, role_of, stack_block
 from vlmscope.schema import (
     Anatomy,
     ConnectorFacts,
@@ -29,14 +29,14 @@ def analyze(model: nn.Module, source: ModelSource) -> Anatomy:
     index = ModuleIndex(model)
     roles = find_roles(index)
     config = getattr(model, "config", None)
-    vision = _vision(index, roles, config)
+    vision = _vision(index, roles) if roles.vision else None
     language = _language(index, roles)
-    connector = _connector(index, roles, vision, source, config)
+    connector = _connector(index, roles, vision, language.hidden_size, source, config)
     return Anatomy(
         model_id=source.model_id,
         model_class=type(model).__name__,
         model_type=str(source.config["model_type"]),
-        architecture=identify.architecture_kind(index, roles.language, config),
+        architecture=identify.architecture_kind(index, roles, config),
         params=count_params(index, roles),
         vision=vision,
         connector=connector,
@@ -49,12 +49,6 @@ def analyze(model: nn.Module, source: ModelSource) -> Anatomy:
     )
 
 
-def _stack_block(index: ModuleIndex, stack: str) -> tuple[int, nn.Module]:
-    module = index.modules[stack]
-    assert isinstance(module, nn.ModuleList)
-    return len(module), module[0]
-
-
 def _positions(index: ModuleIndex, root: str) -> int | None:
     emb = index.first(root, nn.Embedding)
     if emb is None:
@@ -64,36 +58,59 @@ def _positions(index: ModuleIndex, root: str) -> int | None:
     return module.num_embeddings
 
 
-def _vision(index: ModuleIndex, roles: Roles, model_config: Any) -> VisionFacts:
+def _patch_facts(module: nn.Module, config: Any) -> tuple[int, int | None, str]:
+    """(output width, patch size, description) of a patch embedding (convolution or flattened-patch Linear);
+    for a tower found through its config, the first Linear stands in."""
+    if not isinstance(module, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+        first = next((m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))), None)
+        if first is None:
+            return 0, None, "?"
+        module = first
+    if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+        patch = int(module.kernel_size[-1])
+        kernel = "×".join(map(str, module.kernel_size))
+        return (module.out_channels, patch,
+                f"{type(module).__name__}({module.in_channels}→{module.out_channels}, {kernel}/{module.stride[-1]})")
+    assert isinstance(module, nn.Linear)
+    size = getattr(config, "patch_size", None)
+    side: int | None = size[-1] if isinstance(size, (list, tuple)) else size
+    return module.out_features, side, f"Linear({module.in_features}→{module.out_features}) over flattened patches"
+
+
+def _image_size(root: nn.Module) -> int | None:
+    size = getattr(getattr(root, "config", None), "image_size", None)
+    if isinstance(size, (list, tuple)):  # (height, width): report the height; square for nearly all towers
+        size = size[0]
+    return int(size) if isinstance(size, int) else None
+
+
+def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
+    assert roles.vision is not None and roles.vision_stack is not None and roles.patch_embedding is not None
     root = index.modules[roles.vision]
-    conv = index.modules[roles.patch_embedding]
-    assert isinstance(conv, (nn.Conv2d, nn.Conv3d))
-    layers, block = _stack_block(index, roles.vision_stack)
+    hidden, patch, embeddings = _patch_facts(index.modules[roles.patch_embedding], getattr(root, "config", None))
+    layers, block = stack_block(index, roles.vision_stack)
     positions = _positions(index, roles.vision)
-    patch = int(conv.kernel_size[-1])
-    image_size = getattr(getattr(root, "config", None), "image_size", None)
-    if image_size is None and positions:
+    image_size = _image_size(root)
+    if image_size is None and positions and patch:
         image_size = (blocks.square_side(positions) or blocks.square_side(positions - 1) or 0) * patch or None
-    side = image_size // patch if image_size else None
+    side = image_size // patch if image_size and patch else None
     class_token = bool(positions and side and positions == side * side + 1)
     q_heads, _ = blocks.heads(block)
     mlp = blocks.block_mlp(block)
-    facts = {"hidden_size": conv.out_channels, "layers": layers, "intermediate_size": mlp.dims[1],
+    facts = {"hidden_size": hidden, "layers": layers, "intermediate_size": mlp.dims[1],
              "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size}
-    kind = type(conv).__name__
-    embeddings = f"{kind}({conv.in_channels}→{conv.out_channels}, {patch}×{patch}/{conv.stride[-1]})"
     if positions:
         embeddings += f" + Embedding({positions})"
     return VisionFacts(
         class_name=type(root).__name__, path=roles.vision, family=identify.vision_family(facts), layers=layers,
-        block_class=type(block).__name__, hidden_size=conv.out_channels, heads=q_heads, patch_size=patch,
+        block_class=type(block).__name__, hidden_size=hidden, heads=q_heads, patch_size=patch,
         image_size=image_size, positions=positions, class_token=class_token, embeddings=embeddings,
         attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
     )
 
 
 def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:
-    layers, block = _stack_block(index, roles.language_stack)
+    layers, block = stack_block(index, roles.language_stack)
     emb = index.modules[roles.embeddings]
     assert isinstance(emb, nn.Embedding)
     q_heads, kv_heads = blocks.heads(block)
@@ -113,22 +130,20 @@ def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:
     )
 
 
-def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts, source: ModelSource,
-               config: Any) -> ConnectorFacts:
+def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts | None, lm_width: int,
+               source: ModelSource, config: Any) -> ConnectorFacts:
     cls, projection = identify.projection(index, roles.connector)
     queries = identify.learned_queries(index, roles.connector)
-    pooling = identify.pooling(index, roles.connector, vision.hidden_size, config)
-    merge = 1
-    if "patch merge" in pooling:
-        merge = int(pooling.split("patch merge")[0].split("×")[-1].strip())
+    vision_width = vision.hidden_size if vision else 0
+    pool = identify.pooling(index, roles.connector, vision_width, lm_width, config)
     tokens, rule = (None, "no fixed image size")
-    if vision.image_size and vision.patch_size:
+    if vision and vision.image_size and vision.patch_size:
         enc = Encoded(vision.image_size, vision.patch_size, vision.class_token,
-                      queries[1] if queries else None, merge)
+                      queries[1] if queries else None, pool.merge, pool.avg_pool)
         tokens, rule = native_tokens(enc, source)
     return ConnectorFacts(
         class_name=_connector_class(index, roles, cls), paths=roles.connector, projection=projection,
-        pooling=pooling, tokens_per_image=tokens, tokens_rule=rule,
+        pooling=pool.text, tokens_per_image=tokens, tokens_rule=rule,
         separators=identify.separators(index, roles.connector),
     )
 
@@ -136,15 +151,18 @@ def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts, source: Mo
 def _connector_class(index: ModuleIndex, roles: Roles, projector_class: str) -> str:
     """The module that holds the whole connector, when one does; else the projector's class."""
     paths = roles.connector
+    if not paths:
+        return "none"
     common = paths[0].rpartition(".")[0] if len(paths) > 1 else paths[0] if paths else ""
     while common and not all(under(p, common) for p in paths):
         common = common.rpartition(".")[0]
     module = index.modules.get(common)
-    if module is not None and common and role_of(common, roles) == "connector":
+    if module is None or not common:
+        return projector_class
+    if role_of(common, roles) == "connector":
         return type(module).__name__
-    if module is not None and common and not any(under(p, common) for p in roles.language):
-        return type(module).__name__
-    return projector_class
+    holds_other_role = any(under(p, common) for p in roles.language) or under(common, roles.vision or "\0")
+    return projector_class if holds_other_role else type(module).__name__
 
 
 def _head(index: ModuleIndex, roles: Roles) -> HeadFacts:

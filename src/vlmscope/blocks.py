@@ -87,12 +87,20 @@ def block_norm(block: nn.Module) -> NormFacts:
     return norm_facts(norm) if norm is not None else NormFacts("?", 0, None)
 
 
+def safe_getattr(obj: Any, key: str) -> Any:
+    """getattr that also survives configs raising their own errors for ambiguous (per-layer) fields."""
+    try:
+        return getattr(obj, key, None)
+    except Exception:
+        return None
+
+
 def _config_value(attn: nn.Module, *keys: str) -> Any:
     config = getattr(attn, "config", None)
     for key in keys:
-        value = getattr(attn, key, None)
+        value = safe_getattr(attn, key)
         if value is None and config is not None:
-            value = getattr(config, key, None)
+            value = safe_getattr(config, key)
         if isinstance(value, int):
             return value
     return None

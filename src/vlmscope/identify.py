@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -52,62 +53,130 @@ def language_family(facts: dict[str, Any], name_or_path: str) -> str:
     return str(base)
 
 
-def architecture_kind(index: ModuleIndex, language_paths: tuple[str, ...], config: Any) -> str:
+def architecture_kind(index: ModuleIndex, roles: Any, config: Any) -> str:
     """Fully autoregressive (visual tokens in the LM's input), cross-attention, or encoder-decoder."""
     if getattr(config, "is_encoder_decoder", False):
         return "encoder-decoder"
+    beside = roles.language_stack.rpartition(".")[0]
+    stacks = [s for s in index.stacks() if any(under(s, c) for c in roles.connector) and s.rpartition(".")[0] == beside]
     for path, module in index.modules.items():
-        if any(under(path, p) for p in language_paths) and "CrossAttention" in type(module).__name__:
+        if "CrossAttention" not in type(module).__name__ and "cross" not in path.rpartition(".")[2].lower():
+            continue
+        if any(under(path, p) for p in roles.language) or any(under(path, s) for s in stacks):
             return "cross-attention"
     return "fully autoregressive"
 
 
+def _has_attention(index: ModuleIndex, paths: tuple[str, ...]) -> bool:
+    return any(("Attention" in type(m).__name__ or isinstance(m, nn.MultiheadAttention))
+               for p in paths if p in index.modules for m in index.modules[p].modules())
+
+
+def _raw_params(index: ModuleIndex, paths: tuple[str, ...]) -> list[tuple[str, Any, nn.Module]]:
+    """(name, tensor, owner) of connector parameters that sit directly on a non-layer module."""
+    found = []
+    for name, p in index.model.named_parameters():
+        owner = index.modules.get(name.rpartition(".")[0])
+        if owner is None or not any(under(name, c) for c in paths):
+            continue
+        if isinstance(owner, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.LayerNorm)):
+            continue
+        leaf = name.rpartition(".")[2]
+        if leaf in ("weight", "bias") or leaf.endswith(("_weight", "_bias")) or "Norm" in type(owner).__name__:
+            continue
+        found.append((name, p, owner))
+    return found
+
+
 def learned_queries(index: ModuleIndex, paths: tuple[str, ...]) -> tuple[str, int] | None:
-    """(owner path, count) of a 2-D learned query/latent tensor in the connector, as resamplers have."""
-    for path in paths:
-        for name, p in index.model.named_parameters():
-            if under(name, path) and p.dim() >= 2 and name.rpartition(".")[0] in index.modules:
-                owner = index.modules[name.rpartition(".")[0]]
-                if not isinstance(owner, (nn.Linear, nn.Embedding, nn.Conv2d, nn.LayerNorm)) and p.shape[-2] > 1:
-                    return name.rpartition(".")[0], int(p.shape[-2])
+    """(owner path, count) of a learned query/latent tensor in a connector that attends with it."""
+    if not _has_attention(index, paths):
+        return None
+    for name, p, _ in _raw_params(index, paths):
+        if p.dim() >= 2 and p.numel() // p.shape[-1] > 1:
+            return name.rpartition(".")[0], int(p.numel() // p.shape[-1])
     return None
 
 
 def separators(index: ModuleIndex, paths: tuple[str, ...]) -> tuple[str, ...]:
     """Learned single-vector parameters (image newline, separators) in the connector."""
-    found = []
-    for name, p in index.model.named_parameters():
-        if any(under(name, c) for c in paths) and p.numel() == p.shape[-1]:
-            owner = index.modules.get(name.rpartition(".")[0])
-            norm_like = isinstance(owner, nn.LayerNorm) or "Norm" in type(owner).__name__
-            if owner is not None and not isinstance(owner, nn.Linear) and not norm_like:
-                found.append(f"{name.rpartition('.')[2]} ({p.shape[-1]})")
-    return tuple(found)
+    return tuple(f"{name.rpartition('.')[2]} ({p.shape[-1]})" for name, p, _ in _raw_params(index, paths)
+                 if p.numel() == p.shape[-1] and p.numel() > 1)
 
 
-def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_hidden: int, config: Any) -> str:
+@dataclass(frozen=True)
+class Pooling:
+    text: str
+    merge: int = 1  # s of an s×s space-to-depth merge
+    avg_pool: int = 1  # k of a k×k average pool
+
+
+def _has_key(config: Any, key: str) -> bool:
+    data = config.to_dict() if hasattr(config, "to_dict") else {}
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get(key) is not None:
+                return True
+            stack.extend(item.values())
+    return False
+
+
+def _resampler(index: ModuleIndex, connector: tuple[str, ...]) -> str | None:
+    queries = learned_queries(index, connector)
+    if queries is None:
+        return None
+    owner, n = queries
+    classes = [type(m).__name__ for p in connector if p in index.modules for m in index.modules[p].modules()]
+    classes.append(type(index.modules[owner]).__name__)
+    if any("Perceiver" in c for c in classes):
+        kind, unit = "Perceiver resampler", "latents"
+    elif any("qformer" in c.lower() for c in classes):
+        kind, unit = "Q-Former", "queries"
+    else:
+        kind, unit = "Learned-query resampler", "queries"
+    stacks = [s for s in index.stacks() if any(under(s, c) for c in connector)]
+    depth = f", {len(list(index.modules[stacks[0]].children()))} layers" if stacks else ""
+    return f"{kind} ({n} {unit}{depth})"
+
+
+def _avg_pool(index: ModuleIndex, connector: tuple[str, ...]) -> tuple[str, int] | None:
+    for path in connector:
+        for m in index.modules[path].modules() if path in index.modules else ():
+            if isinstance(m, nn.AvgPool2d):
+                k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+                if k > 1:
+                    return f"{k}×{k} average pooling", int(k)
+            if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d)):
+                return f"adaptive average pooling to {m.output_size}", 1
+    return None
+
+
+def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_width: int, lm_width: int,
+            config: Any) -> Pooling:
     """How vision features are pooled or merged before the LM; tiling and learned separators follow."""
     parts: list[str] = []
-    queries = learned_queries(index, connector)
-    if queries is not None:
-        owner, n = queries
-        cls = type(index.modules[owner]).__name__
-        kind = ("Perceiver resampler" if "Perceiver" in cls else
-                "Q-Former" if "qformer" in cls.lower() else "Learned-query resampler")
-        stacks = [s for s in index.stacks() if under(s, owner)]
-        depth = f", {len(list(index.modules[stacks[0]].children()))} layers" if stacks else ""
-        parts.append(f"{kind} ({n} latents{depth})")
+    merge, avg = 1, 1
+    if (resampler := _resampler(index, connector)) is not None:
+        parts.append(resampler)
+    if (pool := _avg_pool(index, connector)) is not None:
+        parts.append(pool[0])
+        avg = pool[1]
     first = _first_linear(index, connector)
-    if first is not None and first.in_features != vision_hidden and first.in_features % vision_hidden == 0:
-        side = round((first.in_features // vision_hidden) ** 0.5)
-        if side * side * vision_hidden == first.in_features:
-            parts.append(f"{side}×{side} patch merge")
+    if vision_width and first is not None and first.in_features != vision_width \
+            and first.in_features % vision_width == 0:
+        side = round((first.in_features // vision_width) ** 0.5)
+        if side > 1 and side * side * vision_width == first.in_features:
+            merge = side
+            hint = next((h for h in signatures()["merge_hints"] if _has_key(config, h["config_key"])), None)
+            parts.append((hint["name"] if hint else "{s}×{s} patch merge").format(s=side))
     extras = ["AnyRes tiling"] if getattr(config, "image_grid_pinpoints", None) else []
     seps = separators(index, connector)
     if seps:
         extras.append("learned " + ", ".join(s.split(" ")[0] for s in seps))
     main = " + ".join(parts) if parts else "none"
-    return f"{main} ({'; '.join(extras)})" if extras else main
+    return Pooling(f"{main} ({'; '.join(extras)})" if extras else main, merge, avg)
 
 
 def _first_linear(index: ModuleIndex, connector: tuple[str, ...]) -> nn.Linear | None:
@@ -140,6 +209,9 @@ def _projection_module(index: ModuleIndex, module: nn.Module, queries_owner: str
 
 def describe(module: nn.Module) -> str:
     """Readable chain of a projector, e.g. "Linear(1024→4096) + GELU + Linear(4096→4096)"."""
+    if isinstance(module, nn.ModuleList):
+        blocks = list(module.children())
+        return f"{len(blocks)} × {type(blocks[0]).__name__}" if blocks else "empty"
     lins = linears(module)
     if len(lins) == 3 and lins[0].weight.shape == lins[1].weight.shape:
         mlp = mlp_facts(module)

@@ -35,13 +35,17 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class ParamCounts:
-    """Parameters per role; shared or tied tensors are counted once. The four roles sum to ``total``."""
+    """Parameters per role; shared or tied tensors are counted once. The roles sum to ``total``.
+
+    ``other`` holds encoders of other modalities (e.g. an audio tower); it is 0 for vision-language models,
+    whose four roles then sum to the total on their own."""
 
     total: int
     vision: int
     connector: int
     language: int
     lm_head: int
+    other: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ class Anatomy:
     model_type: str
     architecture: str
     params: ParamCounts
-    vision: VisionFacts
+    vision: VisionFacts | None  # None: no vision tower (a patch embedding feeds the language model)
     connector: ConnectorFacts
     language: LanguageFacts
     lm_head: HeadFacts

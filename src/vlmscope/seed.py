@@ -79,9 +79,10 @@ _WHY: dict[str, Callable[[Anatomy, str], str]] = {
     "# of Parameters": _params_why,
     "Architecture": lambda a, s: "structure: visual tokens enter the language model's input sequence and the LM has "
                                  "no cross-attention layers, so the model is fully autoregressive",
-    "Vision Encoder": lambda a, s: f"structure: {a.vision.class_name} with {a.vision.layers} layers, width "
-                                   f"{a.vision.hidden_size}, MLP {a.vision.intermediate_size}, patch "
-                                   f"{a.vision.patch_size}, {a.vision.positions} positions = {a.vision.family}",
+    "Vision Encoder": lambda a, s: (
+        f"structure: {a.vision.class_name} with {a.vision.layers} layers, width {a.vision.hidden_size}, MLP "
+        f"{a.vision.intermediate_size}, patch {a.vision.patch_size}, {a.vision.positions} positions = "
+        f"{a.vision.family}" if a.vision else "the model has no vision tower"),
     "Pooling": lambda a, s: f"connector structure: {a.connector.pooling}",
     "Modality Projection": lambda a, s: f"the projector's layers ({a.connector.class_name}); the seed's words are "
                                         "not a projection",

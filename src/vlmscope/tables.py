@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vlmscope.schema import Anatomy, Comparison, MLPFacts, NormFacts
+from vlmscope.schema import Anatomy, Comparison, MLPFacts, NormFacts, VisionFacts
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,19 @@ def _card(a: Anatomy, pick: Callable[[Any], str]) -> str:
     return pick(a.card) if a.card else "— (no catalog card)"
 
 
+NO_VISION = "none (no vision tower)"
+
+
+def _v(get: Callable[[VisionFacts], str]) -> Callable[[Anatomy], str]:
+    """A vision cell, or an explicit "none" for models whose patches go straight to the language model."""
+    return lambda a: get(a.vision) if a.vision is not None else NO_VISION
+
+
 OVERVIEW: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
     ("Model", lambda a: a.display_name),
     ("# of Parameters", lambda a: exact_count(a.params.total)),
     ("Architecture", lambda a: a.architecture.capitalize()),
-    ("Vision Encoder", lambda a: a.vision.family),
+    ("Vision Encoder", _v(lambda v: v.family)),
     ("Pooling", lambda a: a.connector.pooling),
     ("Modality Projection", lambda a: a.connector.projection),
     ("Language Model Backbone", lambda a: a.language.family),
@@ -71,12 +79,12 @@ OVERVIEW: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
 ARCHITECTURE: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
     ("Model Name", lambda a: a.model_id),
     ("Model Class", lambda a: a.model_class),
-    ("Vision Model", lambda a: a.vision.class_name),
-    ("Vision Layers", lambda a: str(a.vision.layers)),
-    ("Vision Embeddings", lambda a: a.vision.embeddings),
-    ("Vision Self Attention", lambda a: a.vision.attention),
-    ("Vision MLP", lambda a: mlp_text(a.vision.mlp)),
-    ("Vision LayerNorm", lambda a: norm_text(a.vision.norm)),
+    ("Vision Model", _v(lambda v: v.class_name)),
+    ("Vision Layers", _v(lambda v: str(v.layers))),
+    ("Vision Embeddings", _v(lambda v: v.embeddings)),
+    ("Vision Self Attention", _v(lambda v: v.attention)),
+    ("Vision MLP", _v(lambda v: mlp_text(v.mlp))),
+    ("Vision LayerNorm", _v(lambda v: norm_text(v.norm))),
     ("Multi-Modal Projector", lambda a: projector_text(a)),
     ("Language Model", lambda a: a.language.class_name),
     ("Language Layers", lambda a: str(a.language.layers)),
@@ -107,13 +115,8 @@ def record(a: Anatomy) -> dict[str, Any]:
         "model_type": a.model_type,
         "architecture": a.architecture,
         "params": {"total": a.params.total, "vision": a.params.vision, "connector": a.params.connector,
-                   "language": a.params.language, "lm_head": a.params.lm_head},
-        "vision": {"class": v.class_name, "family": v.family, "layers": v.layers, "hidden_size": v.hidden_size,
-                   "intermediate_size": v.intermediate_size, "heads": v.heads, "patch_size": v.patch_size,
-                   "image_size": v.image_size, "positions": v.positions, "class_token": v.class_token,
-                   "embeddings": v.embeddings, "attention": v.attention, "mlp": v.mlp.class_name,
-                   "mlp_gated": v.mlp.gated, "activation": v.mlp.activation, "norm": v.norm.class_name,
-                   "norm_eps": v.norm.eps, "path": v.path},
+                   "language": a.params.language, "lm_head": a.params.lm_head, "other": a.params.other},
+        "vision": _vision_record(v),
         "connector": {"class": c.class_name, "projection": c.projection, "pooling": c.pooling,
                       "tokens_per_image": c.tokens_per_image, "tokens_rule": c.tokens_rule,
                       "separators": list(c.separators), "paths": list(c.paths)},
@@ -131,6 +134,20 @@ def record(a: Anatomy) -> dict[str, Any]:
         "source": {"origin": a.source.origin, "location": a.source.location, "files": list(a.source.files),
                    "reconstructed": a.source.reconstructed},
     }
+
+
+def _vision_record(v: VisionFacts | None) -> dict[str, Any]:
+    if v is None:
+        return {"class": "none", "family": "none", **dict.fromkeys(
+            ("layers", "hidden_size", "intermediate_size", "heads", "patch_size", "image_size", "positions",
+             "class_token", "embeddings", "attention", "mlp", "mlp_gated", "activation", "norm", "norm_eps",
+             "path"))}
+    return {"class": v.class_name, "family": v.family, "layers": v.layers, "hidden_size": v.hidden_size,
+            "intermediate_size": v.intermediate_size, "heads": v.heads, "patch_size": v.patch_size,
+            "image_size": v.image_size, "positions": v.positions, "class_token": v.class_token,
+            "embeddings": v.embeddings, "attention": v.attention, "mlp": v.mlp.class_name,
+            "mlp_gated": v.mlp.gated, "activation": v.mlp.activation, "norm": v.norm.class_name,
+            "norm_eps": v.norm.eps, "path": v.path}
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

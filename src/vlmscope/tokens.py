@@ -22,6 +22,7 @@ class Encoded:
     class_token: bool
     latents: int | None  # learned queries per crop, if a resampler
     merge: int  # s for an s×s patch merge, else 1
+    avg_pool: int = 1  # k for a k×k average pool, else 1
 
 
 def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
@@ -38,9 +39,10 @@ def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
         rule += ", first token dropped"
     if enc.latents is not None:
         return enc.latents, f"{rule} → {enc.latents} resampler latents"
-    if enc.merge > 1:
-        n //= enc.merge * enc.merge
-        rule += f" → {enc.merge}×{enc.merge} merge"
+    for k, what in ((enc.avg_pool, "average pool"), (enc.merge, "merge")):
+        if k > 1:
+            n //= k * k
+            rule += f" → {k}×{k} {what}"
     return n, f"{rule} = {n}"
 
 

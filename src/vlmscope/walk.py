@@ -68,13 +68,10 @@ class ModuleIndex:
         return [name for name in names if name in self.modules]
 
     def stacks(self) -> list[str]:
-        """ModuleLists of two or more blocks of one class: the repeated layers of an encoder or decoder."""
-        found = []
-        for path, module in self.modules.items():
-            if isinstance(module, nn.ModuleList) and len(module) >= 2:
-                if len({type(block) for block in module}) == 1:
-                    found.append(path)
-        return found
+        """ModuleLists of two or more blocks with parameters: the repeated layers of an encoder or decoder
+        (classes may mix, as in decoders that interleave cross-attention layers)."""
+        return [path for path, module in self.modules.items()
+                if isinstance(module, nn.ModuleList) and len(module) >= 2 and self.count(path) > 0]
 
     def first(self, root: str, kind: type | tuple[type, ...]) -> str | None:
         return next((p for p, m in self.modules.items() if under(p, root) and isinstance(m, kind)), None)

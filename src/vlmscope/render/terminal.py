@@ -12,8 +12,8 @@ from rich.table import Table as RichTable
 from rich.tree import Tree
 
 from vlmscope.render.text import _node_label
-from vlmscope.schema import Anatomy, Comparison, TreeNode
-from vlmscope.tables import Table, exact_count, mlp_text, norm_text, seed_tables
+from vlmscope.schema import Anatomy, Comparison, TreeNode, VisionFacts
+from vlmscope.tables import NO_VISION, Table, exact_count, mlp_text, norm_text, seed_tables
 
 _ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
 
@@ -52,6 +52,15 @@ def _tree(node: TreeNode, depth: int | None, into: Tree | None = None) -> Tree:
     return branch
 
 
+def _vision_rows(v: VisionFacts | None) -> list[tuple[str, str]]:
+    if v is None:
+        return [("Vision encoder", NO_VISION)]
+    return [("Vision encoder", f"{v.family}: {v.class_name} at {v.path}, {v.layers} × {v.block_class}"),
+            ("  embeddings", v.embeddings),
+            ("  attention / MLP", f"{v.attention} (heads {v.heads}) / {mlp_text(v.mlp)}"),
+            ("  norm", norm_text(v.norm))]
+
+
 def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = False) -> str:
     """One model in depth: a facts table per role and the collapsed module tree."""
     facts = RichTable(box=box.SIMPLE, show_header=False)
@@ -63,10 +72,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         ("  vision / connector", f"{exact_count(a.params.vision)} / {exact_count(a.params.connector)}"),
         ("  language / lm_head", f"{exact_count(a.params.language)} / {exact_count(a.params.lm_head)}"),
         ("Architecture", f"{a.architecture} — {a.model_class} ({a.model_type})"),
-        ("Vision encoder", f"{v.family}: {v.class_name} at {v.path}, {v.layers} × {v.block_class}"),
-        ("  embeddings", v.embeddings),
-        ("  attention / MLP", f"{v.attention} (heads {v.heads}) / {mlp_text(v.mlp)}"),
-        ("  norm", norm_text(v.norm)),
+        *_vision_rows(v),
         ("Connector", f"{c.class_name}: {c.projection}"),
         ("  pooling", c.pooling),
         ("  separators", ", ".join(c.separators) or "none"),
