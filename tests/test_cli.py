@@ -87,3 +87,18 @@ def test_bad_configs_exit_2_with_one_line(tmp_path: Path) -> None:
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("vlmscope ")
+
+
+def test_zoo_json_through_the_entry_point() -> None:
+    result = run_cli("zoo", "llava", "fuyu", "chameleon", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = {d["model_type"]: d for d in json.loads(result.stdout)}
+    assert data["llava"]["status"] == "ok" and data["llava"]["anatomy"]["params"]["total"] > 0
+    assert data["fuyu"]["anatomy"]["vision"]["class"] == "none"
+    assert data["chameleon"]["status"] == "error" and data["chameleon"]["reason"]
+    assert "anatomy" not in data["chameleon"]
+
+
+def test_zoo_rejects_unknown_model_types() -> None:
+    result = run_cli("zoo", "not_a_vlm")
+    assert result.returncode == 2 and "not image-text-to-text model_types" in result.stderr

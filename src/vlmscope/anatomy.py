@@ -69,12 +69,12 @@ def _patch_facts(module: nn.Module, config: Any) -> tuple[int, int | None, str]:
     if isinstance(module, (nn.Conv2d, nn.Conv3d)):
         patch = int(module.kernel_size[-1])
         kernel = "×".join(map(str, module.kernel_size))
-        return (module.out_channels, patch,
+        return (int(module.out_channels), patch,
                 f"{type(module).__name__}({module.in_channels}→{module.out_channels}, {kernel}/{module.stride[-1]})")
     assert isinstance(module, nn.Linear)
     size = getattr(config, "patch_size", None)
     side: int | None = size[-1] if isinstance(size, (list, tuple)) else size
-    return module.out_features, side, f"Linear({module.in_features}→{module.out_features}) over flattened patches"
+    return int(module.out_features), side, f"Linear({module.in_features}→{module.out_features}) over flattened patches"
 
 
 def _image_size(root: nn.Module) -> int | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from vlmscope import cache
 from vlmscope.schema import Anatomy, Comparison
+from vlmscope.sources import ModelSource
 
 SEED_MODELS: tuple[str, ...] = (
     "HuggingFaceM4/idefics2-8b-base",
@@ -28,7 +29,11 @@ def inspect(ref: str, *, use_cache: bool = True) -> Anatomy:
     """
     from vlmscope.sources import resolve
 
-    source = resolve(ref)
+    return inspect_source(resolve(ref), use_cache=use_cache)
+
+
+def inspect_source(source: ModelSource, *, use_cache: bool = True) -> Anatomy:
+    """The anatomy of already-resolved config files (cached like ``inspect``)."""
     payload = {"config": source.config, "preprocessor": source.preprocessor, "processor": source.processor,
                "id": source.model_id, "info": dataclasses.asdict(source.info),
                "card": dataclasses.asdict(source.card) if source.card else None}

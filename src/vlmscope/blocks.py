@@ -55,12 +55,15 @@ def mlp_facts(module: nn.Module) -> MLPFacts:
     lins = linears(module)
     act = next((activation_name(m) for m in module.modules() if is_activation(m)), "?")
     name = type(module).__name__
+    def dims(a: int, b: int, c: int) -> tuple[int, int, int]:
+        return int(a), int(b), int(c)
+
     if len(lins) == 3 and lins[0].weight.shape == lins[1].weight.shape:
-        return MLPFacts(name, (lins[0].in_features, lins[0].out_features, lins[2].out_features), True, act)
+        return MLPFacts(name, dims(lins[0].in_features, lins[0].out_features, lins[2].out_features), True, act)
     if len(lins) == 2 and lins[0].out_features == 2 * lins[1].in_features:  # fused gate_up projection
-        return MLPFacts(name, (lins[0].in_features, lins[1].in_features, lins[1].out_features), True, act)
+        return MLPFacts(name, dims(lins[0].in_features, lins[1].in_features, lins[1].out_features), True, act)
     if lins:
-        return MLPFacts(name, (lins[0].in_features, lins[0].out_features, lins[-1].out_features), False, act)
+        return MLPFacts(name, dims(lins[0].in_features, lins[0].out_features, lins[-1].out_features), False, act)
     return MLPFacts(name, (0, 0, 0), False, act)
 
 

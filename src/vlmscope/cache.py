@@ -72,10 +72,11 @@ def store(cache_key: str, anatomy: Anatomy) -> None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(dataclasses.asdict(anatomy))
         with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
-            json.dump(dataclasses.asdict(anatomy), handle)
+            handle.write(text)
         os.replace(handle.name, folder / f"{cache_key}.json")
-    except OSError:
+    except (OSError, TypeError, ValueError):
         return
 
 

@@ -150,6 +150,41 @@ def show(
     typer.echo(out, nl=not out.endswith("\n"))
 
 
+class ZooFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def zoo(
+    model_types: Annotated[list[str] | None, typer.Argument(
+        help="model_types to survey. Default: every model_type the installed transformers maps to "
+             "image-text-to-text.", show_default=False)] = None,
+    fmt: Annotated[ZooFormat, typer.Option("--format", "-f", help="Output format.")] = ZooFormat.table,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Survey the transformers VLM zoo: build each model_type from its default config and find its roles."""
+    from vlmscope import zoo as zoo_mod
+    from vlmscope.render import text
+
+    types = tuple(model_types) if model_types else zoo_mod.model_types()
+    unknown = sorted(set(types) - set(zoo_mod.model_types()))
+    if unknown:
+        _fail(f"not image-text-to-text model_types in this transformers: {', '.join(unknown)}; "
+              "run 'vlmscope zoo' to see them all")
+    entries = _with_progress(types, lambda done: zoo_mod.survey(types, use_cache=not no_cache, on_done=done))
+    if fmt is ZooFormat.json:
+        out = text.zoo_json(entries)
+    else:
+        from vlmscope.render import terminal
+
+        out = terminal.table(text.zoo_rows(entries), width=_width(), color=_color())
+        out += "".join(f"{e.model_type}: {e.reason}\n" for e in entries if e.status != "ok")
+        ok = sum(e.status == "ok" for e in entries)
+        out += f"{ok} of {len(entries)} model_types built and read.\n"
+    typer.echo(out, nl=not out.endswith("\n"))
+
+
 @app.command(name="list")
 def list_models() -> None:
     """List the bundled catalog: model id, short name, and whether its config is reconstructed."""

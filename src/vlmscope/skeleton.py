@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Silence transformers' advisory logging while building; errors still raise."""
     from transformers.utils import logging as hf_logging
 
@@ -45,7 +45,7 @@ def make_config(source: ModelSource) -> PretrainedConfig:
             source.model_id, f"model_type {model_type!r} is unknown to transformers {transformers.__version__}.{hint}"
         )
     try:
-        with _quiet():
+        with quiet():
             return CONFIG_MAPPING[model_type].from_dict(source.config)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(source.info.location, f"transformers rejects it: {exc}") from exc
@@ -81,7 +81,7 @@ def build(source: ModelSource) -> nn.Module:
     import torch
 
     rebuilt = REBUILT.get(source.config["model_type"])
-    with _quiet(), torch.device("meta"):
+    with quiet(), torch.device("meta"):
         if rebuilt is not None:
             return rebuilt(source.config)
         config = make_config(source)

@@ -43,6 +43,16 @@ def comparison(comp: Comparison, width: int = 200, color: bool = False) -> str:
     return _render(Group(*(_rich_table(t) for t in seed_tables(comp))), width, color)
 
 
+def table(t: Table, width: int = 200, color: bool = False) -> str:
+    """Any table, one row per record."""
+    out = RichTable(title=t.title, box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
+    for header in t.headers:
+        out.add_column(header, overflow="fold")
+    for row in t.rows:
+        out.add_row(*(escape(c) for c in row))
+    return _render(out, width, color)
+
+
 def _tree(node: TreeNode, depth: int | None, into: Tree | None = None) -> Tree:
     label = f"[{_ROLE_STYLE.get(node.role, 'white')}]{escape(_node_label(node))}[/]"
     branch = Tree(label) if into is None else into.add(label)

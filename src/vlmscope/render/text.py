@@ -7,7 +7,8 @@ import io
 import json
 
 from vlmscope.schema import Anatomy, Comparison, TreeNode
-from vlmscope.tables import Table, exact_count, flatten, record, seed_tables
+from vlmscope.tables import NO_VISION, Table, exact_count, flatten, record, seed_tables
+from vlmscope.zoo import ZooEntry
 
 
 def md_cell(text: str) -> str:
@@ -85,3 +86,32 @@ def show_markdown(a: Anatomy, depth: int | None = None) -> str:
         lines.append("")
     lines += ["### Module tree", "", "```", *tree_lines(a.tree, depth), "```", ""]
     return "\n".join(lines)
+
+
+def zoo_json(entries: tuple[ZooEntry, ...]) -> str:
+    """One object per model_type: model_type, status, reason (errors) and anatomy (ok), as documented."""
+    items = []
+    for e in entries:
+        item: dict[str, object] = {"model_type": e.model_type, "status": e.status}
+        if e.status == "ok" and e.anatomy is not None:
+            item["anatomy"] = record(e.anatomy)
+        else:
+            item["reason"] = e.reason
+        items.append(item)
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+def zoo_rows(entries: tuple[ZooEntry, ...]) -> Table:
+    """The zoo as one table: roles and kind per model_type, or the reason it failed."""
+    headers = ("model_type", "status", "vision encoder", "connector / pooling", "language model", "kind",
+               "parameters")
+    rows = []
+    for e in entries:
+        a = e.anatomy
+        if a is None:
+            rows.append((e.model_type, "error", "(see below)", "", "", "", ""))
+            continue
+        vision = f"{a.vision.class_name} ×{a.vision.layers}" if a.vision else NO_VISION
+        rows.append((e.model_type, "ok", vision, f"{a.connector.class_name} / {a.connector.pooling}",
+                     f"{a.language.class_name} ×{a.language.layers}", a.architecture, exact_count(a.params.total)))
+    return Table("transformers image-text-to-text zoo", headers, tuple(rows))
