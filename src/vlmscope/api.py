@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from vlmscope import cache
 from vlmscope.schema import Anatomy, Comparison
@@ -22,17 +23,20 @@ SEED_MODELS: tuple[str, ...] = (
 )
 
 
-def inspect(ref: str, *, use_cache: bool = True) -> Anatomy:
-    """Build ``ref`` (catalog name, folder or config.json) on the meta device and return its anatomy.
+def inspect(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False) -> Anatomy:
+    """Build ``ref`` on the meta device and return its anatomy.
 
-    Results are cached on disk (see ``vlmscope.cache``); ``use_cache=False`` always rebuilds.
+    ``ref`` is a catalog name, a local folder, a path to a config.json, or a Hub repo id (``org/name``,
+    optionally ``@revision``; only config files are downloaded). Results are cached on disk (see
+    ``vlmscope.cache``); ``use_cache=False`` always rebuilds. Code shipped with a model runs only with
+    ``trust_remote_code=True``.
     """
     from vlmscope.sources import resolve
 
-    return inspect_source(resolve(ref), use_cache=use_cache)
+    return inspect_source(resolve(ref), use_cache=use_cache, trust_remote_code=trust_remote_code)
 
 
-def inspect_source(source: ModelSource, *, use_cache: bool = True) -> Anatomy:
+def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_code: bool = False) -> Anatomy:
     """The anatomy of already-resolved config files (cached like ``inspect``)."""
     payload = {"config": source.config, "preprocessor": source.preprocessor, "processor": source.processor,
                "id": source.model_id, "info": dataclasses.asdict(source.info),
@@ -43,18 +47,62 @@ def inspect_source(source: ModelSource, *, use_cache: bool = True) -> Anatomy:
     from vlmscope.anatomy import analyze
     from vlmscope.skeleton import build
 
-    anatomy = analyze(build(source), source)
+    anatomy = analyze(build(source, trust_remote_code=trust_remote_code), source)
     if use_cache:
         cache.store(cache_key, anatomy)
     return anatomy
 
 
-def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True,
+def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True, trust_remote_code: bool = False,
             on_done: Callable[[str], None] | None = None) -> Comparison:
-    """Anatomies of several models, in the order given (default: the nine seed models)."""
+    """Anatomies of several models, in the order given (default: the nine seed models).
+    The first model that fails raises; ``compare_each`` collects failures instead."""
     found = []
     for ref in refs:
-        found.append(inspect(ref, use_cache=use_cache))
+        found.append(inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code))
         if on_done is not None:
             on_done(ref)
     return Comparison(tuple(found))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One model of a batch: its anatomy, or the one-line error that stopped it."""
+
+    ref: str
+    anatomy: Anatomy | None
+    error: str | None
+
+
+def _outcome(ref: str, use_cache: bool, trust_remote_code: bool) -> Outcome:
+    from vlmscope.errors import VlmscopeError
+
+    try:
+        return Outcome(ref, inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code), None)
+    except VlmscopeError as exc:
+        return Outcome(ref, None, str(exc))
+    except Exception as exc:
+        return Outcome(ref, None, f"{ref}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
+
+
+def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, trust_remote_code: bool = False,
+                 on_done: Callable[[str], None] | None = None) -> tuple[Outcome, ...]:
+    """Inspect every model, in order; one that fails does not stop the others. ``jobs`` > 1 spreads the
+    work over that many processes (each imports torch and transformers once)."""
+    if jobs <= 1 or len(refs) <= 1:
+        results = []
+        for ref in refs:
+            results.append(_outcome(ref, use_cache, trust_remote_code))
+            if on_done is not None:
+                on_done(ref)
+        return tuple(results)
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool:
+        futures = {pool.submit(_outcome, ref, use_cache, trust_remote_code): i for i, ref in enumerate(refs)}
+        done: dict[int, Outcome] = {}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            if on_done is not None:
+                on_done(done[futures[future]].ref)
+    return tuple(done[i] for i in range(len(refs)))

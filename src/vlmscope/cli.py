@@ -7,12 +7,15 @@ import shutil
 import sys
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from vlmscope import __version__
 from vlmscope.errors import VlmscopeError
+
+if TYPE_CHECKING:
+    from vlmscope.schema import Comparison
 
 T = TypeVar("T")
 
@@ -40,6 +43,9 @@ class ShowFormat(StrEnum):
 
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+TrustOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code", help="Run the Python code a model ships (auto_map) to build it. Off by default: "
+                                "only do this for repositories you trust.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
 
 
@@ -58,6 +64,10 @@ def _guard(debug: bool, work: Callable[[], T]) -> T:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Exception as exc:
+        if debug or os.environ.get("VLMSCOPE_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
     raise AssertionError("unreachable")
 
 
@@ -86,19 +96,41 @@ def main(
 @app.command()
 def compare(
     models: Annotated[list[str] | None, typer.Argument(
-        help="Catalog names (full id or unique short name), model folders or config.json paths. "
-             "Default: the nine seed models.", show_default=False)] = None,
+        help="Catalog names (full id or unique short name), model folders, config.json paths or Hub repo ids "
+             "(org/name[@revision]; config files only). Default: the nine seed models.", show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare models side by side: the seed's overview and architecture tables."""
+    """Compare models side by side: the seed's overview and architecture tables.
+
+    A model that fails gets one error line on stderr and the others are still compared; the exit code is
+    then 2."""
     from vlmscope import api
-    from vlmscope.render import text
+    from vlmscope.schema import Comparison
 
     refs = tuple(models) if models else api.SEED_MODELS
-    comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
-        refs, use_cache=not no_cache, on_done=done)))
+    if debug:  # fail fast, with the traceback
+        comparison = _with_progress(refs, lambda done: api.compare(
+            refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done))
+        outcomes: tuple[api.Outcome, ...] = ()
+    else:
+        outcomes = _with_progress(refs, lambda done: api.compare_each(
+            refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done))
+        comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
+    for failed in (o for o in outcomes if o.error is not None):
+        typer.echo(f"vlmscope: error: {failed.error}", err=True)
+    if comparison.models:
+        _print_comparison(comparison, fmt)
+    if any(o.error for o in outcomes):
+        raise typer.Exit(2)
+
+
+def _print_comparison(comparison: Comparison, fmt: Format) -> None:
+    from vlmscope.render import text
+
     if fmt is Format.table:
         from vlmscope.render import terminal
 
@@ -123,17 +155,19 @@ def _with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]]
 
 @app.command()
 def show(
-    model: Annotated[str, typer.Argument(help="Catalog name, model folder or config.json path.")],
+    model: Annotated[str, typer.Argument(
+        help="Catalog name, model folder, config.json path or Hub repo id (org/name[@revision]).")],
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
     no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """One model in depth: its anatomy and its module tree with repeated blocks collapsed."""
     from vlmscope import api
     from vlmscope.render import text
 
-    anatomy = _guard(debug, lambda: api.inspect(model, use_cache=not no_cache))
+    anatomy = _guard(debug, lambda: api.inspect(model, use_cache=not no_cache, trust_remote_code=trust_remote_code))
     if fmt is ShowFormat.json:
         import json
 

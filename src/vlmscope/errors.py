@@ -15,7 +15,7 @@ class UnknownModelError(VlmscopeError, LookupError):
         self.suggestions = suggestions
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(
-            f"unknown model {ref!r}: not a catalog name, a folder or a config.json.{hint}"
+            f"unknown model {ref!r}: not a catalog name, a folder, a config.json or a Hub repo id (org/name).{hint}"
             " Run 'vlmscope list' to see the catalog."
         )
 

@@ -177,9 +177,7 @@ def find_roles(index: ModuleIndex) -> Roles:
     elif (vision := _vision_by_config(index)) is not None:
         patch = vision
     vision_stack = _largest_stack(index, inside=vision) if vision else None
-    if vision_stack is None:
-        vision = None  # no vision tower: a patch embedding straight into the LM, or no image input at all
-    avoid_path = vision or patch or head
+    avoid_path = (vision if vision_stack else patch) or head
     if avoid_path is None:
         raise AnatomyError("neither an image input nor an LM head found")
     avoid = index.modules[avoid_path]
@@ -188,22 +186,46 @@ def find_roles(index: ModuleIndex) -> Roles:
     language: tuple[str, ...] = (root,)
     owner = root
     if lang_stack is None:  # vision and language share one trunk: stack, embeddings and final norms
-        lang_stack = _largest_stack(index, inside=None, outside=tuple(p for p in (vision, head) if p))
+        lang_stack = _largest_stack(index, inside=None,
+                                    outside=tuple(p for p in (vision if vision_stack else None, head) if p))
         if lang_stack is None:
             raise AnatomyError("no repeated transformer block stack found for the language model")
         stack_root = _highest_without(index, lang_stack, avoid)
         owner = parent_of(lang_stack) if stack_root == lang_stack else stack_root
         norms = tuple(c for c in index.children(owner) if is_norm(index.modules[c]))
         language = (stack_root, emb, *norms)
+    extra: tuple[str, ...] = ()
+    if vision_stack is None and patch is not None:  # a flat model: look for the blocks the patches feed
+        vision_stack = _flat_vision_stack(index, patch, language, head, emb_mod)
+        extra = (vision_stack,) if vision_stack else ()
+    if vision_stack is None:
+        vision = None  # no vision tower: a patch embedding straight into the LM, or no image input at all
     tail: tuple[str, ...] = ()
-    if vision and vision_stack and patch:
+    if vision and vision_stack and patch and under(vision_stack, vision):
         tail = _vision_tail(index, vision, vision_stack, _output_width(index.modules[patch]) or 0)
-    taken = (*((vision,) if vision else ()), *language, *((head,) if head else ()))
+    taken = (*((vision,) if vision else ()), *extra, *language, *((head,) if head else ()))
     leftovers = tuple(p for p in _leftovers(index, taken) if p not in tail)
-    towers = tuple(p for p in leftovers if _is_tower(index, p))
+    towers = extra + tuple(p for p in leftovers if _is_tower(index, p))
     others = tuple(p for p in leftovers if p not in towers and _is_other_encoder(index, p))
     connector = (*tail, *(p for p in leftovers if p not in towers and p not in others))
     return Roles(vision, vision_stack, patch, language, owner, lang_stack, emb, head, connector, towers, others)
+
+
+def _flat_vision_stack(index: ModuleIndex, patch: str, language: tuple[str, ...], head: str | None,
+                       emb: nn.Module) -> str | None:
+    """In a model without a vision module, the stack (outside the language model) whose blocks take the
+    patch embedding's width. A stack whose owner reaches the token embeddings but not the patches is a
+    text stack (e.g. the encoder of an encoder-decoder), not a vision one."""
+    width = _output_width(index.modules[patch])
+    for stack in sorted(index.stacks(), key=index.count, reverse=True):
+        if any(under(stack, p) for p in (*language, *((head,) if head else ()))):
+            continue
+        owner = parent_of(stack)
+        if index.contains(owner, emb) and not index.contains(owner, index.modules[patch]):
+            continue
+        if _input_width(next(iter(index.modules[stack].children()))) == width:
+            return stack
+    return None
 
 
 def _is_other_encoder(index: ModuleIndex, path: str) -> bool:

@@ -39,8 +39,8 @@ def make_config(source: ModelSource) -> PretrainedConfig:
 
     model_type = source.config["model_type"]
     if model_type not in CONFIG_MAPPING:
-        hint = (" It ships its own code (auto_map); vlmscope does not run Hub code (--trust-remote-code is not"
-                " available yet)." if "auto_map" in source.config else "")
+        hint = (" The model ships its own code (auto_map); rerun with --trust-remote-code to run that code"
+                if "auto_map" in source.config else "")
         raise UnsupportedArchitectureError(
             source.model_id, f"model_type {model_type!r} is unknown to transformers {transformers.__version__}.{hint}"
         )
@@ -76,17 +76,44 @@ def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module
     return found  # type: ignore[no-any-return]
 
 
-def build(source: ModelSource) -> nn.Module:
-    """Build the model skeleton on the meta device. Rebuilt skeletons take precedence over transformers."""
+def build(source: ModelSource, *, trust_remote_code: bool = False) -> nn.Module:
+    """Build the model skeleton on the meta device. Rebuilt skeletons take precedence over transformers,
+    and transformers over remote code, which runs only when ``trust_remote_code`` is set."""
     import torch
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-    rebuilt = REBUILT.get(source.config["model_type"])
+    model_type = source.config["model_type"]
+    rebuilt = REBUILT.get(model_type)
     with quiet(), torch.device("meta"):
         if rebuilt is not None:
             return rebuilt(source.config)
+        if trust_remote_code and model_type not in CONFIG_MAPPING and "auto_map" in source.config:
+            return _build_remote(source)
         config = make_config(source)
         cls = model_class(config, source)
         return _instantiate(cls, config, source)
+
+
+_MODEL_KEYS = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM", "AutoModel")
+
+
+def _build_remote(source: ModelSource) -> nn.Module:
+    """Build from the model's own code (auto_map), fetched by transformers' dynamic-module loader from the
+    Hub repo or local folder the config came from. Only called for --trust-remote-code."""
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    auto_map = source.config["auto_map"]
+    key = next((k for k in _MODEL_KEYS if k in auto_map), None)
+    if source.code_location is None or "AutoConfig" not in auto_map or key is None:
+        raise UnsupportedArchitectureError(source.model_id, "auto_map names no AutoConfig and model class to build")
+    try:
+        config_cls: Any = get_class_from_dynamic_module(auto_map["AutoConfig"], source.code_location,
+                                                   revision=source.revision)
+        model_cls = get_class_from_dynamic_module(auto_map[key], source.code_location, revision=source.revision)
+        config = config_cls.from_dict(source.config)
+    except (OSError, ImportError, ValueError, AttributeError) as exc:
+        raise UnsupportedArchitectureError(source.model_id, f"its remote code could not be loaded: {exc}") from exc
+    return _instantiate(model_cls, config, source)
 
 
 def _instantiate(cls: Any, config: PretrainedConfig, source: ModelSource) -> nn.Module:

@@ -1,4 +1,5 @@
-"""Reference → config files. A reference is a catalog name, a local folder or a path to a config.json."""
+"""Reference → config files. A reference is a catalog name, a local folder, a path to a config.json, or a
+Hub repo id (``org/name`` or ``org/name@revision``; config files only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmscope import catalog
+from vlmscope import catalog, hub
 from vlmscope.errors import ConfigError, UnknownModelError
 from vlmscope.schema import Card, SourceInfo
 
@@ -24,6 +25,8 @@ class ModelSource:
     processor: dict[str, Any] | None
     info: SourceInfo
     card: Card | None = None
+    code_location: str | None = None  # Hub repo id or local folder that may hold remote code
+    revision: str | None = None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -49,7 +52,8 @@ def _from_folder(folder: Path, config_path: Path, origin: str, model_id: str, ca
     location = location or str(folder if origin != "file" else config_path)
     info = SourceInfo(origin, location, tuple(files),
                       reconstructed=config_path.name == "config.reconstructed.json")
-    return ModelSource(model_id, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, card)
+    return ModelSource(model_id, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, card,
+                       code_location=str(folder))
 
 
 def resolve(ref: str) -> ModelSource:
@@ -66,7 +70,22 @@ def resolve(ref: str) -> ModelSource:
         return _from_folder(path, config_path, "folder", _local_id(path), None)
     if path.is_file():
         return _from_folder(path.parent, path, "file", _local_id(path.parent), None)
+    if hub.is_repo_id(ref):
+        return _from_hub(ref)
     raise UnknownModelError(ref, catalog.suggest(ref))
+
+
+def _from_hub(ref: str) -> ModelSource:
+    files = hub.fetch(ref)
+    config_path = files[hub.CONFIG]
+    config = read_json(config_path)
+    if not isinstance(config.get("model_type"), str) or not config["model_type"]:
+        raise ConfigError(f"{ref}/config.json", "no 'model_type' field; add the model_type transformers uses for it")
+    extras = {name: read_json(path) for name, path in files.items() if name != hub.CONFIG}
+    repo_id, revision = hub.split(ref)
+    info = SourceInfo("hub", f"{hub.endpoint()}/{repo_id}" + (f"@{revision}" if revision else ""), tuple(files))
+    return ModelSource(ref, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, None,
+                       code_location=repo_id, revision=revision)
 
 
 def _local_id(folder: Path) -> str:
