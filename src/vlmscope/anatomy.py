@@ -145,6 +145,7 @@ def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts | None, lm_
         class_name=_connector_class(index, roles, cls), paths=roles.connector, projection=projection,
         pooling=pool.text, tokens_per_image=tokens, tokens_rule=rule,
         separators=identify.separators(index, roles.connector),
+        queries=queries[1] if queries else None, merge=pool.merge, avg_pool=pool.avg_pool,
     )
 
 

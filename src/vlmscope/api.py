@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from vlmscope import cache
+from vlmscope.costtypes import CostRequest, CostSheet
 from vlmscope.schema import Anatomy, Comparison
 from vlmscope.sources import ModelSource
 
@@ -38,10 +39,7 @@ def inspect(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False
 
 def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_code: bool = False) -> Anatomy:
     """The anatomy of already-resolved config files (cached like ``inspect``)."""
-    payload = {"config": source.config, "preprocessor": source.preprocessor, "processor": source.processor,
-               "id": source.model_id, "info": dataclasses.asdict(source.info),
-               "card": dataclasses.asdict(source.card) if source.card else None}
-    cache_key = cache.key(payload)
+    cache_key = cache.key(_payload(source))
     if use_cache and (hit := cache.load(cache_key)) is not None:
         return hit
     from vlmscope.anatomy import analyze
@@ -51,6 +49,12 @@ def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_
     if use_cache:
         cache.store(cache_key, anatomy)
     return anatomy
+
+
+def _payload(source: ModelSource) -> dict[str, object]:
+    return {"config": source.config, "preprocessor": source.preprocessor, "processor": source.processor,
+            "id": source.model_id, "info": dataclasses.asdict(source.info),
+            "card": dataclasses.asdict(source.card) if source.card else None}
 
 
 def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True, trust_remote_code: bool = False,
@@ -63,6 +67,31 @@ def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True, trust_
         if on_done is not None:
             on_done(ref)
     return Comparison(tuple(found))
+
+
+def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True,
+         trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
+    """The anatomy and cost sheet (visual tokens, FLOPs, memory, KV cache) of ``ref`` for ``request``
+    (default: one image at the encoder's native size, a 4096-token context, bf16 weights)."""
+    from vlmscope.sources import resolve
+
+    return cost_source(resolve(ref), request or CostRequest(), use_cache=use_cache,
+                       trust_remote_code=trust_remote_code)
+
+
+def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = True,
+                trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
+    anatomy = inspect_source(source, use_cache=use_cache, trust_remote_code=trust_remote_code)
+    cache_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
+    if use_cache and (hit := cache.load_cost(cache_key)) is not None:
+        return anatomy, hit
+    from vlmscope.costsheet import cost_sheet
+    from vlmscope.skeleton import build
+
+    sheet = cost_sheet(build(source, trust_remote_code=trust_remote_code), source, anatomy, request)
+    if use_cache:
+        cache.store(cache_key, sheet)
+    return anatomy, sheet
 
 
 @dataclass(frozen=True)

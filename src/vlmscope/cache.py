@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
+from vlmscope.costtypes import CostSheet
 from vlmscope.schema import Anatomy
 
 T = TypeVar("T")
@@ -66,7 +67,17 @@ def load(cache_key: str) -> Anatomy | None:
         return None
 
 
-def store(cache_key: str, anatomy: Anatomy) -> None:
+def load_cost(cache_key: str) -> CostSheet | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        return from_dict(CostSheet, json.loads((folder / f"{cache_key}.json").read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def store(cache_key: str, anatomy: Anatomy | CostSheet) -> None:
     folder = cache_dir()
     if folder is None:
         return

@@ -15,6 +15,7 @@ from vlmscope import __version__
 from vlmscope.errors import VlmscopeError
 
 if TYPE_CHECKING:
+    from vlmscope.costtypes import CostRequest, CostSheet
     from vlmscope.schema import Comparison
 
 T = TypeVar("T")
@@ -71,6 +72,30 @@ def _guard(debug: bool, work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+ImageSizeOpt = Annotated[list[str] | None, typer.Option(
+    "--image-size", help="Image size WIDTHxHEIGHT for the cost sheet (repeatable). Default: the encoder's native "
+                         "size.", show_default=False)]
+ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        _fail(f"bad --image-size {text!r}: write WIDTHxHEIGHT, e.g. 1024x768")
+    return int(parts[0]), int(parts[1])
+
+
+def _requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:
+    from vlmscope.costtypes import DTYPE_BYTES, CostRequest
+
+    for key in ("weights_dtype", "vision_dtype"):
+        value = fields.get(key)
+        if value is not None and value not in DTYPE_BYTES:
+            _fail(f"bad dtype {value!r}: use one of {', '.join(DTYPE_BYTES)}")
+    parsed: list[tuple[int, int] | None] = [_parse_size(s) for s in sizes] if sizes else [None]
+    return [CostRequest(image_size=size, **fields) for size in parsed]  # type: ignore[arg-type]
+
+
 def _width() -> int:
     return shutil.get_terminal_size((200, 40)).columns
 
@@ -100,6 +125,11 @@ def compare(
              "(org/name[@revision]; config files only). Default: the nine seed models.", show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
+    cost: Annotated[bool, typer.Option(
+        "--cost", help="Add the cost table: tokens per image, vision / prefill / decode GFLOPs (real forwards on "
+                       "meta tensors), bf16 weight size, KV MB per 1k tokens.")] = False,
+    image_size: ImageSizeOpt = None,
+    context: ContextOpt = 4096,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
@@ -122,21 +152,31 @@ def compare(
         comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
     for failed in (o for o in outcomes if o.error is not None):
         typer.echo(f"vlmscope: error: {failed.error}", err=True)
+    sheets = None
+    if cost and comparison.models:
+        (request,) = _requests(image_size[:1] if image_size else None, context=context)
+        done = [o.ref for o in outcomes if o.anatomy is not None] if outcomes else list(refs)
+        sheets = _guard(debug, lambda: tuple(api.cost(ref, request, use_cache=not no_cache,
+                                                      trust_remote_code=trust_remote_code)[1] for ref in done))
     if comparison.models:
-        _print_comparison(comparison, fmt)
+        _print_comparison(comparison, fmt, sheets)
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
 
 
-def _print_comparison(comparison: Comparison, fmt: Format) -> None:
+def _print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:
     from vlmscope.render import text
 
     if fmt is Format.table:
         from vlmscope.render import terminal
 
-        out = terminal.comparison(comparison, width=_width(), color=_color())
+        out = terminal.comparison(comparison, width=_width(), color=_color(), sheets=sheets)
+    elif fmt is Format.markdown:
+        out = text.markdown(comparison, sheets)
+    elif fmt is Format.json:
+        out = text.json_text(comparison, sheets)
     else:
-        out = {Format.markdown: text.markdown, Format.json: text.json_text, Format.csv: text.csv_text}[fmt](comparison)
+        out = text.csv_text(comparison, sheets)
     typer.echo(out, nl=not out.endswith("\n"))
 
 
@@ -159,28 +199,43 @@ def show(
         help="Catalog name, model folder, config.json path or Hub repo id (org/name[@revision]).")],
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
+    image_size: ImageSizeOpt = None,
+    images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
+    text_tokens: Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)] = 0,
+    context: ContextOpt = 4096,
+    batch: Annotated[int, typer.Option(help="Concurrent sequences for the memory scenario.", min=1)] = 1,
+    dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
+    vision_dtype: Annotated[str | None, typer.Option(help="Vision-encoder dtype, if it differs.")] = None,
+    gpu_gb: Annotated[float | None, typer.Option(help="Say whether the scenario fits in this many GB.")] = None,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """One model in depth: its anatomy and its module tree with repeated blocks collapsed."""
+    """One model in depth: its anatomy, its cost sheet (visual tokens, FLOPs, memory, KV cache) and its
+    module tree with repeated blocks collapsed."""
     from vlmscope import api
     from vlmscope.render import text
 
-    anatomy = _guard(debug, lambda: api.inspect(model, use_cache=not no_cache, trust_remote_code=trust_remote_code))
+    requests = _requests(image_size, images=images, text_tokens=text_tokens, context=context, batch=batch,
+                         weights_dtype=dtype, vision_dtype=vision_dtype, gpu_gb=gpu_gb)
+    results = _guard(debug, lambda: [api.cost(model, r, use_cache=not no_cache, trust_remote_code=trust_remote_code)
+                                     for r in requests])
+    anatomy, sheets = results[0][0], [sheet for _, sheet in results]
     if fmt is ShowFormat.json:
         import json
 
-        from vlmscope.tables import record
+        from vlmscope.tables import cost_record, record
 
-        out = json.dumps({**record(anatomy), "tree": text.tree_lines(anatomy.tree, depth)}, indent=2,
-                         ensure_ascii=False) + "\n"
+        data = {**record(anatomy), "cost": cost_record(sheets[0]), "tree": text.tree_lines(anatomy.tree, depth)}
+        if len(sheets) > 1:
+            data["costs"] = [cost_record(s) for s in sheets]
+        out = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     elif fmt is ShowFormat.markdown:
-        out = text.show_markdown(anatomy, depth)
+        out = text.show_markdown(anatomy, depth, sheets)
     else:
         from vlmscope.render import terminal
 
-        out = terminal.show(anatomy, depth, width=_width(), color=_color())
+        out = terminal.show(anatomy, depth, width=_width(), color=_color(), sheets=sheets)
     typer.echo(out, nl=not out.endswith("\n"))
 
 

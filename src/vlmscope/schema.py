@@ -97,6 +97,9 @@ class ConnectorFacts:
     tokens_per_image: int | None
     tokens_rule: str
     separators: tuple[str, ...] = ()
+    queries: int | None = None  # learned queries / latents per crop (resamplers)
+    merge: int = 1  # s of an s×s space-to-depth merge
+    avg_pool: int = 1  # k of a k×k average pool
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vlmscope.costtypes import CostSheet
 from vlmscope.schema import Anatomy, Comparison, MLPFacts, NormFacts, VisionFacts
 
 
@@ -162,3 +163,71 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = v
     return flat
+
+
+def cost_record(c: CostSheet) -> dict[str, Any]:
+    """The documented ``cost`` object (docs/json.md)."""
+    f = c.flops
+    return {
+        "image_size": list(c.image_size), "images": c.images, "visual_tokens": c.visual_tokens, "crops": c.crops,
+        "tokens_rule": c.tokens_rule, "text_tokens": c.text_tokens, "prefill_tokens": c.prefill_tokens,
+        "context": c.context, "batch": c.batch,
+        "flops": {"vision": f.vision, "prefill": f.prefill, "decode_per_token": f.decode_per_token,
+                  "unit": "FLOPs (a multiply-add counts 2; not MACs)", "method": f.method},
+        "weights_bytes": dict(c.weights_bytes),
+        "weights_bytes_by_role": {role: dict(v) for role, v in c.role_weights_bytes.items()},
+        "kv_cache_bytes_per_token": c.kv_cache_bytes_per_token, "kv_layers": c.kv_layers,
+        "sliding_window": c.sliding_window,
+        "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
+                     "gpu_gb": c.gpu_gb, "fits": c.fits},
+    }
+
+
+def gflops(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e9:,.1f}"
+
+
+def gib(n: int) -> str:
+    return f"{n / 1024**3:,.2f} GiB"
+
+
+COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
+    ("Model", lambda p: p[0].display_name),
+    ("Image size", lambda p: f"{p[1].image_size[0]}×{p[1].image_size[1]}"),
+    ("Tokens per image", lambda p: "—" if p[1].visual_tokens is None else f"{p[1].visual_tokens:,}"),
+    ("Vision GFLOPs", lambda p: gflops(p[1].flops.vision)),
+    ("Prefill GFLOPs", lambda p: gflops(p[1].flops.prefill)),
+    ("Decode GFLOPs / token", lambda p: gflops(p[1].flops.decode_per_token)),
+    ("bf16 weights", lambda p: gib(p[1].weights_bytes["bf16"])),
+    ("KV MB per 1k tokens", lambda p: f"{p[1].kv_cache_bytes_per_token * 1000 / 1024**2:,.1f}"),
+)
+
+
+def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
+    """One row per model: what one image and one request cost (FLOPs, not MACs)."""
+    return Table("Cost", tuple(h for h, _ in COST), tuple(tuple(get(p) for _, get in COST) for p in pairs))
+
+
+def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
+    """The cost sheet of one model as (fact, value) rows."""
+    f = c.flops
+    rows = [
+        ("Image", f"{c.images} × {c.image_size[0]}×{c.image_size[1]}"),
+        ("Visual tokens per image", "—" if c.visual_tokens is None else f"{c.visual_tokens:,} ({c.tokens_rule})"),
+        ("Vision-encoder passes per image", str(c.crops)),
+        ("Prefill tokens",
+         "—" if c.prefill_tokens is None else f"{c.prefill_tokens:,} (visual + {c.text_tokens} text)"),
+        ("Vision + connector", f"{gflops(f.vision)} GFLOPs"),
+        ("Prefill (LM + head)", f"{gflops(f.prefill)} GFLOPs"),
+        (f"Decode, 1 token at context {c.context:,}", f"{gflops(f.decode_per_token)} GFLOPs"),
+        ("FLOP method", f"{f.method} (FLOPs, not MACs)"),
+    ]
+    rows += [(f"Weights {d}", gib(n)) for d, n in c.weights_bytes.items() if d != "fp16"]
+    window = f", sliding window {c.sliding_window:,}" if c.sliding_window else ""
+    rows.append(("KV cache (bf16)", f"{c.kv_cache_bytes_per_token:,} B per token over {c.kv_layers} layers{window}"))
+    fits = ""
+    if c.fits is not None:
+        fits = f" — {'fits' if c.fits else 'does NOT fit'} in {c.gpu_gb:g} GB"
+    rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
+                 f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
+    return rows

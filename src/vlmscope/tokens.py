@@ -46,39 +46,56 @@ def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
     return n, f"{rule} = {n}"
 
 
+@dataclass(frozen=True)
+class ImageTokens:
+    """Visual tokens one image of ``width`` × ``height`` becomes, and how many encoder passes it takes."""
+
+    tokens: int | None
+    crops: int  # vision-encoder passes at the native resolution (tiles, crops, global view)
+    rule: str
+
+
 def native_tokens(enc: Encoded, source: ModelSource) -> tuple[int, str]:
     """Tokens for one image of image_size × image_size, under the model's own processing rules."""
-    config = source.config
-    size = enc.image_size
-    if config.get("model_type") == "phi3_v":
-        from vlmscope.skeletons.phi3_v import visual_tokens
+    found = image_tokens(enc, source, enc.image_size, enc.image_size)
+    assert found.tokens is not None
+    return found.tokens, found.rule
 
-        n = visual_tokens(size, size, config, source.preprocessor)
-        return n, f"Phi-3-vision HD transform of a {size}×{size} image (num_crops, newlines, separator) = {n}"
+
+def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> ImageTokens:
+    """Tokens for one ``width`` × ``height`` image, under the model's own processing rules."""
+    config = source.config
+    if config.get("model_type") == "phi3_v":
+        from vlmscope.skeletons.phi3_v import hd_crops, visual_tokens
+
+        n = visual_tokens(width, height, config, source.preprocessor)
+        return ImageTokens(n, hd_crops(width, height, source.preprocessor) + 1,
+                           f"Phi-3-vision HD transform of {width}×{height} (crops + global, newlines, separator) = {n}")
     base, rule = per_crop(enc, config)
     if config.get("image_grid_pinpoints"):
-        return _anyres(enc, base, config, rule)
+        return _anyres(enc, base, config, rule, width, height)
     if (source.preprocessor or {}).get("do_image_splitting"):
         n = base * 5
-        return n, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}"
-    return base, rule
+        return ImageTokens(n, 5, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}")
+    return ImageTokens(base, 1, f"{rule} (any image is resized to {enc.image_size}×{enc.image_size})")
 
 
-def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str) -> tuple[int, str]:
+def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str, width: int, height: int) -> ImageTokens:
     """LLaVA-NeXT AnyRes, as LlavaNextProcessor._get_number_of_features counts it: the base image plus the
     best-fitting tile grid, unpadded to the image's aspect ratio, plus one newline token per feature row."""
     from transformers.image_processing_utils import select_best_resolution
 
     size, side = enc.image_size, enc.image_size // enc.patch_size
-    best_h, best_w = select_best_resolution((size, size), config["image_grid_pinpoints"])
+    best_h, best_w = select_best_resolution((height, width), config["image_grid_pinpoints"])
     cur_h, cur_w = side * (best_h // size), side * (best_w // size)
-    if cur_w / cur_h > 1:  # image (1:1) is taller than the grid: crop the padded width
-        new_w = int(round(size * (cur_h / size), 7))
-        cur_w -= ((cur_w - new_w) // 2) * 2
-    elif cur_w / cur_h < 1:
-        new_h = int(round(size * (cur_w / size), 7))
+    if width / height > cur_w / cur_h:  # the image is wider than the grid: crop the padded height
+        new_h = int(round(height * (cur_w / width), 7))
         cur_h -= ((cur_h - new_h) // 2) * 2
+    else:
+        new_w = int(round(width * (cur_h / height), 7))
+        cur_w -= ((cur_w - new_w) // 2) * 2
     tiles, newlines = cur_h * cur_w, cur_h
     n = base + tiles + newlines
     grid = f"grid {best_w}×{best_h} px unpadded to {cur_h}×{cur_w} features"
-    return n, f"AnyRes: base {base} + {grid} = {tiles} + {newlines} newlines = {n}"
+    crops = 1 + (best_h // size) * (best_w // size)
+    return ImageTokens(n, crops, f"AnyRes: base {base} + {grid} = {tiles} + {newlines} newlines = {n}")

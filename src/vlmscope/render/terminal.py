@@ -11,9 +11,10 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.tree import Tree
 
+from vlmscope.costtypes import CostSheet
 from vlmscope.render.text import _node_label
 from vlmscope.schema import Anatomy, Comparison, TreeNode, VisionFacts
-from vlmscope.tables import NO_VISION, Table, exact_count, mlp_text, norm_text, seed_tables
+from vlmscope.tables import NO_VISION, Table, cost_sheet_rows, cost_table, exact_count, mlp_text, norm_text, seed_tables
 
 _ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
 
@@ -38,9 +39,13 @@ def _rich_table(table: Table) -> RichTable:
     return out
 
 
-def comparison(comp: Comparison, width: int = 200, color: bool = False) -> str:
-    """The two seed tables as rich tables."""
-    return _render(Group(*(_rich_table(t) for t in seed_tables(comp))), width, color)
+def comparison(comp: Comparison, width: int = 200, color: bool = False,
+               sheets: tuple[CostSheet, ...] | None = None) -> str:
+    """The two seed tables (and the cost table, when given) as rich tables."""
+    tables: tuple[Table, ...] = seed_tables(comp)
+    if sheets is not None:
+        tables = (*tables, cost_table(tuple(zip(comp.models, sheets, strict=True))))
+    return _render(Group(*(_rich_table(t) for t in tables)), width, color)
 
 
 def table(t: Table, width: int = 200, color: bool = False) -> str:
@@ -71,7 +76,8 @@ def _vision_rows(v: VisionFacts | None) -> list[tuple[str, str]]:
             ("  norm", norm_text(v.norm))]
 
 
-def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = False) -> str:
+def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = False,
+         sheets: list[CostSheet] | None = None) -> str:
     """One model in depth: a facts table per role and the collapsed module tree."""
     facts = RichTable(box=box.SIMPLE, show_header=False)
     facts.add_column(style="bold")
@@ -99,4 +105,13 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
     for key, value in rows:
         facts.add_row(key, escape(value))
     panel = Panel(facts, title=escape(f"{a.display_name} ({a.model_id})"), expand=False)
-    return _render(Group(panel, _tree(a.tree, depth)), width, color)
+    parts: list[RenderableType] = [panel]
+    for sheet in sheets or []:
+        table = RichTable(box=box.SIMPLE, show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in cost_sheet_rows(sheet):
+            table.add_row(escape(key), escape(value))
+        title = f"cost at {sheet.image_size[0]}×{sheet.image_size[1]}"
+        parts.append(Panel(table, title=title, expand=False))
+    return _render(Group(*parts, _tree(a.tree, depth)), width, color)

@@ -6,8 +6,19 @@ import csv
 import io
 import json
 
+from vlmscope.costtypes import CostSheet
 from vlmscope.schema import Anatomy, Comparison, TreeNode
-from vlmscope.tables import NO_VISION, Table, exact_count, flatten, record, seed_tables
+from vlmscope.tables import (
+    NO_VISION,
+    Table,
+    cost_record,
+    cost_sheet_rows,
+    cost_table,
+    exact_count,
+    flatten,
+    record,
+    seed_tables,
+)
 from vlmscope.zoo import ZooEntry
 
 
@@ -24,20 +35,34 @@ def markdown_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def markdown(comparison: Comparison) -> str:
-    """The seed's two tables as GitHub-flavoured Markdown."""
+def _tables(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> tuple[Table, ...]:
+    tables: tuple[Table, ...] = seed_tables(comparison)
+    if sheets is not None:
+        tables = (*tables, cost_table(tuple(zip(comparison.models, sheets, strict=True))))
+    return tables
+
+
+def markdown(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
+    """The seed's two tables (and the cost table, when given) as GitHub-flavoured Markdown."""
     parts = []
-    for table in seed_tables(comparison):
+    for table in _tables(comparison, sheets):
         parts += [f"### {table.title}", "", markdown_table(table), ""]
     return "\n".join(parts)
 
 
-def json_text(comparison: Comparison) -> str:
-    return json.dumps([record(a) for a in comparison.models], indent=2, ensure_ascii=False) + "\n"
+def _records(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> list[dict[str, object]]:
+    records: list[dict[str, object]] = [record(a) for a in comparison.models]
+    for item, sheet in zip(records, sheets or (), strict=False):
+        item["cost"] = cost_record(sheet)
+    return records
 
 
-def csv_text(comparison: Comparison) -> str:
-    rows = [flatten(record(a)) for a in comparison.models]
+def json_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
+    return json.dumps(_records(comparison, sheets), indent=2, ensure_ascii=False) + "\n"
+
+
+def csv_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
+    rows = [flatten(r) for r in _records(comparison, sheets)]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -70,7 +95,7 @@ def _walk(node: TreeNode, prefix: str, depth: int | None, lines: list[str]) -> N
         _walk(child, prefix + ("    " if last else "│   "), None if depth is None else depth - 1, lines)
 
 
-def show_markdown(a: Anatomy, depth: int | None = None) -> str:
+def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] | None = None) -> str:
     """One model in depth: facts per role, then the collapsed module tree."""
     r = record(a)
     lines = [f"## {md_cell(a.display_name)} (`{a.model_id}`)", "",
@@ -83,6 +108,10 @@ def show_markdown(a: Anatomy, depth: int | None = None) -> str:
     for role in ("vision", "connector", "language", "lm_head"):
         lines += [f"### {role}", "", "| fact | value |", "|---|---|"]
         lines += [f"| {k} | {md_cell(str(v))} |" for k, v in r[role].items()]
+        lines.append("")
+    for sheet in sheets or []:
+        lines += [f"### cost at {sheet.image_size[0]}×{sheet.image_size[1]}", "", "| fact | value |", "|---|---|"]
+        lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in cost_sheet_rows(sheet)]
         lines.append("")
     lines += ["### Module tree", "", "```", *tree_lines(a.tree, depth), "```", ""]
     return "\n".join(lines)

@@ -31,7 +31,13 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, Phi3Config
-from transformers.models.phi3.modeling_phi3 import Phi3DecoderLayer, Phi3PreTrainedModel, Phi3RMSNorm
+from transformers.models.phi3.modeling_phi3 import (
+    Phi3DecoderLayer,
+    Phi3Model,
+    Phi3PreTrainedModel,
+    Phi3RMSNorm,
+    Phi3RotaryEmbedding,
+)
 
 # The vision tower config hard-coded in image_embedding_phi3_v.py (CLIP_VIT_LARGE_PATCH14_336_CONFIG),
 # which equals https://huggingface.co/openai/clip-vit-large-patch14-336/blob/main/config.json (vision part).
@@ -117,6 +123,13 @@ class Phi3VModel(Phi3PreTrainedModel):
         self.vision_embed_tokens = Phi3ImageEmbedding(config, wte=self.embed_tokens)
         self.layers = nn.ModuleList(Phi3DecoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm = Phi3RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        # The published code keeps a rotary embedding inside each attention; it has no parameters, so one
+        # shared module here changes no name or count and lets the text path run transformers' Phi-3 forward.
+        self.rotary_emb = Phi3RotaryEmbedding(config=config)
+        self.gradient_checkpointing = False
+
+    # Text path (inputs_embeds → hidden states): the same computation as transformers' Phi-3 decoder.
+    forward = Phi3Model.forward
 
     def get_input_embeddings(self) -> nn.Module:
         return self.embed_tokens
@@ -179,6 +192,12 @@ def _hd_transform_size(width: int, height: int, hd_num: int) -> tuple[int, int]:
     new_height = int(new_width / ratio)
     padded_height = int(math.ceil(new_height / _CROP) * _CROP)
     return (padded_height, new_width) if transposed else (new_width, padded_height)
+
+
+def hd_crops(width: int, height: int, preprocessor: dict[str, Any] | None) -> int:
+    """Number of 336×336 crops the HD transform makes (the global view comes on top)."""
+    w, h = _hd_transform_size(width, height, int((preprocessor or {}).get("num_crops", 16)))
+    return (h // _CROP) * (w // _CROP)
 
 
 def visual_tokens(width: int, height: int, raw_config: dict[str, Any], preprocessor: dict[str, Any] | None) -> int:

@@ -1,0 +1,208 @@
+"""What a VLM costs: visual tokens, FLOPs from real forwards on meta tensors, weight memory, KV cache.
+
+FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` while each component's own forward runs
+on meta tensors (no data, no memory): the vision encoder per crop, the connector, the language model's
+prefill over visual plus text tokens (through ``inputs_embeds``), and one decode step against a cache of
+``context`` tokens. They are FLOPs (a multiply-add counts 2), not MACs. The LM head is counted for one
+position (the next-token logits), as generation computes it.
+"""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from vlmscope.costtypes import DTYPE_BYTES, CostRequest, CostSheet, Flops
+from vlmscope.roles import Roles, find_roles
+from vlmscope.schema import Anatomy
+from vlmscope.sources import ModelSource
+from vlmscope.tokens import Encoded, ImageTokens, image_tokens
+from vlmscope.walk import ModuleIndex
+
+
+def _count(fn: Any) -> int:
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _vision_module(module: nn.Module) -> nn.Module:
+    """The callable encoder inside a wrapper that only nests it (e.g. a transformers-4 style CLIPVisionModel)."""
+    forward = type(module).forward
+    if forward is nn.Module.forward and len(list(module.children())) == 1:
+        return next(iter(module.children()))
+    return module
+
+
+def _tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tuple[int, str]:
+    """FLOPs of one vision-encoder pass at the native size: the whole tower's forward, else patch
+    embedding plus one forward per block."""
+    tower = _vision_module(index.modules[roles.vision or ""])
+    pixels = (1, 3, size, size)
+    kwargs: dict[str, Any] = {}
+    if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
+        kwargs["patch_attention_mask"] = torch.ones(1, size // patch, size // patch, dtype=torch.bool, device="meta")
+    try:
+        return _count(lambda: tower(pixel_values=torch.randn(pixels), **kwargs)), "forward"
+    except Exception:  # data-dependent code (e.g. .item()) cannot run on meta: go per block
+        pass
+    assert roles.patch_embedding is not None and roles.vision_stack is not None
+    embed = index.modules[roles.patch_embedding]
+    blocks = list(index.modules[roles.vision_stack].children())
+    tokens = (size // patch) ** 2
+    width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
+    total = _count(lambda: embed(torch.randn(pixels)))
+    total += sum(_count(lambda b=b: b(torch.randn(1, tokens, width), None)) for b in blocks)
+    return total, "forward per block"
+
+
+def _connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: int, tokens: int,
+                     width: int) -> tuple[int, str]:
+    """FLOPs of the connector over the encoder output of all crops: each connector module's forward; a
+    module whose forward cannot run on meta tensors is split into its children, and a child that still
+    cannot run is counted analytically (2 × parameters × the tokens it holds: latents for a resampler)."""
+    analytic: list[str] = []
+    total = 0
+    for path in roles.connector:
+        module = index.modules.get(path)
+        if module is not None:
+            total += _module_flops(module, path, crops, tokens, width, anatomy.connector.queries, analytic)
+    return total, ("forward" if not analytic else f"forward; analytic for {', '.join(analytic)}")
+
+
+def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: int, queries: int | None,
+                  analytic: list[str]) -> int:
+    first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        return 0
+    n = tokens * width // first.in_features if first.in_features > width else tokens
+    x = torch.randn(crops, n, first.in_features, device="meta")
+    try:
+        return _count(lambda: module(x))
+    except Exception:  # a forward that needs more inputs, or data-dependent code: go one level down
+        pass
+    children = [(f"{name}.{k}", c) for k, c in module.named_children()]
+    if children and not isinstance(module, nn.ModuleList) and not _owns_queries(module):
+        return sum(_module_flops(c, k, crops, n, first.in_features, queries, analytic) for k, c in children)
+    analytic.append(name)
+    held = queries if queries and _owns_queries(module) else n
+    return 2 * sum(p.numel() for p in module.parameters()) * crops * held
+
+
+def _owns_queries(module: nn.Module) -> bool:
+    """Whether the module itself holds a learned query/latent tensor (a resampler)."""
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return False
+    return any(p.dim() >= 2 for p in module.parameters(recurse=False))
+
+
+def _lm(index: ModuleIndex, roles: Roles) -> nn.Module:
+    return index.modules[roles.language_root]
+
+
+def _head_flops(anatomy: Anatomy) -> int:
+    return 2 * anatomy.lm_head.in_features * anatomy.lm_head.out_features
+
+
+def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int) -> int:
+    width = anatomy.language.hidden_size
+    # use_cache=True: with a cache, transformers skips a data-dependent packed-sequence check on the mask.
+    return _count(lambda: lm(inputs_embeds=torch.randn(1, tokens, width), use_cache=True)) + _head_flops(anatomy)
+
+
+def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int) -> int:
+    width = anatomy.language.hidden_size
+    with torch.device("meta"):
+        out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
+    cache = out.get("cache") if hasattr(out, "get") else None
+    step = _count(lambda: lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True))
+    return step + _head_flops(anatomy)
+
+
+def _kv(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> tuple[int, int, int | None]:
+    """(bf16 KV bytes per token, self-attention layers, sliding window) of the language model."""
+    lang = anatomy.language
+    blocks = list(index.modules[roles.language_stack].children())
+    layers = sum(1 for b in blocks if "CrossAttention" not in type(b).__name__)
+    attn = next((m for m in blocks[0].modules() if "Attention" in type(m).__name__), None)
+    head_dim = getattr(attn, "head_dim", None) or lang.hidden_size // (lang.heads or 1)
+    config = getattr(attn, "config", None)
+    window = getattr(config, "sliding_window", None) if config is not None else None
+    if config is not None and getattr(config, "use_sliding_window", True) is False:
+        window = None
+    per_token = layers * 2 * (lang.kv_heads or lang.heads or 0) * int(head_dim) * 2
+    return per_token, layers, window if isinstance(window, int) else None
+
+
+def _weights(anatomy: Anatomy) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    p = anatomy.params
+    roles = {"vision": p.vision, "connector": p.connector, "language": p.language, "lm_head": p.lm_head,
+             "other": p.other}
+    by_role = {role: {d: int(n * b) for d, b in DTYPE_BYTES.items()} for role, n in roles.items()}
+    return {d: int(p.total * b) for d, b in DTYPE_BYTES.items()}, by_role
+
+
+def cost_sheet(model: nn.Module, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
+    """The cost sheet of one model for one request, from forwards on meta tensors."""
+    index = ModuleIndex(model)
+    roles = find_roles(index)
+    v = anatomy.vision
+    native = (v.image_size, v.image_size) if v and v.image_size else (0, 0)
+    width, height = request.image_size or native
+    img = ImageTokens(None, 0, "no vision encoder with a fixed input size")
+    if v and v.image_size and v.patch_size and width and height:
+        c = anatomy.connector
+        enc = Encoded(v.image_size, v.patch_size, v.class_token, c.queries, c.merge, c.avg_pool)
+        img = image_tokens(enc, source, width, height)
+    prefill_tokens = img.tokens * request.images + request.text_tokens if img.tokens is not None else None
+    flops = _flops(index, roles, anatomy, img, request, prefill_tokens)
+    weights, by_role = _weights(anatomy)
+    kv, kv_layers, window = _kv(index, roles, anatomy)
+    vision_dtype = request.vision_dtype or request.weights_dtype
+    vision_bytes = int(anatomy.params.vision * DTYPE_BYTES[vision_dtype])
+    rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
+    cached = min(request.context, window) if window else request.context
+    scenario = vision_bytes + rest + request.batch * cached * kv
+    fits = None if request.gpu_gb is None else scenario <= request.gpu_gb * 1024**3
+    return CostSheet(
+        image_size=(width, height), images=request.images, visual_tokens=img.tokens, crops=img.crops,
+        tokens_rule=img.rule, text_tokens=request.text_tokens, prefill_tokens=prefill_tokens,
+        context=request.context, batch=request.batch, flops=flops, weights_bytes=weights,
+        role_weights_bytes=by_role, kv_cache_bytes_per_token=kv, kv_layers=kv_layers, sliding_window=window,
+        scenario_bytes=scenario, weights_dtype=request.weights_dtype, vision_dtype=vision_dtype,
+        gpu_gb=request.gpu_gb, fits=fits,
+    )
+
+
+def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
+           prefill_tokens: int | None) -> Flops:
+    v = anatomy.vision
+    methods: list[str] = []
+    vision: int | None = None
+    if v is not None and v.image_size and v.patch_size and img.tokens is not None:
+        try:
+            tower, how = _tower_flops(index, roles, v.image_size, v.patch_size)
+            out_tokens = (v.image_size // v.patch_size) ** 2
+            crops = img.crops * request.images
+            connector, how_c = _connector_flops(index, roles, anatomy, crops, out_tokens, v.hidden_size)
+            vision = tower * crops + connector
+            methods += [f"vision: {how}", f"connector: {how_c}"]
+        except Exception as exc:  # a tower whose forward cannot run on meta tensors, even block by block
+            methods.append(f"vision: not counted ({_why(exc)})")
+    lm = _lm(index, roles)
+    try:
+        prefill = _prefill_flops(lm, anatomy, prefill_tokens) if prefill_tokens else None
+        decode: int | None = _decode_flops(lm, anatomy, request.context)
+        methods.append("language: forward")
+    except Exception as exc:  # e.g. remote code whose language model has no inputs_embeds forward
+        prefill = decode = None
+        methods.append(f"language: not counted ({_why(exc)})")
+    return Flops(vision, prefill, decode, "; ".join(methods))
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__

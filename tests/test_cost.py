@@ -1,0 +1,135 @@
+"""Cost sheets: visual tokens against the processors' own rules, FLOPs from real forwards on meta tensors
+cross-checked analytically, memory by dtype, KV cache, scenarios."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+import vlmscope
+from conftest import run_cli
+from vlmscope.costtypes import CostRequest
+from vlmscope.sources import resolve
+from vlmscope.tokens import Encoded, image_tokens
+
+
+@pytest.fixture(scope="module")
+def llava15():  # type: ignore[no-untyped-def]
+    return vlmscope.cost("llava-1.5-7b-hf", CostRequest(text_tokens=24, context=2048), use_cache=False)
+
+
+def _llava_next_processor_count(width: int, height: int) -> int:
+    """transformers' own LlavaNextProcessor arithmetic (no tokenizer or image library needed)."""
+    from transformers import LlavaNextProcessor
+
+    config = resolve("llava-v1.6-mistral-7b-hf").config
+    proc = object.__new__(LlavaNextProcessor)
+    proc.image_processor = SimpleNamespace(image_grid_pinpoints=config["image_grid_pinpoints"])
+    proc.patch_size = 14
+    proc.num_additional_image_tokens = 1
+    n = proc._get_number_of_features(height, width, 336, 336)
+    return n - 1  # vision_feature_select_strategy "default" drops the class token
+
+
+@pytest.mark.parametrize("size", [(336, 336), (1024, 768), (768, 1024), (672, 672), (1008, 336), (500, 1400),
+                                  (3000, 200)])
+def test_anyres_tokens_match_the_llava_next_processor(size: tuple[int, int]) -> None:
+    source = resolve("llava-v1.6-mistral-7b-hf")
+    found = image_tokens(Encoded(336, 14, True, None, 1), source, *size)
+    assert found.tokens == _llava_next_processor_count(*size)
+
+
+@pytest.mark.parametrize("ref, size, tokens, crops", [
+    ("llava-1.5-7b-hf", (1024, 768), 576, 1),  # fixed resolution: any image becomes 24×24 patches
+    ("mantis-8b-siglip-llama3", (384, 384), 728, 1),  # "default" drops the first token: 729 → 728
+    ("llava-interleave-qwen-0.5b-hf", (384, 384), 729, 1),  # "full" keeps it
+    ("idefics2-8b", (1024, 768), 320, 5),  # perceiver: 64 latents × (4 crops + global)
+    ("idefics2-8b-base", (1024, 768), 64, 1),  # no image splitting in the default processor
+    # Phi-3-vision HD transform, num_crops 16 (image_processing_phi3_v.py):
+    # 1024×768 → scale 4 → 1344×1008 → 4×3 crops: (12 + 1)·144 + 1 + (3 + 1)·12 = 1921
+    ("Phi-3-vision-128k-instruct", (1024, 768), 1921, 13),
+    # 336×336 → upscaled to 1344×1344 → 16 crops: (16 + 1)·144 + 1 + 5·12 = 2509
+    ("Phi-3-vision-128k-instruct", (336, 336), 2509, 17),
+])
+def test_visual_tokens(ref: str, size: tuple[int, int], tokens: int, crops: int) -> None:
+    _, sheet = vlmscope.cost(ref, CostRequest(image_size=size))
+    assert (sheet.visual_tokens, sheet.crops) == (tokens, crops)
+
+
+def test_prefill_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    t = 576 + 24
+    non_embedding = a.params.language - a.language.vocab_size * a.language.hidden_size
+    attention = 4 * a.language.layers * t * t * a.language.hidden_size  # QKᵀ and AV, full square as counted
+    head = 2 * a.lm_head.in_features * a.lm_head.out_features
+    analytic = 2 * non_embedding * t + attention + head
+    assert sheet.prefill_tokens == t
+    assert abs(sheet.flops.prefill - analytic) / analytic < 0.01  # tolerance: norms and rotary are not matmuls
+
+
+def test_decode_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    non_embedding = a.params.language - a.language.vocab_size * a.language.hidden_size
+    analytic = 2 * non_embedding + 4 * a.language.layers * 2049 * a.language.hidden_size \
+        + 2 * a.lm_head.in_features * a.lm_head.out_features
+    assert abs(sheet.flops.decode_per_token - analytic) / analytic < 0.01
+
+
+def test_vision_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    assert a.vision is not None and a.vision.layers == 24
+    t, d, inner, layers = 577, 1024, 4096, 24
+    per_layer = 2 * t * (4 * d * d + 2 * d * inner) + 4 * t * t * d
+    conv = 2 * 3 * 14 * 14 * d * 576
+    projector = 2 * 576 * (1024 * 4096 + 4096 * 4096)
+    analytic = layers * per_layer + conv + projector
+    assert abs(sheet.flops.vision - analytic) / analytic < 0.02
+    assert "forward" in sheet.flops.method
+
+
+def test_memory_by_dtype_and_kv_cache(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    n = a.params.total
+    assert sheet.weights_bytes == {"fp32": 4 * n, "bf16": 2 * n, "fp16": 2 * n, "fp8": n, "int8": n, "int4": n // 2}
+    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 32 * 128 * 2  # layers × (K, V) × heads × head_dim × bf16
+    assert sum(v["bf16"] for v in sheet.role_weights_bytes.values()) == 2 * n
+
+
+def test_gqa_shrinks_the_kv_cache() -> None:
+    _, sheet = vlmscope.cost("llava-v1.6-mistral-7b-hf")
+    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 8 * 128 * 2
+
+
+def test_scenario_mixes_dtypes_and_says_if_it_fits() -> None:
+    a, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(weights_dtype="int4", vision_dtype="bf16", batch=2,
+                                                            context=1000, gpu_gb=8))
+    expected = 2 * a.params.vision + (a.params.total - a.params.vision) // 2 + 2 * 1000 * 524_288
+    assert sheet.scenario_bytes == expected and sheet.fits is True
+    _, small = vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_gb=4))
+    assert small.fits is False
+
+
+def test_show_json_has_the_cost_object() -> None:
+    result = run_cli("show", "llava-v1.6-mistral-7b-hf", "--image-size", "1024x768", "--context", "8192",
+                     "-f", "json")
+    assert result.returncode == 0, result.stderr
+    cost = json.loads(result.stdout)["cost"]
+    assert cost["image_size"] == [1024, 768] and cost["visual_tokens"] == 2340
+    assert set(cost["flops"]) >= {"vision", "prefill", "decode_per_token"}
+    assert set(cost["weights_bytes"]) >= {"fp32", "bf16", "int8", "int4"}
+    assert cost["kv_cache_bytes_per_token"] == 131_072
+
+
+def test_compare_cost_table() -> None:
+    result = run_cli("compare", "llava-1.5-7b-hf", "idefics2-8b", "--cost", "-f", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert "### Cost" in result.stdout and "| LLaVA-1.5-7B | 336×336 | 576 |" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [(("--image-size", "big"), "bad --image-size 'big'"),
+                                           (("--dtype", "fp12"), "bad dtype 'fp12'")])
+def test_bad_cost_options(args: tuple[str, ...], message: str) -> None:
+    result = run_cli("show", "llava-1.5-7b-hf", *args)
+    assert result.returncode == 2 and message in result.stderr
