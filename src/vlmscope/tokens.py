@@ -77,7 +77,7 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     if (source.preprocessor or {}).get("do_image_splitting"):
         n = base * 5
         return ImageTokens(n, 5, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}")
-    return ImageTokens(base, 1, f"{rule} (any image is resized to {enc.image_size}×{enc.image_size})")
+    return ImageTokens(base, 1, f"{rule} (the same for any image size)")
 
 
 def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str, width: int, height: int) -> ImageTokens:
