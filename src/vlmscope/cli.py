@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -237,6 +238,70 @@ def show(
 
         out = terminal.show(anatomy, depth, width=_width(), color=_color(), sheets=sheets)
     typer.echo(out, nl=not out.endswith("\n"))
+
+
+@app.command(name="diff")
+def diff_models(
+    model_a: Annotated[str, typer.Argument(help="First model (catalog name, folder, config.json or Hub id).")],
+    model_b: Annotated[str, typer.Argument(help="Second model.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Show every fact, not only those that differ.")] = False,
+    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Line up the facts of two models and show the ones that differ."""
+    from vlmscope import api
+    from vlmscope.diff import diff
+    from vlmscope.render import text
+
+    a, b = _guard(debug, lambda: [api.inspect(m, use_cache=not no_cache, trust_remote_code=trust_remote_code)
+                                  for m in (model_a, model_b)])
+    result = diff(a, b)
+    if fmt is ShowFormat.json:
+        out = text.diff_json(result, show_all)
+    elif fmt is ShowFormat.markdown:
+        out = text.diff_markdown(result, show_all)
+    else:
+        from vlmscope.render import terminal
+
+        out = terminal.diff(result, show_all, width=_width(), color=_color())
+    typer.echo(out, nl=not out.endswith("\n"))
+
+
+@app.command()
+def report(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Models to report on (as for compare). Default: the nine seed models.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("vlmscope-report.html"),
+    cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
+    context: ContextOpt = 4096,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one self-contained HTML report: sortable tables, an architecture diagram and parameter-share bar
+    per model, and cost sheets. It needs no network to view."""
+    from vlmscope import api
+    from vlmscope.render.html import report as render_report
+
+    refs = tuple(models) if models else api.SEED_MODELS
+    comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
+        refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done)))
+    sheets = None
+    if cost:
+        (request,) = _requests(None, context=context)
+        sheets = _guard(debug, lambda: tuple(api.cost(r, request, use_cache=not no_cache,
+                                                      trust_remote_code=trust_remote_code)[1] for r in refs))
+    page = render_report(comparison, sheets)
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(output)  # never leave a half-written report
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        _fail(f"cannot write {output}: {exc.strerror}")
+    typer.echo(f"wrote {output} ({len(comparison.models)} models, {len(page):,} bytes)")
 
 
 class ZooFormat(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,33 @@ class Anatomy:
     def display_name(self) -> str:
         return self.card.display_name.value if self.card else self.model_id
 
+    def _repr_html_(self) -> str:
+        from vlmscope.render.html import anatomy_html
+
+        return anatomy_html(self)
+
+    def to_pandas(self) -> Any:
+        """One-row DataFrame of the flat record (needs the optional ``pandas`` extra)."""
+        return Comparison((self,)).to_pandas()
+
 
 @dataclass(frozen=True)
 class Comparison:
     """N anatomies side by side, in the order asked for."""
 
     models: tuple[Anatomy, ...]
+
+    def _repr_html_(self) -> str:
+        from vlmscope.render.html import comparison_html
+
+        return comparison_html(self)
+
+    def to_pandas(self) -> Any:
+        """One row per model, one column per fact of the flat record (needs the optional ``pandas`` extra)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_pandas() needs pandas: pip install 'vlmscope[pandas]'") from exc
+        from vlmscope.tables import flatten, record
+
+        return pd.DataFrame([flatten(record(a)) for a in self.models])

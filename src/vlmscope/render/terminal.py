@@ -12,6 +12,7 @@ from rich.table import Table as RichTable
 from rich.tree import Tree
 
 from vlmscope.costtypes import CostSheet
+from vlmscope.diff import Diff
 from vlmscope.render.text import _node_label
 from vlmscope.schema import Anatomy, Comparison, TreeNode, VisionFacts
 from vlmscope.tables import NO_VISION, Table, cost_sheet_rows, cost_table, exact_count, mlp_text, norm_text, seed_tables
@@ -115,3 +116,20 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         title = f"cost at {sheet.image_size[0]}×{sheet.image_size[1]}"
         parts.append(Panel(table, title=title, expand=False))
     return _render(Group(*parts, _tree(a.tree, depth)), width, color)
+
+
+def diff(d: Diff, show_all: bool = False, width: int = 160, color: bool = False) -> str:
+    """The two models side by side; differing values in colour (red: A, green: B)."""
+    from vlmscope.render.text import _cell
+
+    table = RichTable(box=box.SIMPLE_HEAVY, header_style="bold", title=f"{len(d.changed())} of {len(d.rows)} "
+                      "facts differ")
+    table.add_column("fact", style="bold")
+    table.add_column(escape(d.a), overflow="fold")
+    table.add_column(escape(d.b), overflow="fold")
+    for row in d.rows if show_all else d.changed():
+        a, b = escape(_cell(row.a)), escape(_cell(row.b))
+        if not row.same:
+            a, b = f"[red]{a}[/]", f"[green]{b}[/]"
+        table.add_row(escape(row.field), a, b)
+    return _render(table, width, color)

@@ -7,6 +7,7 @@ import io
 import json
 
 from vlmscope.costtypes import CostSheet
+from vlmscope.diff import Diff
 from vlmscope.schema import Anatomy, Comparison, TreeNode
 from vlmscope.tables import (
     NO_VISION,
@@ -144,3 +145,23 @@ def zoo_rows(entries: tuple[ZooEntry, ...]) -> Table:
         rows.append((e.model_type, "ok", vision, f"{a.connector.class_name} / {a.connector.pooling}",
                      f"{a.language.class_name} ×{a.language.layers}", a.architecture, exact_count(a.params.total)))
     return Table("transformers image-text-to-text zoo", headers, tuple(rows))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "—" if value is None else str(value)
+
+
+def diff_markdown(d: Diff, show_all: bool = False) -> str:
+    rows = d.rows if show_all else d.changed()
+    lines = [f"| fact | {md_cell(d.a)} | {md_cell(d.b)} |", "|---|---|---|"]
+    lines += [f"| {md_cell(r.field)} | {md_cell(_cell(r.a))} | {md_cell(_cell(r.b))} |" for r in rows]
+    summary = f"{len(d.changed())} of {len(d.rows)} facts differ."
+    return "\n".join([*lines, "", summary]) + "\n"
+
+
+def diff_json(d: Diff, show_all: bool = False) -> str:
+    rows = d.rows if show_all else d.changed()
+    data = {"a": d.a, "b": d.b, "rows": [{"field": r.field, "a": r.a, "b": r.b, "same": r.same} for r in rows]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,151 @@
+"""HTML renderers: notebook displays, architecture diagrams (SVG) and a self-contained report page.
+
+Every string that comes from a config or a card is escaped. The report needs no network: CSS, JS and SVG
+are inline.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from vlmscope.costtypes import CostSheet
+from vlmscope.schema import Anatomy, Comparison
+from vlmscope.tables import NO_VISION, Table, cost_sheet_rows, cost_table, exact_count, seed_tables
+
+ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a", "lm_head": "#e0a030",
+               "other": "#999999"}
+
+
+def table_html(table: Table, sortable: bool = False) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    cls = ' class="sortable"' if sortable else ""
+    return f"<table{cls}><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead>" \
+           f"<tbody>{body}</tbody></table>"
+
+
+def diagram_svg(a: Anatomy, width: int = 900) -> str:
+    """image → vision encoder (×N) → connector → language model (×N) → head, boxes coloured by role and
+    sized by parameter share; repeated blocks are one box."""
+    p = a.params
+    stages = [("image", "", 0, "#cccccc")]
+    if a.vision is not None:
+        stages.append((f"{a.vision.class_name}", f"×{a.vision.layers} {a.vision.block_class}", p.vision,
+                       ROLE_COLORS["vision"]))
+    else:
+        stages.append(("no vision tower", "patches go straight in", 0, ROLE_COLORS["vision"]))
+    stages.append((a.connector.class_name, a.connector.pooling, p.connector, ROLE_COLORS["connector"]))
+    stages.append((a.language.class_name, f"×{a.language.layers} {a.language.block_class}", p.language,
+                   ROLE_COLORS["language"]))
+    head = "tied to embeddings" if a.lm_head.tied else f"{a.lm_head.in_features}→{a.lm_head.out_features}"
+    stages.append(("LM head", head, p.lm_head, ROLE_COLORS["lm_head"]))
+    gap, minimum = 18, 110
+    spare = width - gap * (len(stages) - 1) - minimum * len(stages)
+    total = max(p.total, 1)
+    widths = [minimum + int(spare * n / total) for _, _, n, _ in stages]
+    x, parts = 0, []
+    for (title, sub, n, color), w in zip(stages, widths, strict=True):
+        share = f"{100 * n / total:.1f}% · {exact_count(n)}" if n else ""
+        parts.append(
+            f'<g class="stage"><rect x="{x}" y="10" width="{w}" height="70" rx="8" fill="{color}"/>'
+            f'<text x="{x + 6}" y="32" class="t">{escape(title[:w // 7])}</text>'
+            f'<text x="{x + 6}" y="50" class="s">{escape(sub[:w // 6])}</text>'
+            f'<text x="{x + 6}" y="68" class="s">{escape(share[:w // 6])}</text>'
+            f"<title>{escape(title)} — {escape(sub)} — {escape(share)}</title></g>")
+        if x + w + gap <= width:
+            parts.append(f'<path d="M{x + w + 2} 45 l{gap - 6} 0" stroke="#555" stroke-width="2" '
+                         f'marker-end="url(#arrow)"/>')
+        x += w + gap
+    defs = ('<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="6" refY="3" orient="auto">'
+            '<path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>')
+    label = escape(f"Architecture of {a.model_id}")
+    return (f'<svg class="diagram" role="img" aria-label="{label}" viewBox="0 0 {width} 90" width="{width}" '
+            f'height="90" xmlns="http://www.w3.org/2000/svg">{defs}{"".join(parts)}</svg>')
+
+
+def share_bar(a: Anatomy) -> str:
+    """One horizontal bar split by parameter share per role."""
+    p = a.params
+    total = max(p.total, 1)
+    cells = "".join(
+        f'<span style="width:{100 * n / total:.3f}%;background:{ROLE_COLORS[role]}" '
+        f'title="{escape(role)}: {exact_count(n)}"></span>'
+        for role, n in (("vision", p.vision), ("connector", p.connector), ("language", p.language),
+                        ("lm_head", p.lm_head), ("other", p.other)) if n)
+    return f'<div class="bar">{cells}</div>'
+
+
+def anatomy_html(a: Anatomy) -> str:
+    """A notebook display of one model: diagram, share bar, facts."""
+    v = a.vision
+    rows = [("Parameters", exact_count(a.params.total)), ("Architecture", a.architecture),
+            ("Vision encoder", v.family if v else NO_VISION), ("Pooling", a.connector.pooling),
+            ("Projection", a.connector.projection), ("Language model", a.language.family),
+            ("Tokens per image", str(a.connector.tokens_per_image))]
+    facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(val)}</td></tr>" for k, val in rows)
+    return (f'<div class="vlmscope"><h4>{escape(a.display_name)} <code>{escape(a.model_id)}</code></h4>'
+            f"{diagram_svg(a)}{share_bar(a)}<table>{facts}</table></div>{_STYLE}")
+
+
+def comparison_html(c: Comparison) -> str:
+    """A notebook display of a comparison: the seed's two tables."""
+    return '<div class="vlmscope">' + "".join(table_html(t) for t in seed_tables(c)) + f"</div>{_STYLE}"
+
+
+_STYLE = """<style>
+.vlmscope table{border-collapse:collapse;margin:.6em 0;font-size:13px}
+.vlmscope th,.vlmscope td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+.vlmscope caption{font-weight:bold;text-align:left;padding:4px 0}
+.vlmscope .bar{display:flex;height:12px;width:900px;border-radius:4px;overflow:hidden;margin:4px 0}
+.vlmscope .bar span{display:block;height:100%}
+.vlmscope svg text.t{font:bold 12px sans-serif;fill:#fff}.vlmscope svg text.s{font:11px sans-serif;fill:#fff}
+.vlmscope th.sorted-asc::after{content:" ▲"}.vlmscope th.sorted-desc::after{content:" ▼"}
+.vlmscope table.sortable th{cursor:pointer}
+</style>"""
+
+_SORT_JS = """<script>
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0];
+      var asc = !th.classList.contains("sorted-asc");
+      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+      th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+      var key = function (row) {
+        var text = row.cells[col].textContent.trim();
+        var num = parseFloat(text.replace(/,/g, ""));
+        return isNaN(num) ? text.toLowerCase() : num;
+      };
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === y) { return 0; }
+        return ((x < y) === asc) ? -1 : 1;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+</script>"""
+
+
+def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report") -> str:
+    """A self-contained HTML page: sortable seed tables (and cost table), a diagram, share bar and cost
+    sheet per model. No network is needed to view it."""
+    tables = list(seed_tables(c))
+    if sheets is not None:
+        tables.append(cost_table(tuple(zip(c.models, sheets, strict=True))))
+    sections = []
+    for i, a in enumerate(c.models):
+        sheet_html = ""
+        if sheets is not None:
+            rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in cost_sheet_rows(sheets[i]))
+            sheet_html = f"<table><caption>Cost</caption>{rows}</table>"
+        sections.append(f'<section class="model" id="model-{i}"><h3>{escape(a.display_name)} '
+                        f"<code>{escape(a.model_id)}</code></h3>{diagram_svg(a)}{share_bar(a)}{sheet_html}</section>")
+    legend = " ".join(f'<span style="color:{color}">■</span> {escape(role)}' for role, color in ROLE_COLORS.items())
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>"
+            f"<p>Computed by vlmscope from the models' own definitions on PyTorch's meta device. {legend}</p>"
+            + "".join(table_html(t, sortable=True) for t in tables)
+            + "<h2>Architectures</h2>" + "".join(sections) + _SORT_JS + "</body></html>\n")
