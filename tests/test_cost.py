@@ -133,3 +133,16 @@ def test_compare_cost_table() -> None:
 def test_bad_cost_options(args: tuple[str, ...], message: str) -> None:
     result = run_cli("show", "llava-1.5-7b-hf", *args)
     assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("ref, per_crop", [
+    ("llava-1.5-7b-hf", 576), ("mantis-8b-clip-llama3", 576), ("mantis-8b-siglip-llama3", 728),
+    ("llava-interleave-qwen-0.5b-hf", 729), ("llava-v1.6-mistral-7b-hf", 576), ("llava-v1.6-vicuna-7b-hf", 576),
+])
+def test_per_crop_counts_are_confirmed_by_meta_forwards(ref: str, per_crop: int) -> None:
+    from vlmscope.costsheet import forward_tokens_per_crop
+    from vlmscope.skeleton import build
+
+    source = resolve(ref)
+    anatomy = vlmscope.inspect(ref)
+    assert forward_tokens_per_crop(build(source), source, anatomy) == per_crop

@@ -40,7 +40,7 @@ def inspect(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False
 def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_code: bool = False) -> Anatomy:
     """The anatomy of already-resolved config files (cached like ``inspect``)."""
     cache_key = cache.key(_payload(source))
-    if use_cache and (hit := cache.load(cache_key)) is not None:
+    if use_cache and (hit := cache.load(cache_key, Anatomy)) is not None:
         return hit
     from vlmscope.anatomy import analyze
     from vlmscope.skeleton import build
@@ -83,7 +83,7 @@ def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = 
                 trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
     anatomy = inspect_source(source, use_cache=use_cache, trust_remote_code=trust_remote_code)
     cache_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
-    if use_cache and (hit := cache.load_cost(cache_key)) is not None:
+    if use_cache and (hit := cache.load(cache_key, CostSheet)) is not None:
         return anatomy, hit
     from vlmscope.costsheet import cost_sheet
     from vlmscope.skeleton import build

@@ -57,22 +57,13 @@ def key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(f"{_code_fingerprint()}\n{text}".encode()).hexdigest()[:32]
 
 
-def load(cache_key: str) -> Anatomy | None:
+def load(cache_key: str, kind: type[T]) -> T | None:
+    """The cached ``kind`` (Anatomy or CostSheet) under ``cache_key``; None when absent or unreadable."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        return from_dict(Anatomy, json.loads((folder / f"{cache_key}.json").read_text()))
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def load_cost(cache_key: str) -> CostSheet | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    try:
-        return from_dict(CostSheet, json.loads((folder / f"{cache_key}.json").read_text()))
+        return from_dict(kind, json.loads((folder / f"{cache_key}.json").read_text()))
     except (OSError, ValueError, TypeError, KeyError):
         return None
 

@@ -206,3 +206,40 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
 
 def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
+
+
+def forward_tokens_per_crop(model: nn.Module, source: ModelSource, anatomy: Anatomy) -> int | None:
+    """Visual tokens one crop becomes, read off real forwards on meta tensors: the vision tower's output
+    length, the model's feature selection, then the connector's output length. None when the connector
+    reshapes features outside its modules (merges, HD crops) or its forward needs data."""
+    index = ModuleIndex(model)
+    roles = find_roles(index)
+    v = anatomy.vision
+    if v is None or not v.image_size or not v.patch_size or roles.vision is None:
+        return None
+    tower = _vision_module(index.modules[roles.vision])
+    try:
+        with torch.device("meta"):
+            hidden = tower(pixel_values=torch.randn(1, 3, v.image_size, v.image_size)).last_hidden_state
+    except Exception:  # a tower that cannot run on meta tensors
+        return None
+    tokens, width = int(hidden.shape[1]), int(hidden.shape[2])
+    strategy = source.config.get("vision_feature_select_strategy")
+    if strategy == "default" or (strategy is None and v.class_token):
+        tokens -= 1  # transformers keeps [:, 1:]
+    x = torch.randn(1, tokens, width, device="meta")
+    for path in roles.connector:
+        module = index.modules.get(path)
+        if module is None:
+            continue
+        first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+        if first is None:
+            continue
+        if first.in_features != x.shape[-1]:
+            return None  # features are reshaped between tower and connector: nothing to confirm here
+        try:
+            with torch.device("meta"):
+                x = module(x)
+        except Exception:
+            return None
+    return int(x.shape[1])
