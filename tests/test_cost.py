@@ -146,3 +146,62 @@ def test_per_crop_counts_are_confirmed_by_meta_forwards(ref: str, per_crop: int)
     source = resolve(ref)
     anatomy = vlmscope.inspect(ref)
     assert forward_tokens_per_crop(build(source), source, anatomy) == per_crop
+
+
+def _qwen2_vl_tokens(width: int, height: int) -> int:
+    """transformers' own smart_resize (image_processing_qwen2_vl.py), with its default pixel budget."""
+    from tf_source import load
+
+    ns = load("models.qwen2_vl.image_processing_qwen2_vl", ("smart_resize",))
+    h, w = ns["smart_resize"](height, width, factor=28, min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    return (h // 14) * (w // 14) // 4
+
+
+SIZES = [(1024, 768), (768, 1024), (336, 336), (64, 64), (4000, 3000), (1920, 1080), (500, 7000), (28, 5000)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dynamic_resolution_matches_qwen2_vl_smart_resize(size: tuple[int, int]) -> None:
+    from vlmscope.schema import SourceInfo
+    from vlmscope.sources import ModelSource
+
+    enc = Encoded(0, 14, False, None, 2, dynamic=True)
+    source = ModelSource("qwen", {"model_type": "qwen2_vl"}, None, None, SourceInfo("test", "", ()))
+    assert image_tokens(enc, source, *size).tokens == _qwen2_vl_tokens(*size)
+
+
+def _idefics3_tiles(width: int, height: int, tile: int) -> int:
+    """transformers' own Idefics3ImageProcessor.get_number_of_image_patches, with its defaults."""
+    from tf_source import load
+
+    ns = load("models.idefics3.image_processing_idefics3",
+              ("_resize_output_size_rescale_to_max_len", "_resize_output_size_scale_below_upper_bound",
+               "MAX_IMAGE_SIZE"), {"Idefics3ImageProcessor": ("get_number_of_image_patches",)})
+    processor = SimpleNamespace(do_image_splitting=True, max_image_size={"longest_edge": tile},
+                                size={"longest_edge": 4 * tile})
+    patches, _, _ = ns["get_number_of_image_patches"](processor, height, width)
+    return max(patches, 1)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("tile", [364, 512])
+def test_pixel_shuffle_tiling_matches_idefics3_processor(size: tuple[int, int], tile: int) -> None:
+    from vlmscope.schema import SourceInfo
+    from vlmscope.sources import ModelSource
+
+    enc = Encoded(tile, 14 if tile == 364 else 16, False, None, 2 if tile == 364 else 4, tiled=True)
+    source = ModelSource("idefics3", {"model_type": "idefics3"}, None, None, SourceInfo("test", "", ()))
+    found = image_tokens(enc, source, *size)
+    base = (tile // enc.patch_size) ** 2 // enc.merge**2
+    assert found.crops == _idefics3_tiles(*size, tile)
+    assert found.tokens == base * found.crops
+
+
+def test_zoo_families_get_counts_for_a_requested_size() -> None:
+    from vlmscope import zoo
+
+    qwen = zoo.inspect_type("qwen2_vl").anatomy
+    assert qwen is not None and qwen.connector.merge_hint == "spatial_merge_size"
+    assert qwen.connector.tokens_per_image is None  # no native size: dynamic resolution
+    smol = zoo.inspect_type("smolvlm").anatomy
+    assert smol is not None and smol.connector.merge_hint == "scale_factor"

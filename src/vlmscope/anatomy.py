@@ -17,7 +17,7 @@ from vlmscope.schema import (
     VisionFacts,
 )
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import Encoded, native_tokens
+from vlmscope.tokens import encoded, native_tokens
 from vlmscope.walk import ModuleIndex, under
 
 _BACKENDS = (("eager", None), ("sdpa", "_supports_sdpa"), ("flash_attention_2", "_supports_flash_attn"),
@@ -136,16 +136,16 @@ def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts | None, lm_
     queries = identify.learned_queries(index, roles.connector)
     vision_width = vision.hidden_size if vision else 0
     pool = identify.pooling(index, roles.connector, vision_width, lm_width, config)
-    tokens, rule = (None, "no fixed image size")
+    tokens, rule = (None, "no fixed image size: pass an image size (show --image-size)")
     if vision and vision.image_size and vision.patch_size:
-        enc = Encoded(vision.image_size, vision.patch_size, vision.class_token,
-                      queries[1] if queries else None, pool.merge, pool.avg_pool)
+        enc = encoded(vision, queries[1] if queries else None, pool.merge, pool.avg_pool, pool.merge_hint)
         tokens, rule = native_tokens(enc, source)
     return ConnectorFacts(
         class_name=_connector_class(index, roles, cls), paths=roles.connector, projection=projection,
         pooling=pool.text, tokens_per_image=tokens, tokens_rule=rule,
         separators=identify.separators(index, roles.connector),
         queries=queries[1] if queries else None, merge=pool.merge, avg_pool=pool.avg_pool,
+        merge_hint=pool.merge_hint,
     )
 
 

@@ -20,7 +20,7 @@ from vlmscope.costtypes import DTYPE_BYTES, CostRequest, CostSheet, Flops
 from vlmscope.roles import Roles, find_roles
 from vlmscope.schema import Anatomy
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import Encoded, ImageTokens, image_tokens
+from vlmscope.tokens import ImageTokens, encoded, image_tokens
 from vlmscope.walk import ModuleIndex
 
 
@@ -153,11 +153,12 @@ def cost_sheet(model: nn.Module, source: ModelSource, anatomy: Anatomy, request:
     v = anatomy.vision
     native = (v.image_size, v.image_size) if v and v.image_size else (0, 0)
     width, height = request.image_size or native
-    img = ImageTokens(None, 0, "no vision encoder with a fixed input size")
-    if v and v.image_size and v.patch_size and width and height:
-        c = anatomy.connector
-        enc = Encoded(v.image_size, v.patch_size, v.class_token, c.queries, c.merge, c.avg_pool)
-        img = image_tokens(enc, source, width, height)
+    img = ImageTokens(None, 0, "no vision encoder, or no image size: pass one (--image-size)")
+    c = anatomy.connector
+    if v and v.patch_size and width and height:
+        enc = encoded(v, c.queries, c.merge, c.avg_pool, c.merge_hint)
+        if enc.image_size or enc.dynamic:
+            img = image_tokens(enc, source, width, height)
     prefill_tokens = img.tokens * request.images + request.text_tokens if img.tokens is not None else None
     flops = _flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = _weights(anatomy)
@@ -193,6 +194,8 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
             methods += [f"vision: {how}", f"connector: {how_c}"]
         except Exception as exc:  # a tower whose forward cannot run on meta tensors, even block by block
             methods.append(f"vision: not counted ({_why(exc)})")
+    elif v is not None and not v.image_size:
+        methods.append("vision: not counted (native-resolution encoder: its forward takes flattened patches)")
     lm = _lm(index, roles)
     try:
         prefill = _prefill_flops(lm, anatomy, prefill_tokens) if prefill_tokens else None

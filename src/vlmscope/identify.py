@@ -109,6 +109,7 @@ class Pooling:
     text: str
     merge: int = 1  # s of an s×s space-to-depth merge
     avg_pool: int = 1  # k of a k×k average pool
+    merge_hint: str | None = None  # the config key that names the merge (e.g. spatial_merge_size)
 
 
 def _has_key(config: Any, key: str) -> bool:
@@ -157,7 +158,7 @@ def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_width: int, l
             config: Any) -> Pooling:
     """How vision features are pooled or merged before the LM; tiling and learned separators follow."""
     parts: list[str] = []
-    merge, avg = 1, 1
+    merge, avg, merge_hint = 1, 1, None
     if (resampler := _resampler(index, connector)) is not None:
         parts.append(resampler)
     if (pool := _avg_pool(index, connector)) is not None:
@@ -171,12 +172,13 @@ def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_width: int, l
             merge = side
             hint = next((h for h in signatures()["merge_hints"] if _has_key(config, h["config_key"])), None)
             parts.append((hint["name"] if hint else "{s}×{s} patch merge").format(s=side))
+            merge_hint = hint["config_key"] if hint else None
     extras = ["AnyRes tiling"] if getattr(config, "image_grid_pinpoints", None) else []
     seps = separators(index, connector)
     if seps:
         extras.append("learned " + ", ".join(s.split(" ")[0] for s in seps))
     main = " + ".join(parts) if parts else "none"
-    return Pooling(f"{main} ({'; '.join(extras)})" if extras else main, merge, avg)
+    return Pooling(f"{main} ({'; '.join(extras)})" if extras else main, merge, avg, merge_hint)
 
 
 def _first_linear(index: ModuleIndex, connector: tuple[str, ...]) -> nn.Linear | None:

@@ -101,6 +101,7 @@ class ConnectorFacts:
     queries: int | None = None  # learned queries / latents per crop (resamplers)
     merge: int = 1  # s of an s×s space-to-depth merge
     avg_pool: int = 1  # k of a k×k average pool
+    merge_hint: str | None = None  # config key naming the merge: spatial_merge_size, scale_factor, ...
 
 
 @dataclass(frozen=True)

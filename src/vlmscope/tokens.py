@@ -7,9 +7,11 @@ live in one named function each, cited to the transformers or published code the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from vlmscope.schema import VisionFacts
 from vlmscope.sources import ModelSource
 
 
@@ -23,6 +25,15 @@ class Encoded:
     latents: int | None  # learned queries per crop, if a resampler
     merge: int  # s for an s×s patch merge, else 1
     avg_pool: int = 1  # k for a k×k average pool, else 1
+    dynamic: bool = False  # native-resolution encoder (no fixed image size) with a patch merger
+    tiled: bool = False  # pixel-shuffle connector: images are split into encoder-sized tiles
+
+
+def encoded(vision: VisionFacts, queries: int | None, merge: int, avg_pool: int, merge_hint: str | None) -> Encoded:
+    """What the anatomy says about one crop: the encoder's size and patch, and what the connector does."""
+    return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, queries, merge, avg_pool,
+                   dynamic=not vision.image_size and merge_hint == "spatial_merge_size",
+                   tiled=merge_hint == "scale_factor")
 
 
 def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
@@ -71,9 +82,13 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
         n = visual_tokens(width, height, config, source.preprocessor)
         return ImageTokens(n, hd_crops(width, height, source.preprocessor) + 1,
                            f"Phi-3-vision HD transform of {width}×{height} (crops + global, newlines, separator) = {n}")
+    if enc.dynamic:
+        return _dynamic(enc, source.preprocessor or {}, width, height)
     base, rule = per_crop(enc, config)
     if config.get("image_grid_pinpoints"):
         return _anyres(enc, base, config, rule, width, height)
+    if enc.tiled:
+        return _tiles(enc, base, source.preprocessor or {}, width, height)
     if (source.preprocessor or {}).get("do_image_splitting"):
         n = base * 5
         return ImageTokens(n, 5, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}")
@@ -99,3 +114,78 @@ def _anyres(enc: Encoded, base: int, config: dict[str, Any], rule: str, width: i
     grid = f"grid {best_w}×{best_h} px unpadded to {cur_h}×{cur_w} features"
     crops = 1 + (best_h // size) * (best_w // size)
     return ImageTokens(n, crops, f"AnyRes: base {base} + {grid} = {tiles} + {newlines} newlines = {n}")
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("vlmscope.knowledge").joinpath("processing.json").read_text())
+    return data[name]  # type: ignore[no-any-return]
+
+
+def _rescale_longest(height: int, width: int, longest: int) -> tuple[int, int]:
+    """Scale so the longer side is ``longest``; the other side is truncated and rounded up to even.
+    (Divides by the aspect ratio in the same order as the processor, so float truncation agrees.)"""
+    ratio = width / height
+    if width >= height:
+        short = int(longest / ratio)
+        short += short % 2
+        return max(short, 1), longest
+    short = int(longest * ratio)
+    short += short % 2
+    return longest, max(short, 1)
+
+
+def _cap(height: int, width: int, limit: int) -> tuple[int, int]:
+    """Shrink (keeping the aspect ratio) when the longer side exceeds ``limit``."""
+    ratio = width / height
+    if width >= height and width > limit:
+        return max(int(limit / ratio), 1), limit
+    if height > width and height > limit:
+        return limit, max(int(limit * ratio), 1)
+    return height, width
+
+
+def _tiles(enc: Encoded, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Idefics3 / SmolVLM: the image is rescaled (longest edge to a few tiles), its sides rounded up to whole
+    tiles of the encoder's size, split into that grid, and a global view is added; every tile becomes
+    ``base`` tokens after the pixel shuffle. As Idefics3ImageProcessor.get_number_of_image_patches counts."""
+    rules = _defaults("tiling")
+    tile = int((pre.get("max_image_size") or {}).get("longest_edge", enc.image_size))
+    longest = int((pre.get("size") or {}).get("longest_edge", rules["size_longest_edge_in_tiles"] * tile))
+    if not pre.get("do_image_splitting", rules["do_image_splitting"]):
+        return ImageTokens(base, 1, f"one {tile}×{tile} view × {base} = {base}")
+    h, w = _cap(*_rescale_longest(height, width, longest), rules["absolute_max_size"])
+    rows, cols = -(-h // tile), -(-w // tile)
+    if rows * cols == 1:
+        return ImageTokens(base, 1, f"fits one {tile}×{tile} tile × {base} = {base}")
+    n = base * (rows * cols + 1)
+    return ImageTokens(n, rows * cols + 1, f"{rows}×{cols} tiles of {tile}² + 1 global view, {base} each = {n}")
+
+
+def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Round both sides to multiples of ``factor`` and keep the pixel count within [min, max] (Qwen2-VL)."""
+    h, w = round(height / factor) * factor, round(width / factor) * factor
+    if h * w > max_pixels:
+        scale = math.sqrt(height * width / max_pixels)
+        return (max(factor, math.floor(height / scale / factor) * factor),
+                max(factor, math.floor(width / scale / factor) * factor))
+    if h * w < min_pixels:
+        scale = math.sqrt(min_pixels / (height * width))
+        return math.ceil(height * scale / factor) * factor, math.ceil(width * scale / factor) * factor
+    return h, w
+
+
+def _dynamic(enc: Encoded, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from
+    the processor (min_pixels / max_pixels), then an s×s merge of the patches."""
+    rules = _defaults("dynamic_resolution")
+    size = pre.get("size") or {}
+    low = int(pre.get("min_pixels") or size.get("shortest_edge") or rules["min_pixels"])
+    high = int(pre.get("max_pixels") or size.get("longest_edge") or rules["max_pixels"])
+    factor = enc.patch_size * enc.merge
+    h, w = _smart_resize(height, width, factor, low, high)
+    n = (h // enc.patch_size) * (w // enc.patch_size) // (enc.merge * enc.merge)
+    return ImageTokens(n, 1, f"resized to {w}×{h}: {w // enc.patch_size}×{h // enc.patch_size} patches → "
+                             f"{enc.merge}×{enc.merge} merge = {n}")
