@@ -114,11 +114,30 @@ def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int) -> int:
     return _count(lambda: lm(inputs_embeds=torch.randn(1, tokens, width), use_cache=True)) + _head_flops(anatomy)
 
 
-def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int) -> int:
-    width = anatomy.language.hidden_size
+def _filled_cache(lm: nn.Module, context: int) -> Any:
+    """A transformers DynamicCache holding ``context`` tokens of meta keys and values for every layer."""
+    from transformers import DynamicCache
+
+    config: Any = getattr(lm, "config")  # noqa: B009 - typed as Any on purpose
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     with torch.device("meta"):
-        out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
-    cache = out.get("cache") if hasattr(out, "get") else None
+        cache = DynamicCache(config=config)
+        for layer in range(config.num_hidden_layers):
+            keys = torch.empty(1, config.num_key_value_heads, context, head_dim)
+            cache.update(keys, keys.clone(), layer)
+    return cache
+
+
+def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int) -> int:
+    """One token against a cache of ``context`` tokens. The cache is filled directly (same shapes as a
+    prefill would leave); where the config does not say how, a real prefill fills it."""
+    width = anatomy.language.hidden_size
+    try:
+        cache = _filled_cache(lm, context)
+    except (AttributeError, TypeError, ValueError):
+        with torch.device("meta"):
+            out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
+        cache = out.get("cache") if hasattr(out, "get") else None
     step = _count(lambda: lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True))
     return step + _head_flops(anatomy)
 
