@@ -123,7 +123,8 @@ def main(
 def compare(
     models: Annotated[list[str] | None, typer.Argument(
         help="Catalog names (full id or unique short name), model folders, config.json paths or Hub repo ids "
-             "(org/name[@revision]; config files only). Default: the nine seed models.", show_default=False)] = None,
+             "(org/name or org/name@revision; config files only). Default: the nine seed models.",
+        show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     cost: Annotated[bool, typer.Option(
@@ -197,7 +198,7 @@ def _with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]]
 @app.command()
 def show(
     model: Annotated[str, typer.Argument(
-        help="Catalog name, model folder, config.json path or Hub repo id (org/name[@revision]).")],
+        help="Catalog name, model folder, config.json path or Hub repo id (org/name or org/name@revision).")],
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
     image_size: ImageSizeOpt = None,
@@ -280,8 +281,9 @@ def report(
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Write one self-contained HTML report: sortable tables, an architecture diagram and parameter-share bar
-    per model, and cost sheets. It needs no network to view."""
+    """Write one self-contained HTML report: sortable tables, diagrams, share bars and cost sheets.
+
+    Per model: an SVG architecture diagram and a parameter-share bar. The page needs no network to view."""
     from vlmscope import api
     from vlmscope.render.html import report as render_report
 
