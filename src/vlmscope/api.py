@@ -29,8 +29,8 @@ def inspect(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False
 
     ``ref`` is a catalog name, a local folder, a path to a config.json, or a Hub repo id (``org/name``,
     optionally ``@revision``; only config files are downloaded). Results are cached on disk (see
-    ``vlmscope.cache``); ``use_cache=False`` always rebuilds. Code shipped with a model runs only with
-    ``trust_remote_code=True``.
+    ``vlmscope.cache``); ``use_cache=False`` always rebuilds. Code shipped with a model runs only when
+    the caller sets ``trust_remote_code``.
     """
     from vlmscope.sources import resolve
 
