@@ -205,3 +205,10 @@ def test_zoo_families_get_counts_for_a_requested_size() -> None:
     assert qwen.connector.tokens_per_image is None  # no native size: dynamic resolution
     smol = zoo.inspect_type("smolvlm").anatomy
     assert smol is not None and smol.connector.merge_hint == "scale_factor"
+
+
+def test_resampler_blocks_run_when_the_connector_forward_needs_data() -> None:
+    _, sheet = vlmscope.cost("idefics2-8b-base", use_cache=False)
+    assert "analytic" not in sheet.flops.method
+    # One 980² crop: the SigLIP tower (~7.1 TFLOPs) plus the projection and the perceiver's blocks.
+    assert sheet.flops.vision is not None and 7_000 * 10**9 < sheet.flops.vision < 9_000 * 10**9

@@ -88,9 +88,31 @@ def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: 
     children = [(f"{name}.{k}", c) for k, c in module.named_children()]
     if children and not isinstance(module, nn.ModuleList) and not _owns_queries(module):
         return sum(_module_flops(c, k, crops, n, first.in_features, queries, analytic) for k, c in children)
+    if _owns_queries(module) and (counted := _resampler_flops(module, x)) is not None:
+        return counted
     analytic.append(name)
     held = queries if queries and _owns_queries(module) else n
     return 2 * sum(p.numel() for p in module.parameters()) * crops * held
+
+
+def _resampler_flops(module: nn.Module, context: torch.Tensor) -> int | None:
+    """A resampler whose own forward needs data (e.g. to build a mask): run its blocks directly, each as
+    block(queries, context), starting from its learned queries. None when the blocks do not take that."""
+    latents = next((p for p in module.parameters(recurse=False) if p.dim() >= 2), None)
+    blocks = next((c for c in module.children() if isinstance(c, nn.ModuleList)), None)
+    if latents is None or blocks is None:
+        return None
+
+    def run() -> None:
+        q = latents.reshape(-1, latents.shape[-1]).unsqueeze(0).expand(context.shape[0], -1, -1)
+        for block in blocks:
+            out = block(q, context, attention_mask=None)
+            q = out[0] if isinstance(out, tuple) else out
+
+    try:
+        return _count(run)
+    except Exception:  # blocks with another signature: let the caller count analytically
+        return None
 
 
 def _owns_queries(module: nn.Module) -> bool:
