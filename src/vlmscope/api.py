@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vlmscope import cache
 from vlmscope.costtypes import CostRequest, CostSheet
@@ -42,11 +43,16 @@ def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_
     cache_key = cache.key(_payload(source))
     if use_cache and (hit := cache.load(cache_key, Anatomy)) is not None:
         return hit
-    from vlmscope.anatomy import analyze
     from vlmscope.skeleton import build
 
-    anatomy = analyze(build(source, trust_remote_code=trust_remote_code), source)
-    if use_cache:
+    return _analyze(build(source, trust_remote_code=trust_remote_code), source, cache_key if use_cache else None)
+
+
+def _analyze(model: Any, source: ModelSource, cache_key: str | None) -> Anatomy:
+    from vlmscope.anatomy import analyze
+
+    anatomy = analyze(model, source)
+    if cache_key is not None:
         cache.store(cache_key, anatomy)
     return anatomy
 
@@ -81,16 +87,22 @@ def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True
 
 def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = True,
                 trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
-    anatomy = inspect_source(source, use_cache=use_cache, trust_remote_code=trust_remote_code)
-    cache_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
-    if use_cache and (hit := cache.load(cache_key, CostSheet)) is not None:
-        return anatomy, hit
+    """Anatomy and cost sheet of resolved config files; the skeleton is built at most once for both."""
+    anatomy_key = cache.key(_payload(source))
+    cost_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
+    anatomy = cache.load(anatomy_key, Anatomy) if use_cache else None
+    sheet = cache.load(cost_key, CostSheet) if use_cache else None
+    if anatomy is not None and sheet is not None:
+        return anatomy, sheet
     from vlmscope.costsheet import cost_sheet
     from vlmscope.skeleton import build
 
-    sheet = cost_sheet(build(source, trust_remote_code=trust_remote_code), source, anatomy, request)
+    model = build(source, trust_remote_code=trust_remote_code)
+    if anatomy is None:
+        anatomy = _analyze(model, source, anatomy_key if use_cache else None)
+    sheet = cost_sheet(model, source, anatomy, request)
     if use_cache:
-        cache.store(cache_key, sheet)
+        cache.store(cost_key, sheet)
     return anatomy, sheet
 
 

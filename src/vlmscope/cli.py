@@ -17,7 +17,7 @@ from vlmscope.errors import VlmscopeError
 
 if TYPE_CHECKING:
     from vlmscope.costtypes import CostRequest, CostSheet
-    from vlmscope.schema import Comparison
+    from vlmscope.schema import Anatomy, Comparison
 
 T = TypeVar("T")
 
@@ -288,13 +288,24 @@ def report(
     from vlmscope.render.html import report as render_report
 
     refs = tuple(models) if models else api.SEED_MODELS
-    comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
-        refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done)))
+    from vlmscope.schema import Comparison
+
     sheets = None
-    if cost:
+    if cost:  # one build per model gives both the anatomy and its cost sheet
         (request,) = _requests(None, context=context)
-        sheets = _guard(debug, lambda: tuple(api.cost(r, request, use_cache=not no_cache,
-                                                      trust_remote_code=trust_remote_code)[1] for r in refs))
+
+        def each(done: Callable[[str], None]) -> list[tuple[Anatomy, CostSheet]]:
+            found = []
+            for r in refs:
+                found.append(api.cost(r, request, use_cache=not no_cache, trust_remote_code=trust_remote_code))
+                done(r)
+            return found
+
+        pairs = _guard(debug, lambda: _with_progress(refs, each))
+        comparison, sheets = Comparison(tuple(a for a, _ in pairs)), tuple(s for _, s in pairs)
+    else:
+        comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
+            refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done)))
     page = render_report(comparison, sheets)
     tmp = output.with_name(output.name + ".tmp")
     try:
