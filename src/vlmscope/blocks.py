@@ -69,10 +69,18 @@ def mlp_facts(module: nn.Module) -> MLPFacts:
 
 def block_mlp(block: nn.Module) -> MLPFacts:
     found = _find(block, _MLP_WORDS)
-    if found is None:  # fall back to the child with the most Linear weights outside attention
-        attn = attention(block)
-        candidates = [c for c in block.children() if c is not attn and linears(c)]
-        found = max(candidates, key=lambda c: sum(m.weight.numel() for m in linears(c)), default=block)
+    if found is not None:
+        return mlp_facts(found)
+    attn = attention(block)
+    inline = [c for c in block.children() if isinstance(c, nn.Linear)]
+    if len(inline) >= 2:  # fc1/fc2 held by the block itself (OPT, BLIP-2's OPT, GPT-J style)
+        act = next((activation_name(c) for c in block.children() if is_activation(c)), "?")
+        first, last = inline[0], inline[-1]
+        return MLPFacts(f"{type(block).__name__} (inline)",
+                        (int(first.in_features), int(first.out_features), int(last.out_features)), False, act)
+    # fall back to the child with the most Linear weights outside attention
+    candidates = [c for c in block.children() if c is not attn and linears(c)]
+    found = max(candidates, key=lambda c: sum(m.weight.numel() for m in linears(c)), default=block)
     return mlp_facts(found)
 
 
@@ -84,9 +92,19 @@ def norm_facts(module: nn.Module) -> NormFacts:
     return NormFacts(type(module).__name__, dim, float(eps) if eps is not None else None)
 
 
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("Norm")
+
+
 def block_norm(block: nn.Module) -> NormFacts:
-    norm = next((m for m in block.modules()
-                 if m is not block and (isinstance(m, nn.LayerNorm) or type(m).__name__.endswith("Norm"))), None)
+    """The block's own (pre/post) norm; a norm inside attention (QK-norm over one head) only as a last resort."""
+    norm = next((m for m in block.children() if _is_norm(m)), None)
+    if norm is None:
+        attn = attention(block)
+        inner = set(attn.modules()) if attn is not None else set()
+        norm = next((m for m in block.modules() if m is not block and m not in inner and _is_norm(m)), None)
+    if norm is None:
+        norm = next((m for m in block.modules() if m is not block and _is_norm(m)), None)
     return norm_facts(norm) if norm is not None else NormFacts("?", 0, None)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from vlmscope.blocks import activation_name, is_activation, linears, mlp_facts
+from vlmscope.blocks import activation_name, is_activation, linears, mlp_facts, norm_facts
 from vlmscope.walk import ModuleIndex, under
 
 
@@ -192,13 +192,27 @@ def _first_linear(index: ModuleIndex, connector: tuple[str, ...]) -> nn.Linear |
 def projection(index: ModuleIndex, connector: tuple[str, ...]) -> tuple[str, str]:
     """(class name, description) of the projector: the connector module that holds no learned queries."""
     queries = learned_queries(index, connector)
-    for path in connector:
-        module = index.modules.get(path)
-        if module is None or not linears(module):
-            continue
+    found = [m for m in (index.modules.get(p) for p in connector) if m is not None and _projects(m)]
+    # a module holding a stack of repeated blocks is a resampler / Q-Former (named under pooling), not the projector
+    plain = [m for m in found if not _holds_stack(m)]
+    for module in plain or found:
         inner = _projection_module(index, module, queries[0] if queries else None)
         return type(inner).__name__, describe(inner)
     return "none", "none"
+
+
+def _projects(module: nn.Module) -> bool:
+    return bool(linears(module)) or bool(_matrices(module))
+
+
+def _matrices(module: nn.Module) -> list[tuple[str, Any]]:
+    """2-D weights a module applies itself (e.g. Gemma 3's mm_input_projection_weight), outside any Linear."""
+    return [(n, p) for n, p in module.named_parameters(recurse=False) if p.dim() == 2]
+
+
+def _holds_stack(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.ModuleList) and len(m) > 1 and len({type(c) for c in m}) == 1
+               for m in module.modules())
 
 
 def _projection_module(index: ModuleIndex, module: nn.Module, queries_owner: str | None) -> nn.Module:
@@ -226,4 +240,8 @@ def describe(module: nn.Module) -> str:
             steps.append(f"Linear({m.in_features}→{m.out_features})")
         elif is_activation(m):
             steps.append(activation_name(m))
+    if not lins:  # weights applied directly (no Linear): its norm, then the matrix product (pooling: own column)
+        norms = [f"{type(m).__name__}({norm_facts(m).dim})" for m in module.children()
+                 if type(m).__name__.endswith("Norm") or isinstance(m, nn.LayerNorm)]
+        steps = norms + [f"MatMul({p.shape[0]}→{p.shape[1]})" for _, p in _matrices(module)]
     return " + ".join(steps) if steps else type(module).__name__
