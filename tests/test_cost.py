@@ -212,3 +212,72 @@ def test_resampler_blocks_run_when_the_connector_forward_needs_data() -> None:
     assert "analytic" not in sheet.flops.method
     # One 980² crop: the SigLIP tower (~7.1 TFLOPs) plus the projection and the perceiver's blocks.
     assert sheet.flops.vision is not None and 7_000 * 10**9 < sheet.flops.vision < 9_000 * 10**9
+
+
+FULL_VS_SHORT = ["llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "Phi-3-vision-128k-instruct",
+                 "Mantis-8B-siglip-llama3", "fuyu-8b", "blip2-vizwizqa", "paligemma_vqav2", "gemma-3-4b-it-bf16",
+                 "MonoQwen2-VL-v0.1"]
+
+
+@pytest.mark.parametrize("ref", FULL_VS_SHORT)
+def test_short_stack_extrapolation_equals_the_full_forward(ref: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting a stack from its first one and two blocks gives exactly the FLOPs of the full forward."""
+    from vlmscope import costsheet
+
+    request = CostRequest(image_size=(1024, 768), context=4096)
+    _, short = vlmscope.cost(ref, request, use_cache=False)
+    monkeypatch.setattr(costsheet, "_uniform", lambda index, stack: 0)
+    _, full = vlmscope.cost(ref, request, use_cache=False)
+    assert short.flops == full.flops
+    assert short.flops.decode_per_token is not None and short.flops.decode_per_token > 0
+
+
+def test_native_resolution_vision_flops_match_the_analytic_count() -> None:
+    """Qwen2-VL: the tower runs over the real patch grid of a 1024×768 image (74×54 patches, one attention
+    span), its merger over a quarter of them: 2·N·T + 2·N_merger·T/4 + 4·L·T²·d, within 2%."""
+    anatomy, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
+    v, p = anatomy.vision, anatomy.params
+    assert v is not None and sheet.visual_tokens == 999
+    t = 74 * 54
+    analytic = 2 * p.vision * t + 2 * p.connector * t // 4 + 4 * v.layers * t * t * v.hidden_size
+    assert sheet.flops.vision is not None
+    assert abs(sheet.flops.vision - analytic) / analytic < 0.02
+    assert "patch grid" in sheet.flops.method
+
+
+def _fuyu_processor_tokens(width: int, height: int) -> int:
+    """transformers' own FuyuProcessor._get_num_multimodal_tokens, run with FuyuImageProcessor's own
+    preprocess_with_tokenizer_info / get_num_patches / patchify_image and its default sizes."""
+    import torch
+    from transformers.feature_extraction_utils import BatchFeature
+    from transformers.image_processing_utils import SizeDict  # type: ignore[attr-defined]
+    from transformers.processing_utils import MultiModalData
+
+    from tf_source import load
+
+    image = load("models.fuyu.image_processing_fuyu", (), {
+        "FuyuImageProcessor": ("preprocess_with_tokenizer_info", "get_num_patches", "patchify_image")})
+    proc = load("models.fuyu.processing_fuyu", (), {"FuyuProcessor": ("_get_num_multimodal_tokens",)})
+    import logging
+
+    image.update(torch=torch, SizeDict=SizeDict, BatchFeature=BatchFeature, logger=logging.getLogger("fuyu-test"))
+    proc.update(torch=torch, MultiModalData=MultiModalData)
+    image_processor = SimpleNamespace(size={"height": 1080, "width": 1920}, patch_size={"height": 30, "width": 30})
+    for name in ("preprocess_with_tokenizer_info", "get_num_patches", "patchify_image"):
+        setattr(image_processor, name, image[name].__get__(image_processor))
+    data = proc["_get_num_multimodal_tokens"](SimpleNamespace(image_processor=image_processor),
+                                              image_sizes=[(height, width)])
+    return int(data.num_image_tokens[0])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_flat_patches_match_the_fuyu_processor(size: tuple[int, int]) -> None:
+    from vlmscope.tokens import flat_patch_tokens
+
+    assert flat_patch_tokens(30, {}, *size).tokens == _fuyu_processor_tokens(*size)
+
+
+def test_fuyu_costs_its_patch_projection() -> None:
+    anatomy, sheet = vlmscope.cost("fuyu-8b", CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert anatomy.vision is None and anatomy.connector.tokens_per_image == 110  # 300×300: 10 × (10 + 1)
+    assert sheet.visual_tokens == 936 and sheet.flops.vision == 2 * 26 * 35 * 2700 * 4096

@@ -17,7 +17,7 @@ from vlmscope.schema import (
     VisionFacts,
 )
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import encoded, native_tokens
+from vlmscope.tokens import config_size, encoded, flat_patch_side, flat_patch_tokens, native_tokens
 from vlmscope.walk import ModuleIndex, under
 
 _BACKENDS = (("eager", None), ("sdpa", "_supports_sdpa"), ("flash_attention_2", "_supports_flash_attn"),
@@ -140,6 +140,12 @@ def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts | None, lm_
     if vision and vision.image_size and vision.patch_size:
         enc = encoded(vision, queries[1] if queries else None, pool.merge, pool.avg_pool, pool.merge_hint)
         tokens, rule = native_tokens(enc, source)
+    elif vision is None and roles.patch_embedding:  # flattened patches straight into the LM (Fuyu)
+        side = flat_patch_side(index.modules[roles.patch_embedding], source.config)
+        width, height = config_size(source.config)
+        if side and width:
+            found = flat_patch_tokens(side, source.preprocessor or {}, width, height)
+            tokens, rule = found.tokens, f"at the config's image_size {width}×{height}: {found.rule}"
     return ConnectorFacts(
         class_name=_connector_class(index, roles, cls), paths=roles.connector, projection=projection,
         pooling=pool.text, tokens_per_image=tokens, tokens_rule=rule,

@@ -10,6 +10,9 @@ position (the next-token logits), as generation computes it.
 from __future__ import annotations
 
 import inspect as pyinspect
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -20,7 +23,7 @@ from vlmscope.costtypes import DTYPE_BYTES, CostRequest, CostSheet, Flops
 from vlmscope.roles import Roles, find_roles
 from vlmscope.schema import Anatomy
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import ImageTokens, encoded, image_tokens
+from vlmscope.tokens import ImageTokens, config_size, encoded, flat_patch_side, flat_patch_tokens, image_tokens
 from vlmscope.walk import ModuleIndex
 
 
@@ -28,6 +31,54 @@ def _count(fn: Any) -> int:
     with torch.device("meta"), FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
+
+
+@contextmanager
+def _first_blocks(index: ModuleIndex, stack: str, k: int) -> Iterator[None]:
+    """Temporarily keep only the first ``k`` blocks of the ModuleList at ``stack``."""
+    parent, _, attr = stack.rpartition(".")
+    owner = index.modules[parent]
+    blocks = getattr(owner, attr)
+    setattr(owner, attr, nn.ModuleList(list(blocks)[:k]))
+    try:
+        yield
+    finally:
+        setattr(owner, attr, blocks)
+
+
+def _uniform(index: ModuleIndex, stack: str | None) -> int:
+    """Number of blocks in ``stack`` when all are alike (one class, one parameter count), else 0."""
+    if stack is None or not isinstance(index.modules.get(stack), nn.ModuleList):
+        return 0
+    kids = index.children(stack)
+    alike = len({type(index.modules[k]) for k in kids}) == 1 and len({index.count(k) for k in kids}) == 1
+    config = getattr(index.modules[stack.rpartition(".")[0]], "config", None)
+    kinds = getattr(config, "layer_types", None) or ()
+    # layers of several kinds (sliding-window / full / linear attention) keep caches of different shapes
+    return len(kids) if alike and len(kids) > 2 and len(set(kinds)) <= 1 else 0
+
+
+def count_stacked(fn: Any, index: ModuleIndex, stack: str | None) -> int:
+    """FLOPs of ``fn`` (a forward through a stack of N identical blocks), from two short forwards.
+
+    The real forward runs with the stack cut to its first block and to its first two blocks: their
+    difference is one block, the rest is everything around the stack, and the total is
+    rest + N × block. A FLOP count depends only on shapes, so this equals the full forward (the test
+    suite checks it against full forwards); stacks of unlike blocks, or of layers of several kinds
+    (``layer_types``: sliding-window and full attention keep caches of different shapes), run in full."""
+    n = _uniform(index, stack)
+    if not n:
+        return _count(fn)
+    assert stack is not None
+    try:
+        with _first_blocks(index, stack, 1):
+            one = _count(fn)
+        with _first_blocks(index, stack, 2):
+            two = _count(fn)
+    except Exception:  # a forward that indexes its blocks by the configured layer count: run it in full
+        return _count(fn)
+    block = two - one
+    return one - block + n * block
 
 
 def _vision_module(module: nn.Module) -> nn.Module:
@@ -47,7 +98,8 @@ def _tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tup
     if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
         kwargs["patch_attention_mask"] = torch.ones(1, size // patch, size // patch, dtype=torch.bool, device="meta")
     try:
-        return _count(lambda: tower(pixel_values=torch.randn(pixels), **kwargs)), "forward"
+        return count_stacked(lambda: tower(pixel_values=torch.randn(pixels), **kwargs), index,
+                             roles.vision_stack), "forward"
     except Exception:  # data-dependent code (e.g. .item()) cannot run on meta: go per block
         pass
     assert roles.patch_embedding is not None and roles.vision_stack is not None
@@ -56,8 +108,33 @@ def _tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tup
     tokens = (size // patch) ** 2
     width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
     total = _count(lambda: embed(torch.randn(pixels)))
-    total += sum(_count(lambda b=b: b(torch.randn(1, tokens, width), None)) for b in blocks)
+    if _uniform(index, roles.vision_stack):  # identical blocks: one forward, counted N times
+        total += len(blocks) * _count(lambda: blocks[0](torch.randn(1, tokens, width), None))
+    else:
+        total += sum(_count(lambda b=b: b(torch.randn(1, tokens, width), None)) for b in blocks)
     return total, "forward per block"
+
+
+def _dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int], merge: int) -> int:
+    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
+    the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
+    are precomputed by transformers' own helper; the flattened patches are meta tensors. The tower's own
+    merger runs inside this forward."""
+    tower = index.modules[roles.vision or ""]
+    embed = index.modules[roles.patch_embedding or ""]
+    kernel = getattr(embed, "kernel_size", (1,))
+    dim = int(getattr(embed, "in_channels", 3)) * math.prod(kernel if isinstance(kernel, tuple) else (kernel,))
+    rows, cols = grid
+    grid_thw = torch.tensor([[1, rows, cols]], device="cpu")
+    kwargs: dict[str, Any] = {}
+    try:
+        from transformers.vision_utils import get_vision_position_ids
+
+        kwargs["position_ids"] = get_vision_position_ids(grid_thw, merge).to("meta")
+    except Exception:  # older helpers: the tower computes its positions itself
+        pass
+    return count_stacked(lambda: tower(torch.randn(rows * cols, dim), grid_thw=grid_thw, **kwargs), index,
+                         roles.vision_stack)
 
 
 def _connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: int, tokens: int,
@@ -130,10 +207,11 @@ def _head_flops(anatomy: Anatomy) -> int:
     return 2 * anatomy.lm_head.in_features * anatomy.lm_head.out_features
 
 
-def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int) -> int:
+def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIndex, roles: Roles) -> int:
     width = anatomy.language.hidden_size
     # use_cache=True: with a cache, transformers skips a data-dependent packed-sequence check on the mask.
-    return _count(lambda: lm(inputs_embeds=torch.randn(1, tokens, width), use_cache=True)) + _head_flops(anatomy)
+    run = lambda: lm(inputs_embeds=torch.randn(1, tokens, width), use_cache=True)  # noqa: E731
+    return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
 
 
 def _filled_cache(lm: nn.Module, context: int) -> Any:
@@ -150,18 +228,26 @@ def _filled_cache(lm: nn.Module, context: int) -> Any:
     return cache
 
 
-def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int) -> int:
+def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIndex, roles: Roles) -> int:
     """One token against a cache of ``context`` tokens. The cache is filled directly (same shapes as a
-    prefill would leave); where the config does not say how, a real prefill fills it."""
+    prefill would leave); where the config does not say how, a real prefill fills it. Every run gets a
+    fresh cache: a decode step appends to the cache it is given."""
     width = anatomy.language.hidden_size
     try:
-        cache = _filled_cache(lm, context)
+        _filled_cache(lm, 1)
+        fresh: Any = lambda: _filled_cache(lm, context)  # noqa: E731
     except (AttributeError, TypeError, ValueError):
         with torch.device("meta"):
             out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
         cache = out.get("cache") if hasattr(out, "get") else None
-    step = _count(lambda: lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True))
-    return step + _head_flops(anatomy)
+        return _count(lambda: lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True)) \
+            + _head_flops(anatomy)
+
+    def run() -> None:
+        cache = fresh()
+        lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True)
+
+    return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
 
 
 def _kv(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> tuple[int, int, int | None]:
@@ -196,6 +282,12 @@ def cost_sheet(model: nn.Module, source: ModelSource, anatomy: Anatomy, request:
     width, height = request.image_size or native
     img = ImageTokens(None, 0, "no vision encoder, or no image size: pass one (--image-size)")
     c = anatomy.connector
+    embed = index.modules[roles.patch_embedding] if roles.patch_embedding and roles.vision is None else None
+    flat = flat_patch_side(embed, source.config)
+    if v is None and flat:  # patches go straight into the language model (Fuyu)
+        width, height = request.image_size or config_size(source.config)
+        if width and height:
+            img = flat_patch_tokens(flat, source.preprocessor or {}, width, height)
     if v and v.patch_size and width and height:
         enc = encoded(v, c.queries, c.merge, c.avg_pool, c.merge_hint)
         if enc.image_size or enc.dynamic:
@@ -235,12 +327,22 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
             methods += [f"vision: {how}", f"connector: {how_c}"]
         except Exception as exc:  # a tower whose forward cannot run on meta tensors, even block by block
             methods.append(f"vision: not counted ({_why(exc)})")
-    elif v is not None and not v.image_size:
-        methods.append("vision: not counted (native-resolution encoder: its forward takes flattened patches)")
+    elif v is None and img.grid is not None:  # flattened patches: the patch projection is the vision compute
+        rows, cols = img.grid
+        embed = index.modules[roles.patch_embedding or ""]
+        width = int(getattr(embed, "in_features", 0))
+        vision, how_c = _connector_flops(index, roles, anatomy, request.images, rows * cols, width)
+        methods.append(f"patch projection: {how_c}")
+    elif v is not None and not v.image_size and img.grid is not None:
+        try:
+            vision = _dynamic_tower_flops(index, roles, img.grid, anatomy.connector.merge) * request.images
+            methods.append("vision: forward over the patch grid (with its merger)")
+        except Exception as exc:  # a native-resolution tower with another calling convention
+            methods.append(f"vision: not counted ({_why(exc)})")
     lm = _lm(index, roles)
     try:
-        prefill = _prefill_flops(lm, anatomy, prefill_tokens) if prefill_tokens else None
-        decode: int | None = _decode_flops(lm, anatomy, request.context)
+        prefill = _prefill_flops(lm, anatomy, prefill_tokens, index, roles) if prefill_tokens else None
+        decode: int | None = _decode_flops(lm, anatomy, request.context, index, roles)
         methods.append("language: forward")
     except Exception as exc:  # e.g. remote code whose language model has no inputs_embeds forward
         prefill = decode = None

@@ -20,7 +20,7 @@ class Card:
     """Catalog card: only the facts a config cannot tell."""
 
     display_name: Cited
-    training_method: Cited
+    training_method: Cited | None  # None: no stored model-card text says how it was trained
     model_card_url: str
 
 

@@ -90,7 +90,7 @@ _WHY: dict[str, Callable[[Anatomy, str], str]] = {
         f"structure: {a.language.layers} layers, width {a.language.hidden_size}, MLP {a.language.intermediate_size}, "
         f"{a.language.kv_heads} KV heads, vocab {a.language.vocab_size:,} = {a.language.family}"),
     "Fine-tuning Method": lambda a, s: (f"{a.card.training_method.evidence} ({a.card.training_method.source})"
-                                        if a.card else "no card"),
+                                        if a.card and a.card.training_method else "no card"),
     "Flash Attention": lambda a, s: f"{a.model_class} supports the backends {', '.join(a.attention_backends)}",
     "Model Class": lambda a, s: f"config.json 'architectures' names {a.model_class}; transformers builds that class",
     "Vision Self Attention": lambda a, s: "transformers 5 has one attention class per model; sdpa / flash_attention_2 "

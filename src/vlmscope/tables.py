@@ -72,7 +72,8 @@ OVERVIEW: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
     ("Pooling", lambda a: a.connector.pooling),
     ("Modality Projection", lambda a: a.connector.projection),
     ("Language Model Backbone", lambda a: a.language.family),
-    ("Fine-tuning Method", lambda a: _card(a, lambda c: c.training_method.value)),
+    ("Fine-tuning Method", lambda a: _card(a, lambda c: c.training_method.value if c.training_method
+                                           else "— (not recorded in the catalog)")),
     ("Flash Attention", _flash),
     ("Hugging Face Model Card URL", lambda a: _card(a, lambda c: c.model_card_url)),
 )
@@ -130,8 +131,10 @@ def record(a: Anatomy) -> dict[str, Any]:
         "lm_head": {"in_features": h.in_features, "out_features": h.out_features, "tied": h.tied, "path": h.path},
         "attention_backends": list(a.attention_backends),
         "card": None if a.card is None else {
-            "display_name": a.card.display_name.value, "training_method": a.card.training_method.value,
-            "training_method_source": a.card.training_method.source, "model_card_url": a.card.model_card_url},
+            "display_name": a.card.display_name.value,
+            "training_method": a.card.training_method.value if a.card.training_method else None,
+            "training_method_source": a.card.training_method.source if a.card.training_method else None,
+            "model_card_url": a.card.model_card_url},
         "source": {"origin": a.source.origin, "location": a.source.location, "files": list(a.source.files),
                    "reconstructed": a.source.reconstructed},
     }
@@ -187,13 +190,18 @@ def gflops(n: int | None) -> str:
     return "—" if n is None else f"{n / 1e9:,.1f}"
 
 
+def size_text(size: tuple[int, int]) -> str:
+    """"1024×768", or "no native size" for models that take any size and got none (Qwen2-VL, Fuyu)."""
+    return f"{size[0]}×{size[1]}" if size[0] and size[1] else "— (no native size: pass --image-size)"
+
+
 def gib(n: int) -> str:
     return f"{n / 1024**3:,.2f} GiB"
 
 
 COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
     ("Model", lambda p: p[0].display_name),
-    ("Image size", lambda p: f"{p[1].image_size[0]}×{p[1].image_size[1]}"),
+    ("Image size", lambda p: size_text(p[1].image_size)),
     ("Tokens per image", lambda p: "—" if p[1].visual_tokens is None else f"{p[1].visual_tokens:,}"),
     ("Vision GFLOPs", lambda p: gflops(p[1].flops.vision)),
     ("Prefill GFLOPs", lambda p: gflops(p[1].flops.prefill)),
@@ -212,7 +220,7 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
     """The cost sheet of one model as (fact, value) rows."""
     f = c.flops
     rows = [
-        ("Image", f"{c.images} × {c.image_size[0]}×{c.image_size[1]}"),
+        ("Image", f"{c.images} × {size_text(c.image_size)}"),
         ("Visual tokens per image", "—" if c.visual_tokens is None else f"{c.visual_tokens:,} ({c.tokens_rule})"),
         ("Vision-encoder passes per image", str(c.crops)),
         ("Prefill tokens",

@@ -64,6 +64,7 @@ class ImageTokens:
     tokens: int | None
     crops: int  # vision-encoder passes at the native resolution (tiles, crops, global view)
     rule: str
+    grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
 
 
 def native_tokens(enc: Encoded, source: ModelSource) -> tuple[int, str]:
@@ -188,4 +189,33 @@ def _dynamic(enc: Encoded, pre: dict[str, Any], width: int, height: int) -> Imag
     h, w = _smart_resize(height, width, factor, low, high)
     n = (h // enc.patch_size) * (w // enc.patch_size) // (enc.merge * enc.merge)
     return ImageTokens(n, 1, f"resized to {w}×{h}: {w // enc.patch_size}×{h // enc.patch_size} patches → "
-                             f"{enc.merge}×{enc.merge} merge = {n}")
+                             f"{enc.merge}×{enc.merge} merge = {n}", grid=(h // enc.patch_size, w // enc.patch_size))
+
+
+def flat_patch_side(embed: Any, config: dict[str, Any]) -> int:
+    """Patch side of a model without a vision tower whose patch embedding is a Linear over flattened
+    patches (in_features = channels × patch², as in Fuyu); 0 otherwise."""
+    patch = int(config.get("patch_size") or 0)
+    channels = int(config.get("num_channels") or 3)
+    return patch if patch and getattr(embed, "in_features", None) == channels * patch * patch else 0
+
+
+def config_size(config: dict[str, Any]) -> tuple[int, int]:
+    """The square image size a config names (``image_size``), or (0, 0)."""
+    side = config.get("image_size")
+    return (side, side) if isinstance(side, int) and not isinstance(side, bool) else (0, 0)
+
+
+def flat_patch_tokens(patch: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Fuyu: no vision encoder; the image is shrunk (never enlarged) to fit the processor's canvas, cut at
+    whole patches, and every patch row ends with a newline token. As FuyuProcessor counts it."""
+    rules = _defaults("flat_patches")
+    size = pre.get("size") or {}
+    canvas_h, canvas_w = int(size.get("height", rules["height"])), int(size.get("width", rules["width"]))
+    scale = min(canvas_h / height, canvas_w / width)
+    h, w = min(int(height * scale), height), min(int(width * scale), width)
+    h, w = min(canvas_h, math.ceil(h / patch) * patch), min(canvas_w, math.ceil(w / patch) * patch)
+    rows, cols = h // patch, w // patch
+    n = rows * (cols + 1)
+    return ImageTokens(n, 1, f"{w}×{h} px → {rows}×{cols} patches of {patch}² + {rows} row newlines = {n}",
+                       grid=(rows, cols))

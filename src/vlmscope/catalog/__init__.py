@@ -45,7 +45,7 @@ def _load_card(path: Path) -> Card:
     raw = json.loads(path.read_text())
     return Card(
         display_name=Cited(**raw["display_name"]),
-        training_method=Cited(**raw["training_method"]),
+        training_method=Cited(**raw["training_method"]) if raw.get("training_method") else None,
         model_card_url=raw["model_card_url"],
     )
 

@@ -15,7 +15,17 @@ from vlmscope.costtypes import CostSheet
 from vlmscope.diff import Diff
 from vlmscope.render.text import _node_label
 from vlmscope.schema import Anatomy, Comparison, TreeNode, VisionFacts
-from vlmscope.tables import NO_VISION, Table, cost_sheet_rows, cost_table, exact_count, mlp_text, norm_text, seed_tables
+from vlmscope.tables import (
+    NO_VISION,
+    Table,
+    cost_sheet_rows,
+    cost_table,
+    exact_count,
+    mlp_text,
+    norm_text,
+    seed_tables,
+    size_text,
+)
 
 _ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
 
@@ -93,7 +103,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         ("Connector", f"{c.class_name}: {c.projection}"),
         ("  pooling", c.pooling),
         ("  separators", ", ".join(c.separators) or "none"),
-        ("  tokens per image", f"{c.tokens_per_image} ({c.tokens_rule})"),
+        ("  tokens per image", f"{c.tokens_per_image if c.tokens_per_image is not None else '—'} ({c.tokens_rule})"),
         ("Language model", f"{lang.family}: {lang.class_name} at {lang.path}, {lang.layers} × {lang.block_class}"),
         ("  attention / MLP", f"{lang.attention} (heads {lang.heads}, kv {lang.kv_heads}) / {mlp_text(lang.mlp)}"),
         ("  norm / vocab / ctx", f"{norm_text(lang.norm)} / {lang.vocab_size:,} / {lang.max_position_embeddings}"),
@@ -101,7 +111,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         ("Attention backends", ", ".join(a.attention_backends)),
         ("Config", f"{a.source.origin}: {a.source.location}" + (" (reconstructed)" if a.source.reconstructed else "")),
     ]
-    if a.card:
+    if a.card and a.card.training_method:
         rows.append(("Training", f"{a.card.training_method.value} [{a.card.training_method.source}]"))
     for key, value in rows:
         facts.add_row(key, escape(value))
@@ -113,7 +123,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         table.add_column()
         for key, value in cost_sheet_rows(sheet):
             table.add_row(escape(key), escape(value))
-        title = f"cost at {sheet.image_size[0]}×{sheet.image_size[1]}"
+        title = f"cost at {size_text(sheet.image_size)}"
         parts.append(Panel(table, title=title, expand=False))
     return _render(Group(*parts, _tree(a.tree, depth)), width, color)
 

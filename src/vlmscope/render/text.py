@@ -19,6 +19,7 @@ from vlmscope.tables import (
     flatten,
     record,
     seed_tables,
+    size_text,
 )
 from vlmscope.zoo import ZooEntry
 
@@ -111,7 +112,7 @@ def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] 
         lines += [f"| {k} | {md_cell(str(v))} |" for k, v in r[role].items()]
         lines.append("")
     for sheet in sheets or []:
-        lines += [f"### cost at {sheet.image_size[0]}×{sheet.image_size[1]}", "", "| fact | value |", "|---|---|"]
+        lines += [f"### cost at {size_text(sheet.image_size)}", "", "| fact | value |", "|---|---|"]
         lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in cost_sheet_rows(sheet)]
         lines.append("")
     lines += ["### Module tree", "", "```", *tree_lines(a.tree, depth), "```", ""]
