@@ -23,9 +23,34 @@ def test_entry_has_config_and_cited_card(entry: catalog.CatalogEntry) -> None:
     config = json.loads(entry.config_path.read_text())
     assert isinstance(config["model_type"], str)
     card = entry.card
-    for fact in (card.display_name, card.training_method):
+    facts = [card.display_name] + ([card.training_method] if card.training_method else [])
+    for fact in facts:
         assert fact.value and fact.source.startswith("https://huggingface.co/")
     assert card.model_card_url == f"https://huggingface.co/{entry.model_id}"
+    if entry.model_id in SEED_MODELS:  # the seed table has a Fine-tuning Method column: each seed card cites one
+        assert card.training_method is not None and card.training_method.evidence
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.model_id)
+def test_every_bundled_file_has_its_source_recorded(entry: catalog.CatalogEntry) -> None:
+    """SOURCES.md names each bundled config file of the entry: in the entry's own row, or under its heading."""
+    text = (entry.folder.parent / "SOURCES.md").read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"`{entry.folder.name}/`" in line)
+    for path in entry.folder.iterdir():
+        if path.name == "card.json":
+            continue
+        name = f"`{path.name}`"
+        if name in lines[at]:
+            assert "https://huggingface.co/" in lines[at]
+            continue
+        assert lines[at].startswith("## "), f"{path.name} of {entry.model_id} has no source row"
+        section = []
+        for line in lines[at + 1:]:
+            if line.startswith("## "):
+                break
+            section.append(line)
+        assert any(line.startswith(f"| {name}") for line in section), f"{path.name} of {entry.model_id}"
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.model_id)
