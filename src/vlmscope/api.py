@@ -108,18 +108,23 @@ def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One model of a batch: its anatomy, or the one-line error that stopped it."""
+    """One model of a batch: its anatomy (and cost sheet, when asked for), or the one-line error that
+    stopped it."""
 
     ref: str
     anatomy: Anatomy | None
     error: str | None
+    sheet: CostSheet | None = None
 
 
-def _outcome(ref: str, use_cache: bool, trust_remote_code: bool) -> Outcome:
+def _outcome(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None = None) -> Outcome:
     from vlmscope.errors import VlmscopeError
 
     try:
-        return Outcome(ref, inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code), None)
+        if request is None:
+            return Outcome(ref, inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code), None)
+        anatomy, sheet = cost(ref, request, use_cache=use_cache, trust_remote_code=trust_remote_code)
+        return Outcome(ref, anatomy, None, sheet)
     except VlmscopeError as exc:
         return Outcome(ref, None, str(exc))
     except Exception as exc:
@@ -127,20 +132,23 @@ def _outcome(ref: str, use_cache: bool, trust_remote_code: bool) -> Outcome:
 
 
 def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, trust_remote_code: bool = False,
-                 on_done: Callable[[str], None] | None = None) -> tuple[Outcome, ...]:
-    """Inspect every model, in order; one that fails does not stop the others. ``jobs`` > 1 spreads the
-    work over that many processes (each imports torch and transformers once)."""
+                 on_done: Callable[[str], None] | None = None,
+                 cost_request: CostRequest | None = None) -> tuple[Outcome, ...]:
+    """Inspect every model, in order; one that fails does not stop the others. With ``cost_request`` each
+    outcome also carries the cost sheet (from the same skeleton). ``jobs`` > 1 spreads the work over that
+    many processes (each imports torch and transformers once)."""
     if jobs <= 1 or len(refs) <= 1:
         results = []
         for ref in refs:
-            results.append(_outcome(ref, use_cache, trust_remote_code))
+            results.append(_outcome(ref, use_cache, trust_remote_code, cost_request))
             if on_done is not None:
                 on_done(ref)
         return tuple(results)
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool:
-        futures = {pool.submit(_outcome, ref, use_cache, trust_remote_code): i for i, ref in enumerate(refs)}
+        futures = {pool.submit(_outcome, ref, use_cache, trust_remote_code, cost_request): i
+                   for i, ref in enumerate(refs)}
         done: dict[int, Outcome] = {}
         for future in as_completed(futures):
             done[futures[future]] = future.result()

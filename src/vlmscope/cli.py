@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -128,15 +128,17 @@ def compare(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     cost: Annotated[bool, typer.Option(
-        "--cost", help="Add the cost table: tokens per image, vision / prefill / decode GFLOPs (real forwards on "
-                       "meta tensors), bf16 weight size, KV MB per 1k tokens.")] = False,
+        "--cost/--no-cost", help="The cost table: tokens per image, vision / prefill / decode GFLOPs (real "
+                                 "forwards on meta tensors), bf16 weight size, KV MB per 1k tokens. --no-cost "
+                                 "prints only the seed's two tables.")] = True,
     image_size: ImageSizeOpt = None,
     context: ContextOpt = 4096,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare models side by side: the seed's overview and architecture tables.
+    """Compare models side by side: the seed's overview and architecture tables, then the cost table
+    (one image at each model's native size unless --image-size is given; --no-cost leaves it out).
 
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
@@ -144,26 +146,34 @@ def compare(
     from vlmscope.schema import Comparison
 
     refs = tuple(models) if models else api.SEED_MODELS
+    request = _requests(image_size[:1] if image_size else None, context=context)[0] if cost else None
     if debug:  # fail fast, with the traceback
-        comparison = _with_progress(refs, lambda done: api.compare(
-            refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done))
-        outcomes: tuple[api.Outcome, ...] = ()
+        outcomes = _with_progress(refs, lambda done: tuple(_debug_outcome(
+            api, ref, request, not no_cache, trust_remote_code, done) for ref in refs))
     else:
         outcomes = _with_progress(refs, lambda done: api.compare_each(
-            refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done))
-        comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
+            refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+            cost_request=request))
+    comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
     for failed in (o for o in outcomes if o.error is not None):
         typer.echo(f"vlmscope: error: {failed.error}", err=True)
-    sheets = None
-    if cost and comparison.models:
-        (request,) = _requests(image_size[:1] if image_size else None, context=context)
-        done = [o.ref for o in outcomes if o.anatomy is not None] if outcomes else list(refs)
-        sheets = _guard(debug, lambda: tuple(api.cost(ref, request, use_cache=not no_cache,
-                                                      trust_remote_code=trust_remote_code)[1] for ref in done))
+    sheets = tuple(o.sheet for o in outcomes if o.sheet is not None) if cost else None
     if comparison.models:
         _print_comparison(comparison, fmt, sheets)
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
+
+
+def _debug_outcome(api: Any, ref: str, request: CostRequest | None, use_cache: bool, trust: bool,
+                   done: Callable[[str], None]) -> Any:
+    """One model without catching anything (--debug shows the traceback)."""
+    if request is None:
+        outcome = api.Outcome(ref, api.inspect(ref, use_cache=use_cache, trust_remote_code=trust), None)
+    else:
+        anatomy, sheet = api.cost(ref, request, use_cache=use_cache, trust_remote_code=trust)
+        outcome = api.Outcome(ref, anatomy, None, sheet)
+    done(ref)
+    return outcome
 
 
 def _print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:
