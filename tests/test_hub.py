@@ -123,6 +123,7 @@ def test_jobs_give_the_same_result(hub: FakeHub, tmp_path: Path) -> None:
     parallel = run_cli(*args, "--jobs", "2", env=_env(hub, tmp_path))
     assert serial.returncode == parallel.returncode == 0, parallel.stderr
     assert serial.stdout == parallel.stdout
+    assert [d["cost"]["visual_tokens"] for d in json.loads(parallel.stdout)] == [576, 576, 576]
 
 
 def test_only_allow_listed_files_were_requested(hub: FakeHub) -> None:
