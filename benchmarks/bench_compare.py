@@ -2,7 +2,8 @@
 
 Runs are interleaved (floor, cold, warm, floor, cold, warm, ...) so machine noise hits all three alike;
 the ratios of the medians are what to read. Cold: no anatomy cache (every model is built on the meta
-device). Warm: the on-disk cache already holds the nine anatomies. Target: warm ≤ 1.5× the floor.
+device, and its cost sheet counted). Warm: the on-disk cache already holds the nine anatomies and cost
+sheets. The cold `--no-cost` run shows what the cost table adds. Target: warm ≤ 1.5× the floor.
 
     python benchmarks/bench_compare.py [--rounds N]
 """
@@ -36,6 +37,7 @@ def main() -> int:
         runs: dict[str, tuple[list[str], dict[str, str]]] = {
             "floor (import torch, transformers)": ([sys.executable, "-c", "import torch, transformers"], base),
             "vlmscope compare, cold (no cache)": ([exe, "compare"], cold_env),
+            "vlmscope compare --no-cost, cold": ([exe, "compare", "--no-cost"], cold_env),
             "vlmscope compare, warm (cached)": ([exe, "compare"], base),
         }
         _timed([exe, "compare"], base)  # fill the cache once
