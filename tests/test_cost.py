@@ -281,3 +281,25 @@ def test_fuyu_costs_its_patch_projection() -> None:
     anatomy, sheet = vlmscope.cost("fuyu-8b", CostRequest(image_size=(1024, 768)), use_cache=False)
     assert anatomy.vision is None and anatomy.connector.tokens_per_image == 110  # 300×300: 10 × (10 + 1)
     assert sheet.visual_tokens == 936 and sheet.flops.vision == 2 * 26 * 35 * 2700 * 4096
+
+
+def test_native_resolution_tokens_are_confirmed_by_the_towers_forward() -> None:
+    """Qwen2-VL at 1024×768: the tower's own forward over the 54×74 patch grid (meta patches) returns
+    as many merged tokens as the smart_resize rule counts."""
+    import torch
+    from transformers.vision_utils import get_vision_position_ids
+
+    from vlmscope.roles import find_roles
+    from vlmscope.skeleton import build
+    from vlmscope.walk import ModuleIndex
+
+    source = resolve("MonoQwen2-VL-v0.1")
+    index = ModuleIndex(build(source))
+    roles = find_roles(index)
+    tower, embed = index.modules[roles.vision or ""], index.modules[roles.patch_embedding or ""]
+    grid = torch.tensor([[1, 54, 74]])
+    patches = torch.randn(54 * 74, embed.in_channels * 2 * 14 * 14, device="meta")
+    out = tower(patches, grid_thw=grid, position_ids=get_vision_position_ids(grid, 2).to("meta"))
+    merged = out.pooler_output if hasattr(out, "pooler_output") else out
+    _, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert merged.shape[0] == sheet.visual_tokens == 999
