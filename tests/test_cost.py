@@ -303,3 +303,29 @@ def test_native_resolution_tokens_are_confirmed_by_the_towers_forward() -> None:
     merged = out.pooler_output if hasattr(out, "pooler_output") else out
     _, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
     assert merged.shape[0] == sheet.visual_tokens == 999
+
+
+def _got_ocr2_patches(width: int, height: int, low: int, high: int) -> int:
+    """transformers' own GotOcr2ImageProcessor.get_number_of_image_patches (InternVL's image processor)."""
+    from tf_source import load
+
+    ns = load("models.got_ocr2.image_processing_got_ocr2",
+              ("get_all_supported_aspect_ratios", "get_optimal_tiled_canvas"),
+              {"GotOcr2ImageProcessor": ("get_number_of_image_patches",)})
+    processor = SimpleNamespace(min_patches=low, max_patches=high, size={"height": 448, "width": 448},
+                                crop_to_patches=True)
+    return int(ns["get_number_of_image_patches"](processor, height, width))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("low, high", [(1, 12), (1, 6), (2, 4), (1, 1)])
+def test_crop_to_patches_matches_got_ocr2_processor(size: tuple[int, int], low: int, high: int) -> None:
+    from vlmscope.schema import SourceInfo
+    from vlmscope.sources import ModelSource
+
+    pre = {"crop_to_patches": True, "min_patches": low, "max_patches": high, "size": {"height": 448, "width": 448}}
+    enc = Encoded(448, 14, False, None, 2)
+    source = ModelSource("internvl", {"model_type": "internvl"}, pre, None, SourceInfo("test", "", ()))
+    found = image_tokens(enc, source, *size)
+    assert found.crops == _got_ocr2_patches(*size, low, high)
+    assert found.tokens == 256 * found.crops

@@ -88,6 +88,8 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     base, rule = per_crop(enc, config)
     if config.get("image_grid_pinpoints"):
         return _anyres(enc, base, config, rule, width, height)
+    if (source.preprocessor or {}).get("crop_to_patches"):
+        return _crop_to_patches(enc, base, source.preprocessor or {}, width, height)
     if enc.tiled:
         return _tiles(enc, base, source.preprocessor or {}, width, height)
     if (source.preprocessor or {}).get("do_image_splitting"):
@@ -163,6 +165,33 @@ def _tiles(enc: Encoded, base: int, pre: dict[str, Any], width: int, height: int
         return ImageTokens(base, 1, f"fits one {tile}×{tile} tile × {base} = {base}")
     n = base * (rows * cols + 1)
     return ImageTokens(n, rows * cols + 1, f"{rows}×{cols} tiles of {tile}² + 1 global view, {base} each = {n}")
+
+
+def _crop_to_patches(enc: Encoded, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """InternVL / GOT-OCR2 (``crop_to_patches`` in the preprocessor config): the grid of encoder-sized tiles
+    (between min_patches and max_patches of them) whose aspect ratio is closest to the image's — on a tie the
+    grid with more tiles, while the image area exceeds half the tiles' area — plus a thumbnail when there
+    is more than one tile. As GotOcr2ImageProcessor.get_number_of_image_patches counts."""
+    low, high = int(pre.get("min_patches", 1)), int(pre.get("max_patches", 12))
+    size = pre.get("size") or {}
+    tile_h, tile_w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
+    if high <= 1:
+        return ImageTokens(base, 1, f"one {tile_w}×{tile_h} tile × {base} = {base}")
+    grids = sorted(((c, r) for c in range(1, high + 1) for r in range(1, high + 1) if low <= c * r <= high),
+                   key=lambda g: g[0] * g[1])
+    aspect, area = width / height, width * height
+    best, best_diff = (1, 1), float("inf")
+    for cols, rows in grids:
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and area > 0.5 * tile_h * tile_w * cols * rows:
+            best = (cols, rows)
+    tiles = best[0] * best[1]
+    crops = tiles + 1 if tiles > 1 else 1
+    n = base * crops
+    what = f"{best[0]}×{best[1]} tiles + 1 thumbnail" if tiles > 1 else "1 tile"
+    return ImageTokens(n, crops, f"{what} of {tile_w}×{tile_h}, {base} each = {n}")
 
 
 def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
