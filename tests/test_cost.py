@@ -220,8 +220,9 @@ FULL_VS_SHORT = ["llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "
 
 
 @pytest.mark.parametrize("ref", FULL_VS_SHORT)
-def test_short_stack_extrapolation_equals_the_full_forward(ref: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counting a stack from its first one and two blocks gives exactly the FLOPs of the full forward."""
+def test_echoed_stack_equals_the_full_forward(ref: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running only a stack's first block (the others echo the hidden state) and counting it N times gives
+    exactly the FLOPs of the full forward."""
     from vlmscope import costsheet
 
     request = CostRequest(image_size=(1024, 768), context=4096)
@@ -329,3 +330,31 @@ def test_crop_to_patches_matches_got_ocr2_processor(size: tuple[int, int], low: 
     found = image_tokens(enc, source, *size)
     assert found.crops == _got_ocr2_patches(*size, low, high)
     assert found.tokens == 256 * found.crops
+
+
+ZOO_VS_FULL = ["granite_docling", "gemma3", "mllama", "janus", "blip-2", "kosmos-2", "llava_onevision",
+               "internvl", "smolvlm", "qwen2_vl", "fuyu", "mistral3"]
+
+
+@pytest.mark.parametrize("model_type", ZOO_VS_FULL)
+def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same over default configs of the zoo, including a tower whose forward taps intermediate layers
+    (granite_docling's DeepStack), cross-attention layers (mllama) and sliding/full layers (gemma3)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    from vlmscope import api, costsheet
+    from vlmscope.schema import SourceInfo
+    from vlmscope.skeleton import quiet
+    from vlmscope.sources import ModelSource
+
+    with quiet():
+        config = CONFIG_MAPPING[model_type]().to_dict()
+    config["architectures"] = [MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type]]
+    source = ModelSource(model_type, config, None, None, SourceInfo("zoo", model_type, ()))
+    request = CostRequest(image_size=(640, 480), context=2048)
+    _, echoed = api.cost_source(source, request, use_cache=False)
+    monkeypatch.setattr(costsheet, "_uniform", lambda index, stack: 0)
+    _, full = api.cost_source(source, request, use_cache=False)
+    assert echoed.flops == full.flops
+    assert full.flops.prefill and full.flops.decode_per_token

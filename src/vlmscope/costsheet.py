@@ -33,13 +33,62 @@ def _count(fn: Any) -> int:
     return int(counter.get_total_flops())
 
 
+class _Measured(nn.Module):
+    """The stack's first block, with the FLOPs of each of its calls noted (a nested counter)."""
+
+    def __init__(self, block: nn.Module, flops: list[int]) -> None:
+        super().__init__()
+        self.block = block
+        self.flops = flops
+        self.last: Any = None
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with FlopCounterMode(display=False) as counter:
+            out = self.block(*args, **kwargs)
+        self.flops.append(int(counter.get_total_flops()))
+        self.last = out
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.block, name)
+
+
+class _Echo(nn.Module):
+    """Stands in for a block identical to the first: passes the hidden state through unchanged (same shape),
+    shaped like the first block's output, and computes nothing. Other attributes come from the block."""
+
+    def __init__(self, block: nn.Module, first: _Measured) -> None:
+        super().__init__()
+        object.__setattr__(self, "_original", block)
+        object.__setattr__(self, "_first", first)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        hidden = args[0] if args else kwargs["hidden_states"]
+        last = self._first.last
+        if isinstance(last, tuple):
+            return (hidden, *last[1:])
+        if last is not None and not isinstance(last, torch.Tensor):
+            raise TypeError(f"block output {type(last).__name__} cannot be echoed")
+        return hidden
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_original"), name)
+
+
 @contextmanager
-def _first_blocks(index: ModuleIndex, stack: str, k: int) -> Iterator[None]:
-    """Temporarily keep only the first ``k`` blocks of the ModuleList at ``stack``."""
+def _echoed(index: ModuleIndex, stack: str, flops: list[int]) -> Iterator[None]:
+    """Temporarily run the stack's first block for real (noting its FLOPs) and echo the others."""
     parent, _, attr = stack.rpartition(".")
     owner = index.modules[parent]
     blocks = getattr(owner, attr)
-    setattr(owner, attr, nn.ModuleList(list(blocks)[:k]))
+    first = _Measured(blocks[0], flops)
+    setattr(owner, attr, nn.ModuleList([first, *(_Echo(b, first) for b in list(blocks)[1:])]))
     try:
         yield
     finally:
@@ -47,7 +96,8 @@ def _first_blocks(index: ModuleIndex, stack: str, k: int) -> Iterator[None]:
 
 
 def _uniform(index: ModuleIndex, stack: str | None) -> int:
-    """Number of blocks in ``stack`` when all are alike (one class, one parameter count), else 0."""
+    """Number of blocks in ``stack`` when all are alike (one class, one parameter count, one layer kind),
+    else 0."""
     if stack is None or not isinstance(index.modules.get(stack), nn.ModuleList):
         return 0
     kids = index.children(stack)
@@ -55,30 +105,33 @@ def _uniform(index: ModuleIndex, stack: str | None) -> int:
     config = getattr(index.modules[stack.rpartition(".")[0]], "config", None)
     kinds = getattr(config, "layer_types", None) or ()
     # layers of several kinds (sliding-window / full / linear attention) keep caches of different shapes
-    return len(kids) if alike and len(kids) > 2 and len(set(kinds)) <= 1 else 0
+    return len(kids) if alike and len(kids) > 1 and len(set(kinds)) <= 1 else 0
 
 
 def count_stacked(fn: Any, index: ModuleIndex, stack: str | None) -> int:
-    """FLOPs of ``fn`` (a forward through a stack of N identical blocks), from two short forwards.
+    """FLOPs of ``fn`` (a forward through a stack of N identical blocks) from one forward that runs only the
+    first block for real.
 
-    The real forward runs with the stack cut to its first block and to its first two blocks: their
-    difference is one block, the rest is everything around the stack, and the total is
-    rest + N × block. A FLOP count depends only on shapes, so this equals the full forward (the test
-    suite checks it against full forwards); stacks of unlike blocks, or of layers of several kinds
-    (``layer_types``: sliding-window and full attention keep caches of different shapes), run in full."""
+    Every other block of the stack is echoed (its input hidden state passed on unchanged, which has the
+    shape the real block would return), so everything around the stack — embeddings, norms, taps of
+    intermediate layers, heads — runs as in the real forward; the first block's FLOPs are counted N times.
+    A FLOP count depends only on shapes, so this equals the full forward (the test suite checks it against
+    full forwards over the catalog and the zoo). Stacks of unlike blocks, or of layers of several kinds
+    (``layer_types``: sliding-window and full attention keep caches of different shapes), run in full, as
+    does any forward the echo cannot stand in for."""
     n = _uniform(index, stack)
     if not n:
         return _count(fn)
     assert stack is not None
+    flops: list[int] = []
     try:
-        with _first_blocks(index, stack, 1):
-            one = _count(fn)
-        with _first_blocks(index, stack, 2):
-            two = _count(fn)
-    except Exception:  # a forward that indexes its blocks by the configured layer count: run it in full
+        with _echoed(index, stack, flops):
+            outer = _count(fn)
+    except Exception:  # a forward that needs what the echoed blocks do not give: run it in full
         return _count(fn)
-    block = two - one
-    return one - block + n * block
+    if len(flops) != 1:  # the first block ran more (or less) than once: the echo does not describe it
+        return _count(fn)
+    return outer + (n - 1) * flops[0]
 
 
 def _vision_module(module: nn.Module) -> nn.Module:
