@@ -333,13 +333,14 @@ def test_crop_to_patches_matches_got_ocr2_processor(size: tuple[int, int], low: 
 
 
 ZOO_VS_FULL = ["granite_docling", "gemma3", "mllama", "janus", "blip-2", "kosmos-2", "llava_onevision",
-               "internvl", "smolvlm", "qwen2_vl", "fuyu", "mistral3"]
+               "internvl", "smolvlm", "qwen2_vl", "qwen2_5_vl", "fuyu", "mistral3"]
 
 
 @pytest.mark.parametrize("model_type", ZOO_VS_FULL)
 def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same over default configs of the zoo, including a tower whose forward taps intermediate layers
-    (granite_docling's DeepStack), cross-attention layers (mllama) and sliding/full layers (gemma3)."""
+    (granite_docling's DeepStack), blocks given different attention spans (Qwen2.5-VL's window and full
+    attention), cross-attention layers (mllama) and sliding/full layers (gemma3)."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
@@ -358,3 +359,5 @@ def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkey
     _, full = api.cost_source(source, request, use_cache=False)
     assert echoed.flops == full.flops
     assert full.flops.prefill and full.flops.decode_per_token
+    if model_type in ("qwen2_vl", "qwen2_5_vl"):  # native resolution: the tower runs over the patch grid
+        assert full.flops.vision and "patch grid" in full.flops.method

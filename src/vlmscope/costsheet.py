@@ -27,8 +27,10 @@ from vlmscope.tokens import ImageTokens, config_size, encoded, flat_patch_side, 
 from vlmscope.walk import ModuleIndex
 
 
-def _count(fn: Any) -> int:
-    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+def _count(fn: Any, on_meta: bool = True) -> int:
+    """FLOPs of ``fn``; new tensors default to the meta device unless ``on_meta`` is False (for forwards
+    that build index tensors from data, which must stay real)."""
+    with torch.device("meta" if on_meta else "cpu"), FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
 
@@ -41,8 +43,11 @@ class _Measured(nn.Module):
         self.block = block
         self.flops = flops
         self.last: Any = None
+        self.inputs: Any = None
+        self.alike = True  # every echoed block was called with inputs like the first block's
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self.inputs = (args, kwargs)
         with FlopCounterMode(display=False) as counter:
             out = self.block(*args, **kwargs)
         self.flops.append(int(counter.get_total_flops()))
@@ -66,8 +71,11 @@ class _Echo(nn.Module):
         object.__setattr__(self, "_first", first)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        first = self._first
+        if not _same(first.inputs, (args, kwargs)):  # e.g. window vs full attention spans per block
+            first.alike = False
         hidden = args[0] if args else kwargs["hidden_states"]
-        last = self._first.last
+        last = first.last
         if isinstance(last, tuple):
             return (hidden, *last[1:])
         if last is not None and not isinstance(last, torch.Tensor):
@@ -81,16 +89,35 @@ class _Echo(nn.Module):
             return getattr(object.__getattribute__(self, "_original"), name)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two block inputs cost the same: meta tensors by shape and dtype, real tensors (data such as
+    attention spans) by value, containers element-wise, anything else by identity or equality."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+            return False
+        return a.device.type == "meta" or bool(torch.equal(a, b))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
 @contextmanager
-def _echoed(index: ModuleIndex, stack: str, flops: list[int]) -> Iterator[None]:
-    """Temporarily run the stack's first block for real (noting its FLOPs) and echo the others."""
+def _echoed(index: ModuleIndex, stack: str, flops: list[int]) -> Iterator[_Measured]:
+    """Temporarily run the stack's first block for real (noting its FLOPs and inputs) and echo the others."""
     parent, _, attr = stack.rpartition(".")
     owner = index.modules[parent]
     blocks = getattr(owner, attr)
     first = _Measured(blocks[0], flops)
     setattr(owner, attr, nn.ModuleList([first, *(_Echo(b, first) for b in list(blocks)[1:])]))
     try:
-        yield
+        yield first
     finally:
         setattr(owner, attr, blocks)
 
@@ -108,7 +135,7 @@ def _uniform(index: ModuleIndex, stack: str | None) -> int:
     return len(kids) if alike and len(kids) > 1 and len(set(kinds)) <= 1 else 0
 
 
-def count_stacked(fn: Any, index: ModuleIndex, stack: str | None) -> int:
+def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool = True) -> int:
     """FLOPs of ``fn`` (a forward through a stack of N identical blocks) from one forward that runs only the
     first block for real.
 
@@ -121,16 +148,16 @@ def count_stacked(fn: Any, index: ModuleIndex, stack: str | None) -> int:
     does any forward the echo cannot stand in for."""
     n = _uniform(index, stack)
     if not n:
-        return _count(fn)
+        return _count(fn, on_meta)
     assert stack is not None
     flops: list[int] = []
     try:
-        with _echoed(index, stack, flops):
-            outer = _count(fn)
+        with _echoed(index, stack, flops) as first:
+            outer = _count(fn, on_meta)
     except Exception:  # a forward that needs what the echoed blocks do not give: run it in full
-        return _count(fn)
-    if len(flops) != 1:  # the first block ran more (or less) than once: the echo does not describe it
-        return _count(fn)
+        return _count(fn, on_meta)
+    if len(flops) != 1 or not first.alike:  # blocks ran more than once, or got other inputs: run in full
+        return _count(fn, on_meta)
     return outer + (n - 1) * flops[0]
 
 
@@ -186,8 +213,11 @@ def _dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int]
         kwargs["position_ids"] = get_vision_position_ids(grid_thw, merge).to("meta")
     except Exception:  # older helpers: the tower computes its positions itself
         pass
-    return count_stacked(lambda: tower(torch.randn(rows * cols, dim), grid_thw=grid_thw, **kwargs), index,
-                         roles.vision_stack)
+    # Index tensors the forward builds from the grid (window indices, spans) must hold values: new tensors
+    # stay on the CPU; the patches and every weight are meta tensors.
+    patches = torch.randn(rows * cols, dim, device="meta")
+    return count_stacked(lambda: tower(patches, grid_thw=grid_thw, **kwargs), index, roles.vision_stack,
+                         on_meta=False)
 
 
 def _connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: int, tokens: int,
