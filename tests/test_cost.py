@@ -361,3 +361,40 @@ def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkey
     assert full.flops.prefill and full.flops.decode_per_token
     if model_type in ("qwen2_vl", "qwen2_5_vl"):  # native resolution: the tower runs over the patch grid
         assert full.flops.vision and "patch grid" in full.flops.method
+
+
+@pytest.mark.parametrize("model_type, pooling", [("qwen3_vl", "2×2 patch merger"),
+                                                 ("glm4v", "2×2 strided-conv merge"),
+                                                 ("qwen2_vl", "2×2 patch merger")])
+def test_towers_that_take_the_patch_grid_have_no_fixed_token_count(model_type: str, pooling: str) -> None:
+    """An encoder whose forward takes ``grid_thw`` encodes any size (its config's image_size only sizes
+    the position table): no native count, and a requested size is counted over the real grid."""
+    from vlmscope import api, zoo
+    from vlmscope.sources import ModelSource
+
+    entry = zoo.inspect_type(model_type, use_cache=False)
+    anatomy = entry.anatomy
+    assert anatomy is not None and anatomy.vision is not None and anatomy.vision.native_resolution
+    assert anatomy.connector.tokens_per_image is None and anatomy.connector.pooling == pooling
+    source = ModelSource(model_type, _zoo_config(model_type), None, None, anatomy.source)
+    _, sheet = api.cost_source(source, CostRequest(image_size=(1024, 768)), use_cache=False)
+    patch = anatomy.vision.patch_size
+    assert patch is not None and sheet.image_size == (1024, 768) and sheet.visual_tokens is not None
+    assert sheet.flops.vision and "patch grid" in sheet.flops.method
+    from tf_source import load
+
+    ns = load("models.qwen2_vl.image_processing_qwen2_vl", ("smart_resize",))
+    h, w = ns["smart_resize"](768, 1024, factor=2 * patch, min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    assert sheet.visual_tokens == (h // patch) * (w // patch) // 4
+
+
+def _zoo_config(model_type: str) -> dict[str, object]:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    from vlmscope.skeleton import quiet
+
+    with quiet():
+        config = CONFIG_MAPPING[model_type]().to_dict()
+    config["architectures"] = [MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[model_type]]
+    return config  # type: ignore[no-any-return]

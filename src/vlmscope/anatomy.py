@@ -106,7 +106,19 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         block_class=type(block).__name__, hidden_size=hidden, heads=q_heads, patch_size=patch,
         image_size=image_size, positions=positions, class_token=class_token, embeddings=embeddings,
         attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
+        native_resolution=_takes_grid(root),
     )
+
+
+def _takes_grid(root: nn.Module) -> bool:
+    """Whether a vision tower's forward takes the patch grid (``grid_thw``): it encodes any image size as
+    flattened patches, and a configured image_size only sizes its position-embedding table."""
+    import inspect as pyinspect
+
+    try:
+        return "grid_thw" in pyinspect.signature(root.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:
@@ -137,7 +149,7 @@ def _connector(index: ModuleIndex, roles: Roles, vision: VisionFacts | None, lm_
     vision_width = vision.hidden_size if vision else 0
     pool = identify.pooling(index, roles.connector, vision_width, lm_width, config)
     tokens, rule = (None, "no fixed image size: pass an image size (show --image-size)")
-    if vision and vision.image_size and vision.patch_size:
+    if vision and vision.image_size and vision.patch_size and not vision.native_resolution:
         enc = encoded(vision, queries[1] if queries else None, pool.merge, pool.avg_pool, pool.merge_hint)
         tokens, rule = native_tokens(enc, source)
     elif vision is None and roles.patch_embedding:  # flattened patches straight into the LM (Fuyu)

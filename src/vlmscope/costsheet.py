@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlmscope.costtypes import DTYPE_BYTES, CostRequest, CostSheet, Flops
@@ -195,6 +197,22 @@ def _tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tup
     return total, "forward per block"
 
 
+class _MetaPromotion(TorchFunctionMode):
+    """Where one operation mixes meta tensors with real (CPU) tensors — values a forward computed from the
+    patch grid, such as interpolation weights — the real ones join the meta device. Operations on real
+    tensors alone (attention spans, split sizes) keep their values."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        if any(t.device.type == "meta" for t in tensors) and any(
+                t.device.type != "meta" and t.dim() > 0 for t in tensors):
+            args, kwargs = tree_map(
+                lambda t: t.to("meta") if isinstance(t, torch.Tensor) and t.device.type != "meta" else t,
+                (args, kwargs))
+        return func(*args, **kwargs)
+
+
 def _dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int], merge: int) -> int:
     """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
     the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
@@ -216,8 +234,12 @@ def _dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int]
     # Index tensors the forward builds from the grid (window indices, spans) must hold values: new tensors
     # stay on the CPU; the patches and every weight are meta tensors.
     patches = torch.randn(rows * cols, dim, device="meta")
-    return count_stacked(lambda: tower(patches, grid_thw=grid_thw, **kwargs), index, roles.vision_stack,
-                         on_meta=False)
+
+    def run() -> None:
+        with _MetaPromotion():
+            tower(patches, grid_thw=grid_thw, **kwargs)
+
+    return count_stacked(run, index, roles.vision_stack, on_meta=False)
 
 
 def _connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: int, tokens: int,
@@ -361,7 +383,7 @@ def cost_sheet(model: nn.Module, source: ModelSource, anatomy: Anatomy, request:
     index = ModuleIndex(model)
     roles = find_roles(index)
     v = anatomy.vision
-    native = (v.image_size, v.image_size) if v and v.image_size else (0, 0)
+    native = (v.image_size, v.image_size) if v and v.image_size and not v.native_resolution else (0, 0)
     width, height = request.image_size or native
     img = ImageTokens(None, 0, "no vision encoder, or no image size: pass one (--image-size)")
     c = anatomy.connector
@@ -400,7 +422,7 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
     v = anatomy.vision
     methods: list[str] = []
     vision: int | None = None
-    if v is not None and v.image_size and v.patch_size and img.tokens is not None:
+    if v is not None and v.image_size and v.patch_size and img.tokens is not None and not v.native_resolution:
         try:
             tower, how = _tower_flops(index, roles, v.image_size, v.patch_size)
             out_tokens = (v.image_size // v.patch_size) ** 2
@@ -416,7 +438,7 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
         width = int(getattr(embed, "in_features", 0))
         vision, how_c = _connector_flops(index, roles, anatomy, request.images, rows * cols, width)
         methods.append(f"patch projection: {how_c}")
-    elif v is not None and not v.image_size and img.grid is not None:
+    elif v is not None and (not v.image_size or v.native_resolution) and img.grid is not None:
         try:
             vision = _dynamic_tower_flops(index, roles, img.grid, anatomy.connector.merge) * request.images
             methods.append("vision: forward over the patch grid (with its merger)")

@@ -173,12 +173,25 @@ def pooling(index: ModuleIndex, connector: tuple[str, ...], vision_width: int, l
             hint = next((h for h in signatures()["merge_hints"] if _has_key(config, h["config_key"])), None)
             parts.append((hint["name"] if hint else "{s}×{s} patch merge").format(s=side))
             merge_hint = hint["config_key"] if hint else None
+    if merge == 1 and (side := _strided_merge(index, connector)) > 1:  # a k×k, stride-k convolution merges
+        merge = side
+        parts.append(f"{side}×{side} strided-conv merge")
     extras = ["AnyRes tiling"] if getattr(config, "image_grid_pinpoints", None) else []
     seps = separators(index, connector)
     if seps:
         extras.append("learned " + ", ".join(s.split(" ")[0] for s in seps))
     main = " + ".join(parts) if parts else "none"
     return Pooling(f"{main} ({'; '.join(extras)})" if extras else main, merge, avg, merge_hint)
+
+
+def _strided_merge(index: ModuleIndex, connector: tuple[str, ...]) -> int:
+    """s of a Conv2d in the connector whose kernel and stride are both s×s (s > 1): an s×s patch merge."""
+    for path in connector:
+        module = index.modules.get(path)
+        for m in module.modules() if module is not None else ():
+            if isinstance(m, nn.Conv2d) and m.kernel_size == m.stride and m.kernel_size[0] == m.kernel_size[1] > 1:
+                return int(m.kernel_size[0])
+    return 1
 
 
 def _first_linear(index: ModuleIndex, connector: tuple[str, ...]) -> nn.Linear | None:

@@ -83,6 +83,7 @@ class VisionFacts:
     attention: str
     mlp: MLPFacts
     norm: NormFacts
+    native_resolution: bool = False  # the tower's forward takes the patch grid (any image size, no resize)
 
     @property
     def intermediate_size(self) -> int:

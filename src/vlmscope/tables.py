@@ -144,12 +144,13 @@ def _vision_record(v: VisionFacts | None) -> dict[str, Any]:
     if v is None:
         return {"class": "none", "family": "none", **dict.fromkeys(
             ("layers", "hidden_size", "intermediate_size", "heads", "patch_size", "image_size", "positions",
-             "class_token", "embeddings", "attention", "mlp", "mlp_gated", "activation", "norm", "norm_eps",
-             "path"))}
+             "class_token", "native_resolution", "embeddings", "attention", "mlp", "mlp_gated", "activation",
+             "norm", "norm_eps", "path"))}
     return {"class": v.class_name, "family": v.family, "layers": v.layers, "hidden_size": v.hidden_size,
             "intermediate_size": v.intermediate_size, "heads": v.heads, "patch_size": v.patch_size,
             "image_size": v.image_size, "positions": v.positions, "class_token": v.class_token,
-            "embeddings": v.embeddings, "attention": v.attention, "mlp": v.mlp.class_name,
+            "native_resolution": v.native_resolution, "embeddings": v.embeddings, "attention": v.attention,
+            "mlp": v.mlp.class_name,
             "mlp_gated": v.mlp.gated, "activation": v.mlp.activation, "norm": v.norm.class_name,
             "norm_eps": v.norm.eps, "path": v.path}
 

@@ -32,7 +32,7 @@ class Encoded:
 def encoded(vision: VisionFacts, queries: int | None, merge: int, avg_pool: int, merge_hint: str | None) -> Encoded:
     """What the anatomy says about one crop: the encoder's size and patch, and what the connector does."""
     return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, queries, merge, avg_pool,
-                   dynamic=not vision.image_size and merge_hint == "spatial_merge_size",
+                   dynamic=vision.native_resolution or (not vision.image_size and merge_hint == "spatial_merge_size"),
                    tiled=merge_hint == "scale_factor")
 
 
@@ -217,8 +217,10 @@ def _dynamic(enc: Encoded, pre: dict[str, Any], width: int, height: int) -> Imag
     factor = enc.patch_size * enc.merge
     h, w = _smart_resize(height, width, factor, low, high)
     n = (h // enc.patch_size) * (w // enc.patch_size) // (enc.merge * enc.merge)
-    return ImageTokens(n, 1, f"resized to {w}×{h}: {w // enc.patch_size}×{h // enc.patch_size} patches → "
-                             f"{enc.merge}×{enc.merge} merge = {n}", grid=(h // enc.patch_size, w // enc.patch_size))
+    budget = "" if pre else " (pixel budget: transformers' Qwen2-VL processor defaults; no preprocessor config)"
+    merge = f" → {enc.merge}×{enc.merge} merge" if enc.merge > 1 else ""
+    return ImageTokens(n, 1, f"resized to {w}×{h}: {w // enc.patch_size}×{h // enc.patch_size} patches{merge} = "
+                             f"{n}{budget}", grid=(h // enc.patch_size, w // enc.patch_size))
 
 
 def flat_patch_side(embed: Any, config: dict[str, Any]) -> int:
