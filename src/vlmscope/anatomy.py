@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect as pyinspect
 from typing import Any
 
 from torch import nn
@@ -113,8 +114,6 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
 def _takes_grid(root: nn.Module) -> bool:
     """Whether a vision tower's forward takes the patch grid (``grid_thw``): it encodes any image size as
     flattened patches, and a configured image_size only sizes its position-embedding table."""
-    import inspect as pyinspect
-
     try:
         return "grid_thw" in pyinspect.signature(root.forward).parameters
     except (TypeError, ValueError):

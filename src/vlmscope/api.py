@@ -117,14 +117,20 @@ class Outcome:
     sheet: CostSheet | None = None
 
 
+def outcome(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False,
+            request: CostRequest | None = None) -> Outcome:
+    """One model's anatomy, with its cost sheet for ``request`` when given; errors propagate."""
+    if request is None:
+        return Outcome(ref, inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code), None)
+    anatomy, sheet = cost(ref, request, use_cache=use_cache, trust_remote_code=trust_remote_code)
+    return Outcome(ref, anatomy, None, sheet)
+
+
 def _outcome(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None = None) -> Outcome:
     from vlmscope.errors import VlmscopeError
 
     try:
-        if request is None:
-            return Outcome(ref, inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code), None)
-        anatomy, sheet = cost(ref, request, use_cache=use_cache, trust_remote_code=trust_remote_code)
-        return Outcome(ref, anatomy, None, sheet)
+        return outcome(ref, use_cache=use_cache, trust_remote_code=trust_remote_code, request=request)
     except VlmscopeError as exc:
         return Outcome(ref, None, str(exc))
     except Exception as exc:

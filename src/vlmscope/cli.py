@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -148,8 +148,15 @@ def compare(
     refs = tuple(models) if models else api.SEED_MODELS
     request = _requests(image_size[:1] if image_size else None, context=context)[0] if cost else None
     if debug:  # fail fast, with the traceback
-        outcomes = _with_progress(refs, lambda done: tuple(_debug_outcome(
-            api, ref, request, not no_cache, trust_remote_code, done) for ref in refs))
+        def each(done: Callable[[str], None]) -> tuple[api.Outcome, ...]:
+            found = []
+            for ref in refs:
+                found.append(api.outcome(ref, use_cache=not no_cache, trust_remote_code=trust_remote_code,
+                                         request=request))
+                done(ref)
+            return tuple(found)
+
+        outcomes = _with_progress(refs, each)
     else:
         outcomes = _with_progress(refs, lambda done: api.compare_each(
             refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
@@ -162,18 +169,6 @@ def compare(
         _print_comparison(comparison, fmt, sheets)
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
-
-
-def _debug_outcome(api: Any, ref: str, request: CostRequest | None, use_cache: bool, trust: bool,
-                   done: Callable[[str], None]) -> Any:
-    """One model without catching anything (--debug shows the traceback)."""
-    if request is None:
-        outcome = api.Outcome(ref, api.inspect(ref, use_cache=use_cache, trust_remote_code=trust), None)
-    else:
-        anatomy, sheet = api.cost(ref, request, use_cache=use_cache, trust_remote_code=trust)
-        outcome = api.Outcome(ref, anatomy, None, sheet)
-    done(ref)
-    return outcome
 
 
 def _print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:

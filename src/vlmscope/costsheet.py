@@ -339,8 +339,7 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
     fresh cache: a decode step appends to the cache it is given."""
     width = anatomy.language.hidden_size
     try:
-        _filled_cache(lm, 1)
-        fresh: Any = lambda: _filled_cache(lm, context)  # noqa: E731
+        _filled_cache(lm, 1)  # does the config say how to fill a cache?
     except (AttributeError, TypeError, ValueError):
         with torch.device("meta"):
             out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
@@ -349,8 +348,7 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
             + _head_flops(anatomy)
 
     def run() -> None:
-        cache = fresh()
-        lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True)
+        lm(inputs_embeds=torch.randn(1, 1, width), cache=_filled_cache(lm, context), use_cache=True)
 
     return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
 

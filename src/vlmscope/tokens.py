@@ -32,7 +32,7 @@ class Encoded:
 def encoded(vision: VisionFacts, queries: int | None, merge: int, avg_pool: int, merge_hint: str | None) -> Encoded:
     """What the anatomy says about one crop: the encoder's size and patch, and what the connector does."""
     return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, queries, merge, avg_pool,
-                   dynamic=vision.native_resolution or (not vision.image_size and merge_hint == "spatial_merge_size"),
+                   dynamic=vision.native_resolution,
                    tiled=merge_hint == "scale_factor")
 
 
