@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from seed import corrections_markdown, seed_text  # scripts/seed.py, beside this file
+
 import vlmscope
-from vlmscope.seed import corrections_markdown, seed_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -45,6 +45,14 @@ def anatomies(seed_comparison):  # type: ignore[no-untyped-def]
     return {a.model_id: a for a in seed_comparison.models}
 
 
+@pytest.fixture(scope="session")
+def llava15():  # type: ignore[no-untyped-def]
+    """LLaVA-1.5's anatomy and cost sheet for 24 text tokens at a 2048-token context (built, not cached)."""
+    import vlmscope
+
+    return vlmscope.cost("llava-1.5-7b-hf", vlmscope.CostRequest(text_tokens=24, context=2048), use_cache=False)
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Compare text with tests/golden/NAME, or rewrite it with --regen-golden."""

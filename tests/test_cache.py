@@ -10,7 +10,7 @@ import pytest
 
 import vlmscope
 from vlmscope import SEED_MODELS, cache
-from vlmscope.schema import Anatomy
+from vlmscope.data import Anatomy
 
 
 @pytest.mark.parametrize("model_id", SEED_MODELS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import GOLDEN, run_cli
 
 
@@ -72,6 +74,25 @@ def test_debug_shows_the_traceback() -> None:
     assert "Traceback" in result.stderr and "UnknownModelError" in result.stderr
 
 
+def test_compare_debug_fails_fast_with_the_traceback() -> None:
+    result = run_cli("compare", "llava-1.5-7b-hf", "llava-1.5", "--no-cost", "--debug", "-f", "json")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "Traceback" in result.stderr and "UnknownModelError" in result.stderr
+
+
+def test_report_goes_on_past_a_failing_model(tmp_path: Path) -> None:
+    """report takes the batch path of compare: one error line for the model that failed, the others
+    written, exit 2; --jobs spreads the builds."""
+    out = tmp_path / "r.html"
+    result = run_cli("report", "llava-1.5-7b-hf", "no-such-model", "fuyu-8b", "--jobs", "2", "--no-cost",
+                     "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr.count("vlmscope: error:") == 1 and "no-such-model" in result.stderr
+    assert result.stdout.startswith(f"wrote {out} (2 models,")
+    page = out.read_text()
+    assert "llava-hf/llava-1.5-7b-hf" in page and "adept/fuyu-8b" in page
+
+
 def test_bad_configs_exit_2_with_one_line(tmp_path: Path) -> None:
     cases = {
         "malformed": ('{"model_type": ', "not valid JSON"),
@@ -107,3 +128,25 @@ def test_zoo_json_through_the_entry_point() -> None:
 def test_zoo_rejects_unknown_model_types() -> None:
     result = run_cli("zoo", "not_a_vlm")
     assert result.returncode == 2 and "not image-text-to-text model_types" in result.stderr
+def test_show_json_has_the_cost_object() -> None:
+    result = run_cli("show", "llava-v1.6-mistral-7b-hf", "--image-size", "1024x768", "--context", "8192",
+                     "-f", "json")
+    assert result.returncode == 0, result.stderr
+    cost = json.loads(result.stdout)["cost"]
+    assert cost["image_size"] == [1024, 768] and cost["visual_tokens"] == 2340
+    assert set(cost["flops"]) >= {"vision", "prefill", "decode_per_token"}
+    assert set(cost["weights_bytes"]) >= {"fp32", "bf16", "int8", "int4"}
+    assert cost["kv_cache_bytes_per_token"] == 131_072
+
+
+def test_compare_cost_table() -> None:
+    result = run_cli("compare", "llava-1.5-7b-hf", "idefics2-8b", "--cost", "-f", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert "### Cost" in result.stdout and "| LLaVA-1.5-7B | 336×336 | 576 |" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [(("--image-size", "big"), "bad --image-size 'big'"),
+                                           (("--dtype", "fp12"), "bad dtype 'fp12'")])
+def test_bad_cost_options(args: tuple[str, ...], message: str) -> None:
+    result = run_cli("show", "llava-1.5-7b-hf", *args)
+    assert result.returncode == 2 and message in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vlmscope.api import SEED_MODELS, compare, cost, inspect
-from vlmscope.costtypes import CostRequest, CostSheet
+from vlmscope.data import CostRequest, CostSheet
 
 __all__ = ["SEED_MODELS", "CostRequest", "CostSheet", "compare", "cost", "inspect"]
 __version__ = "0.1.0"

@@ -1,16 +1,24 @@
-"""The Python API: ``inspect`` one model, ``compare`` several."""
+"""The Python API: ``inspect`` one model, ``compare`` several, ``cost`` a request, ``survey`` the zoo.
+
+Each call runs the pipeline: sources (reference → config files) → skeleton (config → meta-device model)
+→ anatomy (module tree → facts) → tokens and cost (request → visual tokens, FLOPs, memory). Anatomies and
+cost sheets are cached on disk (``vlmscope.cache``), so a repeated call imports neither torch nor
+transformers.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vlmscope import cache
-from vlmscope.costtypes import CostRequest, CostSheet
-from vlmscope.schema import Anatomy, Comparison
+from vlmscope.data import Anatomy, Comparison, CostRequest, CostSheet, Outcome, ZooEntry
+from vlmscope.errors import VlmscopeError
 from vlmscope.sources import ModelSource
+
+if TYPE_CHECKING:
+    from vlmscope.anatomy import Reading
 
 SEED_MODELS: tuple[str, ...] = (
     "HuggingFaceM4/idefics2-8b-base",
@@ -43,15 +51,20 @@ def inspect_source(source: ModelSource, *, use_cache: bool = True, trust_remote_
     cache_key = cache.key(_payload(source))
     if use_cache and (hit := cache.load(cache_key, Anatomy)) is not None:
         return hit
+    return _analyze(_read(source, trust_remote_code), source, cache_key if use_cache else None)
+
+
+def _read(source: ModelSource, trust_remote_code: bool) -> Reading:
+    from vlmscope.anatomy import read
     from vlmscope.skeleton import build
 
-    return _analyze(build(source, trust_remote_code=trust_remote_code), source, cache_key if use_cache else None)
+    return read(build(source, trust_remote_code=trust_remote_code))
 
 
-def _analyze(model: Any, source: ModelSource, cache_key: str | None) -> Anatomy:
+def _analyze(reading: Reading, source: ModelSource, cache_key: str | None) -> Anatomy:
     from vlmscope.anatomy import analyze
 
-    anatomy = analyze(model, source)
+    anatomy = analyze(reading, source)
     if cache_key is not None:
         cache.store(cache_key, anatomy)
     return anatomy
@@ -87,34 +100,23 @@ def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True
 
 def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = True,
                 trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
-    """Anatomy and cost sheet of resolved config files; the skeleton is built at most once for both."""
+    """Anatomy and cost sheet of resolved config files; the skeleton is built, walked and its roles found
+    at most once for both."""
     anatomy_key = cache.key(_payload(source))
     cost_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
     anatomy = cache.load(anatomy_key, Anatomy) if use_cache else None
     sheet = cache.load(cost_key, CostSheet) if use_cache else None
     if anatomy is not None and sheet is not None:
         return anatomy, sheet
-    from vlmscope.costsheet import cost_sheet
-    from vlmscope.skeleton import build
+    from vlmscope.costing import cost_sheet
 
-    model = build(source, trust_remote_code=trust_remote_code)
+    reading = _read(source, trust_remote_code)
     if anatomy is None:
-        anatomy = _analyze(model, source, anatomy_key if use_cache else None)
-    sheet = cost_sheet(model, source, anatomy, request)
+        anatomy = _analyze(reading, source, anatomy_key if use_cache else None)
+    sheet = cost_sheet(reading, source, anatomy, request)
     if use_cache:
         cache.store(cost_key, sheet)
     return anatomy, sheet
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One model of a batch: its anatomy (and cost sheet, when asked for), or the one-line error that
-    stopped it."""
-
-    ref: str
-    anatomy: Anatomy | None
-    error: str | None
-    sheet: CostSheet | None = None
 
 
 def outcome(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False,
@@ -126,34 +128,41 @@ def outcome(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False
     return Outcome(ref, anatomy, None, sheet)
 
 
-def _outcome(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None = None) -> Outcome:
-    from vlmscope.errors import VlmscopeError
-
+def _collected(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None = None) -> Outcome:
+    """``outcome``, with any error turned into the one line that stopped this model."""
     try:
         return outcome(ref, use_cache=use_cache, trust_remote_code=trust_remote_code, request=request)
     except VlmscopeError as exc:
         return Outcome(ref, None, str(exc))
-    except Exception as exc:
+    except Exception as exc:  # one model's bug must not stop the others: reported, with how to see more
         return Outcome(ref, None, f"{ref}: internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
 
 
 def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, trust_remote_code: bool = False,
-                 on_done: Callable[[str], None] | None = None,
-                 cost_request: CostRequest | None = None) -> tuple[Outcome, ...]:
-    """Inspect every model, in order; one that fails does not stop the others. With ``cost_request`` each
-    outcome also carries the cost sheet (from the same skeleton). ``jobs`` > 1 spreads the work over that
-    many processes (each imports torch and transformers once)."""
-    if jobs <= 1 or len(refs) <= 1:
+                 on_done: Callable[[str], None] | None = None, cost_request: CostRequest | None = None,
+                 fail_fast: bool = False) -> tuple[Outcome, ...]:
+    """Inspect every model, in order; one that fails does not stop the others (``fail_fast``: its error
+    propagates, for --debug). With ``cost_request`` each outcome also carries the cost sheet (from the same
+    skeleton). ``jobs`` > 1 spreads the work over that many processes (each imports torch and transformers
+    once)."""
+    if fail_fast or jobs <= 1 or len(refs) <= 1:
         results = []
         for ref in refs:
-            results.append(_outcome(ref, use_cache, trust_remote_code, cost_request))
+            results.append(outcome(ref, use_cache=use_cache, trust_remote_code=trust_remote_code,
+                                   request=cost_request) if fail_fast
+                           else _collected(ref, use_cache, trust_remote_code, cost_request))
             if on_done is not None:
                 on_done(ref)
         return tuple(results)
+    return _in_processes(refs, jobs, use_cache, trust_remote_code, on_done, cost_request)
+
+
+def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_code: bool,
+                  on_done: Callable[[str], None] | None, request: CostRequest | None) -> tuple[Outcome, ...]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool:
-        futures = {pool.submit(_outcome, ref, use_cache, trust_remote_code, cost_request): i
+        futures = {pool.submit(_collected, ref, use_cache, trust_remote_code, request): i
                    for i, ref in enumerate(refs)}
         done: dict[int, Outcome] = {}
         for future in as_completed(futures):
@@ -161,3 +170,33 @@ def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, 
             if on_done is not None:
                 on_done(done[futures[future]].ref)
     return tuple(done[i] for i in range(len(refs)))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = next((line.strip() for line in text if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def inspect_type(model_type: str, *, use_cache: bool = True) -> ZooEntry:
+    """Build one model_type of the zoo from its default config and read its anatomy; a failure becomes
+    the reason (the survey goes on)."""
+    from vlmscope.sources.zoo import default_source
+
+    try:
+        return ZooEntry(model_type, None, inspect_source(default_source(model_type), use_cache=use_cache))
+    except Exception as exc:  # the zoo's own default configs: any failure is a finding, not a crash
+        return ZooEntry(model_type, _reason(exc), None)
+
+
+def survey(types: tuple[str, ...] | None = None, *, use_cache: bool = True,
+           on_done: Callable[[str], None] | None = None) -> tuple[ZooEntry, ...]:
+    """Every model_type of the transformers VLM zoo (or the ones given), in order."""
+    from vlmscope.sources.zoo import model_types
+
+    entries = []
+    for model_type in types or model_types():
+        entries.append(inspect_type(model_type, use_cache=use_cache))
+        if on_done is not None:
+            on_done(model_type)
+    return tuple(entries)

@@ -8,6 +8,7 @@ Cache problems never fail a run: a broken or unwritable cache is simply not used
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 import os
@@ -19,8 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
-from vlmscope.costtypes import CostSheet
-from vlmscope.schema import Anatomy
+from vlmscope.data import Anatomy, CostSheet
 
 T = TypeVar("T")
 
@@ -104,4 +104,6 @@ def _coerce(tp: Any, value: Any) -> Any:
         return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value)  # type: ignore[arg-type]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
     return value

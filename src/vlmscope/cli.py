@@ -16,8 +16,7 @@ from vlmscope import __version__
 from vlmscope.errors import VlmscopeError
 
 if TYPE_CHECKING:
-    from vlmscope.costtypes import CostRequest, CostSheet
-    from vlmscope.schema import Anatomy, Comparison
+    from vlmscope.data import Comparison, CostRequest, CostSheet, Outcome
 
 T = TypeVar("T")
 
@@ -60,6 +59,8 @@ def _guard(debug: bool, work: Callable[[], T]) -> T:
     """Run ``work``; expected errors become one line on stderr and exit code 2 (tracebacks with --debug)."""
     try:
         return work()
+    except typer.Exit:
+        raise
     except VlmscopeError as exc:
         if debug or os.environ.get("VLMSCOPE_DEBUG"):
             raise
@@ -87,14 +88,17 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:
-    from vlmscope.costtypes import DTYPE_BYTES, CostRequest
+    """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2)."""
+    from vlmscope.data import CostRequest
 
-    for key in ("weights_dtype", "vision_dtype"):
-        value = fields.get(key)
-        if value is not None and value not in DTYPE_BYTES:
-            _fail(f"bad dtype {value!r}: use one of {', '.join(DTYPE_BYTES)}")
     parsed: list[tuple[int, int] | None] = [_parse_size(s) for s in sizes] if sizes else [None]
     return [CostRequest(image_size=size, **fields) for size in parsed]  # type: ignore[arg-type]
+
+
+def _emit(fmt: str, renderers: dict[str, Callable[[], str]]) -> None:
+    """Render in the chosen format and print: the one place a command's output is written."""
+    out = renderers[fmt]()
+    typer.echo(out, nl=not out.endswith("\n"))
 
 
 def _width() -> int:
@@ -143,48 +147,46 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     from vlmscope import api
-    from vlmscope.schema import Comparison
 
     refs = tuple(models) if models else api.SEED_MODELS
-    request = _requests(image_size[:1] if image_size else None, context=context)[0] if cost else None
-    if debug:  # fail fast, with the traceback
-        def each(done: Callable[[str], None]) -> tuple[api.Outcome, ...]:
-            found = []
-            for ref in refs:
-                found.append(api.outcome(ref, use_cache=not no_cache, trust_remote_code=trust_remote_code,
-                                         request=request))
-                done(ref)
-            return tuple(found)
-
-        outcomes = _with_progress(refs, each)
-    else:
-        outcomes = _with_progress(refs, lambda done: api.compare_each(
-            refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
-            cost_request=request))
-    comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
-    for failed in (o for o in outcomes if o.error is not None):
-        typer.echo(f"vlmscope: error: {failed.error}", err=True)
-    sheets = tuple(o.sheet for o in outcomes if o.sheet is not None) if cost else None
+    request = _guard(debug, lambda: _requests(image_size[:1] if image_size else None, context=context)[0]) \
+        if cost else None
+    outcomes = _batch(refs, debug, lambda done: api.compare_each(
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+        cost_request=request, fail_fast=debug))
+    comparison, sheets = _gathered(outcomes, cost)
     if comparison.models:
         _print_comparison(comparison, fmt, sheets)
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
 
 
+def _batch(refs: tuple[str, ...], debug: bool,
+           work: Callable[[Callable[[str], None]], tuple[Outcome, ...]]) -> tuple[Outcome, ...]:
+    """Run a batch with a progress bar; each model that failed gets its one error line on stderr.
+    With --debug the batch fails fast, with the traceback."""
+    outcomes = _guard(debug, lambda: _with_progress(refs, work)) if debug else _with_progress(refs, work)
+    for failed in (o for o in outcomes if o.error is not None):
+        typer.echo(f"vlmscope: error: {failed.error}", err=True)
+    return outcomes
+
+
+def _gathered(outcomes: tuple[Outcome, ...], cost: bool) -> tuple[Comparison, tuple[CostSheet, ...] | None]:
+    from vlmscope.data import Comparison
+
+    comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
+    return comparison, tuple(o.sheet for o in outcomes if o.sheet is not None) if cost else None
+
+
 def _print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:
-    from vlmscope.render import text
+    from vlmscope.render import data, markdown, terminal
 
-    if fmt is Format.table:
-        from vlmscope.render import terminal
-
-        out = terminal.comparison(comparison, width=_width(), color=_color(), sheets=sheets)
-    elif fmt is Format.markdown:
-        out = text.markdown(comparison, sheets)
-    elif fmt is Format.json:
-        out = text.json_text(comparison, sheets)
-    else:
-        out = text.csv_text(comparison, sheets)
-    typer.echo(out, nl=not out.endswith("\n"))
+    _emit(fmt, {
+        Format.table: lambda: terminal.comparison(comparison, width=_width(), color=_color(), sheets=sheets),
+        Format.markdown: lambda: markdown.markdown(comparison, sheets),
+        Format.json: lambda: data.json_text(comparison, sheets),
+        Format.csv: lambda: data.csv_text(comparison, sheets),
+    })
 
 
 def _with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]], T]) -> T:
@@ -221,29 +223,19 @@ def show(
     """One model in depth: its anatomy, its cost sheet (visual tokens, FLOPs, memory, KV cache) and its
     module tree with repeated blocks collapsed."""
     from vlmscope import api
-    from vlmscope.render import text
+    from vlmscope.render import data, markdown, terminal
 
-    requests = _requests(image_size, images=images, text_tokens=text_tokens, context=context, batch=batch,
-                         weights_dtype=dtype, vision_dtype=vision_dtype, gpu_gb=gpu_gb)
+    requests = _guard(debug, lambda: _requests(image_size, images=images, text_tokens=text_tokens, context=context,
+                                               batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
+                                               gpu_gb=gpu_gb))
     results = _guard(debug, lambda: [api.cost(model, r, use_cache=not no_cache, trust_remote_code=trust_remote_code)
                                      for r in requests])
     anatomy, sheets = results[0][0], [sheet for _, sheet in results]
-    if fmt is ShowFormat.json:
-        import json
-
-        from vlmscope.tables import cost_record, record
-
-        data = {**record(anatomy), "cost": cost_record(sheets[0]), "tree": text.tree_lines(anatomy.tree, depth)}
-        if len(sheets) > 1:
-            data["costs"] = [cost_record(s) for s in sheets]
-        out = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    elif fmt is ShowFormat.markdown:
-        out = text.show_markdown(anatomy, depth, sheets)
-    else:
-        from vlmscope.render import terminal
-
-        out = terminal.show(anatomy, depth, width=_width(), color=_color(), sheets=sheets)
-    typer.echo(out, nl=not out.endswith("\n"))
+    _emit(fmt, {
+        ShowFormat.json: lambda: data.show_json(anatomy, sheets, depth),
+        ShowFormat.markdown: lambda: markdown.show_markdown(anatomy, depth, sheets),
+        ShowFormat.table: lambda: terminal.show(anatomy, depth, width=_width(), color=_color(), sheets=sheets),
+    })
 
 
 @app.command(name="diff")
@@ -259,20 +251,16 @@ def diff_models(
     """Line up the facts of two models and show the ones that differ."""
     from vlmscope import api
     from vlmscope.diff import diff
-    from vlmscope.render import text
+    from vlmscope.render import data, markdown, terminal
 
     a, b = _guard(debug, lambda: [api.inspect(m, use_cache=not no_cache, trust_remote_code=trust_remote_code)
                                   for m in (model_a, model_b)])
     result = diff(a, b)
-    if fmt is ShowFormat.json:
-        out = text.diff_json(result, show_all)
-    elif fmt is ShowFormat.markdown:
-        out = text.diff_markdown(result, show_all)
-    else:
-        from vlmscope.render import terminal
-
-        out = terminal.diff(result, show_all, width=_width(), color=_color())
-    typer.echo(out, nl=not out.endswith("\n"))
+    _emit(fmt, {
+        ShowFormat.json: lambda: data.diff_json(result, show_all),
+        ShowFormat.markdown: lambda: markdown.diff_markdown(result, show_all),
+        ShowFormat.table: lambda: terminal.diff(result, show_all, width=_width(), color=_color()),
+    })
 
 
 @app.command()
@@ -282,36 +270,35 @@ def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("vlmscope-report.html"),
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
     context: ContextOpt = 4096,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write one self-contained HTML report: sortable tables, diagrams, share bars and cost sheets.
 
-    Per model: an SVG architecture diagram and a parameter-share bar. The page needs no network to view."""
+    Per model: an SVG architecture diagram and a parameter-share bar. The page needs no network to view.
+    A model that fails gets one error line on stderr and the others are still reported; the exit code is
+    then 2."""
     from vlmscope import api
     from vlmscope.render.html import report as render_report
 
     refs = tuple(models) if models else api.SEED_MODELS
-    from vlmscope.schema import Comparison
+    request = _guard(debug, lambda: _requests(None, context=context)[0]) if cost else None
+    outcomes = _batch(refs, debug, lambda done: api.compare_each(
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+        cost_request=request, fail_fast=debug))
+    comparison, sheets = _gathered(outcomes, cost)
+    if comparison.models:
+        page = render_report(comparison, sheets)
+        _write(output, page)
+        typer.echo(f"wrote {output} ({len(comparison.models)} models, {len(page):,} bytes)")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(2)
 
-    sheets = None
-    if cost:  # one build per model gives both the anatomy and its cost sheet
-        (request,) = _requests(None, context=context)
 
-        def each(done: Callable[[str], None]) -> list[tuple[Anatomy, CostSheet]]:
-            found = []
-            for r in refs:
-                found.append(api.cost(r, request, use_cache=not no_cache, trust_remote_code=trust_remote_code))
-                done(r)
-            return found
-
-        pairs = _guard(debug, lambda: _with_progress(refs, each))
-        comparison, sheets = Comparison(tuple(a for a, _ in pairs)), tuple(s for _, s in pairs)
-    else:
-        comparison = _guard(debug, lambda: _with_progress(refs, lambda done: api.compare(
-            refs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done)))
-    page = render_report(comparison, sheets)
+def _write(output: Path, page: str) -> None:
+    """Write ``page`` to ``output`` whole or not at all (a temporary file renamed over it)."""
     tmp = output.with_name(output.name + ".tmp")
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -319,7 +306,6 @@ def report(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         _fail(f"cannot write {output}: {exc.strerror}")
-    typer.echo(f"wrote {output} ({len(comparison.models)} models, {len(page):,} bytes)")
 
 
 class ZooFormat(StrEnum):
@@ -336,31 +322,24 @@ def zoo(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Survey the transformers VLM zoo: build each model_type from its default config and find its roles."""
-    from vlmscope import zoo as zoo_mod
-    from vlmscope.render import text
+    from vlmscope import api
+    from vlmscope.render import data, terminal
+    from vlmscope.sources.zoo import model_types as known_types
 
-    types = tuple(model_types) if model_types else zoo_mod.model_types()
-    unknown = sorted(set(types) - set(zoo_mod.model_types()))
+    types = tuple(model_types) if model_types else known_types()
+    unknown = sorted(set(types) - set(known_types()))
     if unknown:
         _fail(f"not image-text-to-text model_types in this transformers: {', '.join(unknown)}; "
               "run 'vlmscope zoo' to see them all")
-    entries = _with_progress(types, lambda done: zoo_mod.survey(types, use_cache=not no_cache, on_done=done))
-    if fmt is ZooFormat.json:
-        out = text.zoo_json(entries)
-    else:
-        from vlmscope.render import terminal
-
-        out = terminal.table(text.zoo_rows(entries), width=_width(), color=_color())
-        out += "".join(f"{e.model_type}: {e.reason}\n" for e in entries if e.status != "ok")
-        ok = sum(e.status == "ok" for e in entries)
-        out += f"{ok} of {len(entries)} model_types built and read.\n"
-    typer.echo(out, nl=not out.endswith("\n"))
+    entries = _with_progress(types, lambda done: api.survey(types, use_cache=not no_cache, on_done=done))
+    _emit(fmt, {ZooFormat.json: lambda: data.zoo_json(entries),
+                ZooFormat.table: lambda: terminal.zoo(entries, width=_width(), color=_color())})
 
 
 @app.command(name="list")
 def list_models() -> None:
     """List the bundled catalog: model id, short name, and whether its config is reconstructed."""
-    from vlmscope import catalog
+    from vlmscope.sources import catalog
 
     for entry in catalog.entries():
         flag = "  (reconstructed config)" if entry.reconstructed else ""

@@ -1,12 +1,12 @@
-"""Line up the facts of two models and keep the rows that differ."""
+"""Stage 6, N anatomies → aligned facts: line up the records of two models and keep the rows that differ."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from vlmscope.schema import Anatomy
-from vlmscope.tables import flatten, record
+from vlmscope.data import Anatomy
+from vlmscope.records import flatten, record
 
 # Where a config came from is not a fact about the model.
 _IGNORED = ("source.location",)

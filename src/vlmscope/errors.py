@@ -48,3 +48,23 @@ class UnsupportedArchitectureError(VlmscopeError, ValueError):
 
 class AnatomyError(VlmscopeError, RuntimeError):
     """The module tree does not have a part vlmscope needs (e.g. no language decoder stack)."""
+
+
+class HubError(VlmscopeError, OSError):
+    """The Hub could not give a model's config files."""
+
+    def __init__(self, ref: str, problem: str) -> None:
+        self.ref = ref
+        super().__init__(f"{ref}: {problem}")
+
+
+class RequestError(VlmscopeError, ValueError):
+    """A value passed to the API (a cost request, an option) is out of its domain."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"bad {name} {shown}: use {expected}")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from vlmscope.costtypes import CostSheet
-from vlmscope.schema import Anatomy, Comparison
-from vlmscope.tables import NO_VISION, Table, cost_sheet_rows, cost_table, exact_count, seed_tables
+from vlmscope.data import Anatomy, Comparison, CostSheet
+from vlmscope.render.rows import NO_VISION, Table, cost_sheet_rows, exact_count, seed_tables, tables
 
 ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a", "lm_head": "#e0a030",
                "other": "#999999"}
@@ -132,9 +131,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report") -> str:
     """A self-contained HTML page: sortable seed tables (and cost table), a diagram, share bar and cost
     sheet per model. No network is needed to view it."""
-    tables = list(seed_tables(c))
-    if sheets is not None:
-        tables.append(cost_table(tuple(zip(c.models, sheets, strict=True))))
     sections = []
     for i, a in enumerate(c.models):
         sheet_html = ""
@@ -147,5 +143,5 @@ def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: st
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>"
             f"<p>Computed by vlmscope from the models' own definitions on PyTorch's meta device. {legend}</p>"
-            + "".join(table_html(t, sortable=True) for t in tables)
+            + "".join(table_html(t, sortable=True) for t in tables(c, sheets))
             + "<h2>Architectures</h2>" + "".join(sections) + _SORT_JS + "</body></html>\n")

@@ -11,21 +11,21 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.tree import Tree
 
-from vlmscope.costtypes import CostSheet
+from vlmscope.data import Anatomy, Comparison, CostSheet, TreeNode, VisionFacts, ZooEntry
 from vlmscope.diff import Diff
-from vlmscope.render.text import _node_label
-from vlmscope.schema import Anatomy, Comparison, TreeNode, VisionFacts
-from vlmscope.tables import (
+from vlmscope.render.rows import (
     NO_VISION,
     Table,
+    cell,
     cost_sheet_rows,
-    cost_table,
     exact_count,
     mlp_text,
     norm_text,
-    seed_tables,
     size_text,
+    tables,
+    zoo_rows,
 )
+from vlmscope.render.tree import node_label
 
 _ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
 
@@ -53,10 +53,7 @@ def _rich_table(table: Table) -> RichTable:
 def comparison(comp: Comparison, width: int = 200, color: bool = False,
                sheets: tuple[CostSheet, ...] | None = None) -> str:
     """The two seed tables (and the cost table, when given) as rich tables."""
-    tables: tuple[Table, ...] = seed_tables(comp)
-    if sheets is not None:
-        tables = (*tables, cost_table(tuple(zip(comp.models, sheets, strict=True))))
-    return _render(Group(*(_rich_table(t) for t in tables)), width, color)
+    return _render(Group(*(_rich_table(t) for t in tables(comp, sheets))), width, color)
 
 
 def table(t: Table, width: int = 200, color: bool = False) -> str:
@@ -70,7 +67,7 @@ def table(t: Table, width: int = 200, color: bool = False) -> str:
 
 
 def _tree(node: TreeNode, depth: int | None, into: Tree | None = None) -> Tree:
-    label = f"[{_ROLE_STYLE.get(node.role, 'white')}]{escape(_node_label(node))}[/]"
+    label = f"[{_ROLE_STYLE.get(node.role, 'white')}]{escape(node_label(node))}[/]"
     branch = Tree(label) if into is None else into.add(label)
     if depth is None or depth > 0:
         for child in node.children:
@@ -102,7 +99,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         *_vision_rows(v),
         ("Connector", f"{c.class_name}: {c.projection}"),
         ("  pooling", c.pooling),
-        ("  separators", ", ".join(c.separators) or "none"),
+        ("  separators", ", ".join(s.text for s in c.separators) or "none"),
         ("  tokens per image", f"{c.tokens_per_image if c.tokens_per_image is not None else '—'} ({c.tokens_rule})"),
         ("Language model", f"{lang.family}: {lang.class_name} at {lang.path}, {lang.layers} × {lang.block_class}"),
         ("  attention / MLP", f"{lang.attention} (heads {lang.heads}, kv {lang.kv_heads}) / {mlp_text(lang.mlp)}"),
@@ -130,16 +127,22 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
 
 def diff(d: Diff, show_all: bool = False, width: int = 160, color: bool = False) -> str:
     """The two models side by side; differing values in colour (red: A, green: B)."""
-    from vlmscope.render.text import _cell
-
     table = RichTable(box=box.SIMPLE_HEAVY, header_style="bold", title=f"{len(d.changed())} of {len(d.rows)} "
                       "facts differ")
     table.add_column("fact", style="bold")
     table.add_column(escape(d.a), overflow="fold")
     table.add_column(escape(d.b), overflow="fold")
     for row in d.rows if show_all else d.changed():
-        a, b = escape(_cell(row.a)), escape(_cell(row.b))
+        a, b = escape(cell(row.a)), escape(cell(row.b))
         if not row.same:
             a, b = f"[red]{a}[/]", f"[green]{b}[/]"
         table.add_row(escape(row.field), a, b)
     return _render(table, width, color)
+
+
+def zoo(entries: tuple[ZooEntry, ...], width: int = 200, color: bool = False) -> str:
+    """The zoo table, then one line per model_type that failed, then how many were built and read."""
+    out = table(zoo_rows(entries), width=width, color=color)
+    out += "".join(f"{e.model_type}: {e.reason}\n" for e in entries if e.anatomy is None)
+    ok = sum(e.anatomy is not None for e in entries)
+    return out + f"{ok} of {len(entries)} model_types built and read.\n"

@@ -1,0 +1,46 @@
+"""Counting FLOPs of a forward on meta tensors, and the one place where a way of counting that cannot run
+gives way to the next.
+
+FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` while a module's own forward runs on meta
+tensors (no data, no memory). They are FLOPs (a multiply-add counts 2), not MACs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+T = TypeVar("T")
+
+
+def count(fn: Callable[[], Any], on_meta: bool = True) -> int:
+    """FLOPs of ``fn``; new tensors default to the meta device unless ``on_meta`` is False (for forwards
+    that build index tensors from data, which must stay real)."""
+    with torch.device("meta" if on_meta else "cpu"), FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def why(exc: BaseException) -> str:
+    """One short line naming an exception."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text.strip() else type(exc).__name__
+
+
+def first_that_runs(*ways: tuple[str, Callable[[], T]]) -> tuple[T | None, str]:
+    """(value, method) of the first way that runs; (None, "not counted (reason)") when none does.
+
+    A way fails when the forward it runs cannot run on meta tensors: data-dependent code (``.item()``, a
+    mask built from values), a calling convention it does not take. Third-party forwards raise any kind
+    of exception for that, so every exception is caught here, and only here; the reason of the last one
+    is kept in the method, so a figure is never replaced by a guess silently."""
+    reason = "no way to count it"
+    for name, way in ways:
+        try:
+            return way(), name
+        except Exception as exc:  # the one catch-all of the cost stage: see the docstring
+            reason = why(exc)
+    return None, f"not counted ({reason})"

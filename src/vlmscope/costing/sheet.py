@@ -1,0 +1,31 @@
+"""What a VLM costs for one request: visual tokens, FLOPs from real forwards on meta tensors, weight memory
+and the KV cache. The orchestration; each figure is computed in its own module."""
+
+from __future__ import annotations
+
+from vlmscope.anatomy import Reading
+from vlmscope.costing import memory
+from vlmscope.costing.flops import flops
+from vlmscope.data import Anatomy, CostRequest, CostSheet
+from vlmscope.sources import ModelSource
+from vlmscope.tokens import encoded, request_tokens
+
+
+def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
+    """The cost sheet of one model for one request (``reading`` is the skeleton the anatomy was read from)."""
+    index, roles = reading.index, reading.roles
+    enc = encoded(anatomy.vision, anatomy.connector)
+    (width, height), img = request_tokens(enc, source, request.image_size)
+    prefill_tokens = img.tokens * request.images + request.text_tokens if img.tokens is not None else None
+    counted = flops(index, roles, anatomy, img, request, prefill_tokens)
+    weights, by_role = memory.weights(anatomy)
+    kv, kv_layers, window = memory.kv_cache(index, roles, anatomy)
+    scenario, fits = memory.scenario(anatomy, request, kv, window)
+    return CostSheet(
+        image_size=(width, height), images=request.images, visual_tokens=img.tokens, crops=img.crops,
+        tokens_rule=img.rule, text_tokens=request.text_tokens, prefill_tokens=prefill_tokens,
+        context=request.context, batch=request.batch, flops=counted, weights_bytes=weights,
+        role_weights_bytes=by_role, kv_cache_bytes_per_token=kv, kv_layers=kv_layers, sliding_window=window,
+        scenario_bytes=scenario, weights_dtype=request.weights_dtype,
+        vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
+    )

@@ -1,0 +1,166 @@
+"""FLOPs of the vision side: the encoder over one crop (fixed size) or over an image's patch grid (native
+resolution), and the connector over the encoder output of all crops."""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from vlmscope.anatomy.index import ModuleIndex
+from vlmscope.anatomy.roles import Roles
+from vlmscope.costing.counting import count, first_that_runs
+from vlmscope.costing.echo import count_stacked, uniform
+from vlmscope.data import Anatomy
+
+
+def vision_module(module: nn.Module) -> nn.Module:
+    """The callable encoder inside a wrapper that only nests it (e.g. a transformers-4 style CLIPVisionModel)."""
+    forward = type(module).forward
+    if forward is nn.Module.forward and len(list(module.children())) == 1:
+        return next(iter(module.children()))
+    return module
+
+
+def tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tuple[int | None, str]:
+    """(FLOPs, method) of one vision-encoder pass at the native size: the whole tower's forward, else patch
+    embedding plus one forward per block (for towers with data-dependent code, such as ``.item()``)."""
+    return first_that_runs(("forward", lambda: _tower_forward(index, roles, size, patch)),
+                           ("forward per block", lambda: _tower_per_block(index, roles, size, patch)))
+
+
+def _tower_forward(index: ModuleIndex, roles: Roles, size: int, patch: int) -> int:
+    tower = vision_module(index.modules[roles.vision or ""])
+    kwargs: dict[str, Any] = {}
+    if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
+        kwargs["patch_attention_mask"] = torch.ones(1, size // patch, size // patch, dtype=torch.bool, device="meta")
+    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, size, size), **kwargs), index,
+                         roles.vision_stack)
+
+
+def _tower_per_block(index: ModuleIndex, roles: Roles, size: int, patch: int) -> int:
+    assert roles.patch_embedding is not None and roles.vision_stack is not None
+    embed = index.modules[roles.patch_embedding]
+    blocks = list(index.modules[roles.vision_stack].children())
+    tokens = (size // patch) ** 2
+    width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
+    total = count(lambda: embed(torch.randn(1, 3, size, size)))
+    if uniform(index, roles.vision_stack):  # identical blocks: one forward, counted N times
+        return total + len(blocks) * count(lambda: blocks[0](torch.randn(1, tokens, width), None))
+    return total + sum(_block_flops(b, tokens, width) for b in blocks)
+
+
+def _block_flops(block: nn.Module, tokens: int, width: int) -> int:
+    return count(lambda: block(torch.randn(1, tokens, width), None))
+
+
+class _MetaPromotion(TorchFunctionMode):
+    """Where one operation mixes meta tensors with real (CPU) tensors — values a forward computed from the
+    patch grid, such as interpolation weights — the real ones join the meta device. Operations on real
+    tensors alone (attention spans, split sizes) keep their values."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        if any(t.device.type == "meta" for t in tensors) and any(
+                t.device.type != "meta" and t.dim() > 0 for t in tensors):
+            args, kwargs = tree_map(
+                lambda t: t.to("meta") if isinstance(t, torch.Tensor) and t.device.type != "meta" else t,
+                (args, kwargs))
+        return func(*args, **kwargs)
+
+
+def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int], merge: int) -> int:
+    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
+    the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
+    are precomputed by transformers' own helper; the flattened patches are meta tensors. The tower's own
+    merger runs inside this forward."""
+    tower = index.modules[roles.vision or ""]
+    embed = index.modules[roles.patch_embedding or ""]
+    kernel = getattr(embed, "kernel_size", (1,))
+    dim = int(getattr(embed, "in_channels", 3)) * math.prod(kernel if isinstance(kernel, tuple) else (kernel,))
+    rows, cols = grid
+    grid_thw = torch.tensor([[1, rows, cols]], device="cpu")
+    kwargs: dict[str, Any] = {}
+    positions, _ = first_that_runs(("helper", lambda: _position_ids(grid_thw, merge)))
+    if positions is not None:  # older transformers: the tower computes its positions itself
+        kwargs["position_ids"] = positions
+    # Index tensors the forward builds from the grid (window indices, spans) must hold values: new tensors
+    # stay on the CPU; the patches and every weight are meta tensors.
+    patches = torch.randn(rows * cols, dim, device="meta")
+
+    def run() -> None:
+        with _MetaPromotion():
+            tower(patches, grid_thw=grid_thw, **kwargs)
+
+    return count_stacked(run, index, roles.vision_stack, on_meta=False)
+
+
+def _position_ids(grid_thw: torch.Tensor, merge: int) -> torch.Tensor:
+    from transformers.vision_utils import get_vision_position_ids
+
+    return get_vision_position_ids(grid_thw, merge).to("meta")
+
+
+def connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: int, tokens: int,
+                    width: int) -> tuple[int, str]:
+    """FLOPs of the connector over the encoder output of all crops: each connector module's forward; a
+    module whose forward cannot run on meta tensors is split into its children, and a child that still
+    cannot run is counted analytically (2 × parameters × the tokens it holds: latents for a resampler)."""
+    analytic: list[str] = []
+    total = 0
+    for path in roles.connector:
+        module = index.modules.get(path)
+        if module is not None:
+            total += _module_flops(module, path, crops, tokens, width, anatomy.connector.queries, analytic)
+    return total, ("forward" if not analytic else f"forward; analytic for {', '.join(analytic)}")
+
+
+def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: int, queries: int | None,
+                  analytic: list[str]) -> int:
+    first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        return 0
+    n = tokens * width // first.in_features if first.in_features > width else tokens
+    x = torch.randn(crops, n, first.in_features, device="meta")
+    counted, _ = first_that_runs(("forward", lambda: count(lambda: module(x))))
+    if counted is not None:  # else a forward that needs more inputs, or data-dependent code: one level down
+        return counted
+    children = [(f"{name}.{k}", c) for k, c in module.named_children()]
+    if children and not isinstance(module, nn.ModuleList) and not _owns_queries(module):
+        return sum(_module_flops(c, k, crops, n, first.in_features, queries, analytic) for k, c in children)
+    if _owns_queries(module) and (counted := _resampler_flops(module, x)) is not None:
+        return counted
+    analytic.append(name)
+    held = queries if queries and _owns_queries(module) else n
+    return 2 * sum(p.numel() for p in module.parameters()) * crops * held
+
+
+def _resampler_flops(module: nn.Module, context: torch.Tensor) -> int | None:
+    """A resampler whose own forward needs data (e.g. to build a mask): run its blocks directly, each as
+    block(queries, context), starting from its learned queries. None when the blocks do not take that."""
+    latents = next((p for p in module.parameters(recurse=False) if p.dim() >= 2), None)
+    blocks = next((c for c in module.children() if isinstance(c, nn.ModuleList)), None)
+    if latents is None or blocks is None:
+        return None
+
+    def run() -> None:
+        q = latents.reshape(-1, latents.shape[-1]).unsqueeze(0).expand(context.shape[0], -1, -1)
+        for block in blocks:
+            out = block(q, context, attention_mask=None)
+            q = out[0] if isinstance(out, tuple) else out
+
+    counted, _ = first_that_runs(("blocks", lambda: count(run)))
+    return counted  # None: blocks with another signature; the caller counts analytically
+
+
+def _owns_queries(module: nn.Module) -> bool:
+    """Whether the module itself holds a learned query/latent tensor (a resampler)."""
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return False
+    return any(p.dim() >= 2 for p in module.parameters(recurse=False))

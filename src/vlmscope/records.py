@@ -1,0 +1,100 @@
+"""The JSON / CSV contract of docs/json.md: one model's record, its cost object, the flat form for CSV.
+
+Values only: the facts as they are, no display strings. Renderers turn these into JSON and CSV.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlmscope.data import Anatomy, CostSheet, VisionFacts, ZooEntry
+
+
+def record(a: Anatomy) -> dict[str, Any]:
+    """The documented JSON object for one model (docs/json.md)."""
+    v, c, lang, h = a.vision, a.connector, a.language, a.lm_head
+    return {
+        "model_id": a.model_id,
+        "display_name": a.display_name,
+        "model_class": a.model_class,
+        "model_type": a.model_type,
+        "architecture": a.architecture,
+        "params": {"total": a.params.total, "vision": a.params.vision, "connector": a.params.connector,
+                   "language": a.params.language, "lm_head": a.params.lm_head, "other": a.params.other},
+        "vision": _vision_record(v),
+        "connector": {"class": c.class_name, "projection": c.projection, "pooling": c.pooling,
+                      "tokens_per_image": c.tokens_per_image, "tokens_rule": c.tokens_rule,
+                      "separators": [s.text for s in c.separators], "paths": list(c.paths)},
+        "language": {"class": lang.class_name, "family": lang.family, "layers": lang.layers,
+                     "hidden_size": lang.hidden_size, "intermediate_size": lang.intermediate_size,
+                     "heads": lang.heads, "kv_heads": lang.kv_heads, "vocab_size": lang.vocab_size,
+                     "attention": lang.attention, "mlp": lang.mlp.class_name, "mlp_gated": lang.mlp.gated,
+                     "activation": lang.mlp.activation, "norm": lang.norm.class_name, "norm_eps": lang.norm.eps,
+                     "max_position_embeddings": lang.max_position_embeddings, "path": lang.path},
+        "lm_head": {"in_features": h.in_features, "out_features": h.out_features, "tied": h.tied, "path": h.path},
+        "attention_backends": list(a.attention_backends),
+        "card": None if a.card is None else {
+            "display_name": a.card.display_name.value,
+            "training_method": a.card.training_method.value if a.card.training_method else None,
+            "training_method_source": a.card.training_method.source if a.card.training_method else None,
+            "model_card_url": a.card.model_card_url},
+        "source": {"origin": a.source.origin, "location": a.source.location, "files": list(a.source.files),
+                   "reconstructed": a.source.reconstructed},
+    }
+
+
+def _vision_record(v: VisionFacts | None) -> dict[str, Any]:
+    if v is None:
+        return {"class": "none", "family": "none", **dict.fromkeys(
+            ("layers", "hidden_size", "intermediate_size", "heads", "patch_size", "image_size", "positions",
+             "class_token", "native_resolution", "embeddings", "attention", "mlp", "mlp_gated", "activation",
+             "norm", "norm_eps", "path"))}
+    return {"class": v.class_name, "family": v.family, "layers": v.layers, "hidden_size": v.hidden_size,
+            "intermediate_size": v.intermediate_size, "heads": v.heads, "patch_size": v.patch_size,
+            "image_size": v.image_size, "positions": v.positions, "class_token": v.class_token,
+            "native_resolution": v.native_resolution, "embeddings": v.embeddings, "attention": v.attention,
+            "mlp": v.mlp.class_name,
+            "mlp_gated": v.mlp.gated, "activation": v.mlp.activation, "norm": v.norm.class_name,
+            "norm_eps": v.norm.eps, "path": v.path}
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}; lists become ";"-joined strings (for CSV)."""
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, f"{name}."))
+        elif isinstance(v, list):
+            flat[name] = ";".join(map(str, v))
+        else:
+            flat[name] = v
+    return flat
+
+
+def cost_record(c: CostSheet) -> dict[str, Any]:
+    """The documented ``cost`` object (docs/json.md)."""
+    f = c.flops
+    return {
+        "image_size": list(c.image_size), "images": c.images, "visual_tokens": c.visual_tokens, "crops": c.crops,
+        "tokens_rule": c.tokens_rule, "text_tokens": c.text_tokens, "prefill_tokens": c.prefill_tokens,
+        "context": c.context, "batch": c.batch,
+        "flops": {"vision": f.vision, "prefill": f.prefill, "decode_per_token": f.decode_per_token,
+                  "unit": "FLOPs (a multiply-add counts 2; not MACs)", "method": f.method},
+        "weights_bytes": dict(c.weights_bytes),
+        "weights_bytes_by_role": {role: dict(v) for role, v in c.role_weights_bytes.items()},
+        "kv_cache_bytes_per_token": c.kv_cache_bytes_per_token, "kv_layers": c.kv_layers,
+        "sliding_window": c.sliding_window,
+        "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
+                     "gpu_gb": c.gpu_gb, "fits": c.fits},
+    }
+
+
+def zoo_record(e: ZooEntry) -> dict[str, Any]:
+    """One model_type of the zoo: model_type, status, and its anatomy (ok) or the reason it failed."""
+    item: dict[str, Any] = {"model_type": e.model_type, "status": e.status}
+    if e.anatomy is not None:
+        item["anatomy"] = record(e.anatomy)
+    else:
+        item["reason"] = e.reason
+    return item

@@ -1,0 +1,68 @@
+"""Data renderers: JSON and CSV of the documented records (docs/json.md), and a pandas DataFrame."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from vlmscope.data import Anatomy, Comparison, CostSheet, ZooEntry
+from vlmscope.diff import Diff
+from vlmscope.records import cost_record, flatten, record, zoo_record
+from vlmscope.render.tree import tree_lines
+
+
+def dumps(data: Any) -> str:
+    """JSON as every command prints it: indented, UTF-8 kept, a final newline."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _records(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> list[dict[str, object]]:
+    records: list[dict[str, object]] = [record(a) for a in comparison.models]
+    for item, sheet in zip(records, sheets or (), strict=False):
+        item["cost"] = cost_record(sheet)
+    return records
+
+
+def json_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
+    return dumps(_records(comparison, sheets))
+
+
+def csv_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
+    rows = [flatten(r) for r in _records(comparison, sheets)]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def show_json(a: Anatomy, sheets: list[CostSheet], depth: int | None = None) -> str:
+    """One model: its record, the cost object of the first request (``costs``: all, when several) and the
+    module tree as text lines."""
+    data: dict[str, Any] = {**record(a), "cost": cost_record(sheets[0]), "tree": tree_lines(a.tree, depth)}
+    if len(sheets) > 1:
+        data["costs"] = [cost_record(s) for s in sheets]
+    return dumps(data)
+
+
+def zoo_json(entries: tuple[ZooEntry, ...]) -> str:
+    """One object per model_type: model_type, status, reason (errors) and anatomy (ok), as documented."""
+    return dumps([zoo_record(e) for e in entries])
+
+
+def diff_json(d: Diff, show_all: bool = False) -> str:
+    rows = d.rows if show_all else d.changed()
+    data = {"a": d.a, "b": d.b, "rows": [{"field": r.field, "a": r.a, "b": r.b, "same": r.same} for r in rows]}
+    return dumps(data)
+
+
+def frame(comparison: Comparison) -> Any:
+    """One row per model, one column per fact of the flat record (needs the optional ``pandas`` extra)."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError("to_pandas() needs pandas: pip install 'vlmscope[pandas]'") from exc
+    return pd.DataFrame([flatten(record(a)) for a in comparison.models])

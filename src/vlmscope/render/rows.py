@@ -1,0 +1,193 @@
+"""Display specs: the seed's two tables and the cost table as rows of display strings, and number formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vlmscope.data import Anatomy, Comparison, CostSheet, MLPFacts, NormFacts, ResamplerKind, VisionFacts, ZooEntry
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+def short_count(n: int) -> str:
+    """7,063,427,072 → "7.06B"; 20,979,712 → "21.0M"."""
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if n >= size:
+            value = n / size
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            return f"{value:.{digits}f}{suffix}"
+    return str(n)
+
+
+def exact_count(n: int) -> str:
+    return f"{n:,} ({short_count(n)})"
+
+
+def mlp_text(mlp: MLPFacts) -> str:
+    a, b, c = mlp.dims
+    gated = " gated" if mlp.gated else ""
+    return f"{mlp.class_name}{gated} ({a}→{b}→{c}, {mlp.activation})"
+
+
+def norm_text(norm: NormFacts) -> str:
+    eps = f", eps={norm.eps:g}" if norm.eps is not None else ""
+    return f"{norm.class_name}({norm.dim}{eps})"
+
+
+def projector_text(a: Anatomy) -> str:
+    """The connector's class and projection, plus its Perceiver resampler when it has one (the seed's layout;
+    a Q-Former is named under pooling only)."""
+    c = a.connector
+    text = f"{c.class_name}: {c.projection}"
+    return f"{text} + {c.pooling}" if c.resampler and c.resampler.kind is ResamplerKind.perceiver else text
+
+
+def _flash(a: Anatomy) -> str:
+    return "Yes (flash_attention_2)" if "flash_attention_2" in a.attention_backends else "No"
+
+
+def _card(a: Anatomy, pick: Callable[[Any], str]) -> str:
+    return pick(a.card) if a.card else "— (no catalog card)"
+
+
+NO_VISION = "none (no vision tower)"
+
+
+def _v(get: Callable[[VisionFacts], str]) -> Callable[[Anatomy], str]:
+    """A vision cell, or an explicit "none" for models whose patches go straight to the language model."""
+    return lambda a: get(a.vision) if a.vision is not None else NO_VISION
+
+
+OVERVIEW: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
+    ("Model", lambda a: a.display_name),
+    ("# of Parameters", lambda a: exact_count(a.params.total)),
+    ("Architecture", lambda a: a.architecture.capitalize()),
+    ("Vision Encoder", _v(lambda v: v.family)),
+    ("Pooling", lambda a: a.connector.pooling),
+    ("Modality Projection", lambda a: a.connector.projection),
+    ("Language Model Backbone", lambda a: a.language.family),
+    ("Fine-tuning Method", lambda a: _card(a, lambda c: c.training_method.value if c.training_method
+                                           else "— (not recorded in the catalog)")),
+    ("Flash Attention", _flash),
+    ("Hugging Face Model Card URL", lambda a: _card(a, lambda c: c.model_card_url)),
+)
+
+ARCHITECTURE: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
+    ("Model Name", lambda a: a.model_id),
+    ("Model Class", lambda a: a.model_class),
+    ("Vision Model", _v(lambda v: v.class_name)),
+    ("Vision Layers", _v(lambda v: str(v.layers))),
+    ("Vision Embeddings", _v(lambda v: v.embeddings)),
+    ("Vision Self Attention", _v(lambda v: v.attention)),
+    ("Vision MLP", _v(lambda v: mlp_text(v.mlp))),
+    ("Vision LayerNorm", _v(lambda v: norm_text(v.norm))),
+    ("Multi-Modal Projector", lambda a: projector_text(a)),
+    ("Language Model", lambda a: a.language.class_name),
+    ("Language Layers", lambda a: str(a.language.layers)),
+    ("Language Self Attention", lambda a: a.language.attention),
+    ("Language MLP", lambda a: mlp_text(a.language.mlp)),
+    ("Language LayerNorm", lambda a: norm_text(a.language.norm)),
+    ("LM Head", lambda a: f"{a.lm_head.class_name}({a.lm_head.in_features}→{a.lm_head.out_features})"
+                          + (" tied" if a.lm_head.tied else "")),
+)
+
+
+def _table(title: str, spec: tuple[tuple[str, Callable[[Anatomy], str]], ...], comparison: Comparison) -> Table:
+    return Table(title, tuple(h for h, _ in spec), tuple(tuple(get(a) for _, get in spec) for a in comparison.models))
+
+
+def seed_tables(comparison: Comparison) -> tuple[Table, Table]:
+    """The seed's overview and architecture tables, one row per model."""
+    return (_table("Overview", OVERVIEW, comparison), _table("Architecture", ARCHITECTURE, comparison))
+
+
+def gflops(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e9:,.1f}"
+
+
+def size_text(size: tuple[int, int]) -> str:
+    """"1024×768", or "no native size" for models that take any size and got none (Qwen2-VL, Fuyu)."""
+    return f"{size[0]}×{size[1]}" if size[0] and size[1] else "— (no native size: pass --image-size)"
+
+
+def gib(n: int) -> str:
+    return f"{n / 1024**3:,.2f} GiB"
+
+
+COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
+    ("Model", lambda p: p[0].display_name),
+    ("Image size", lambda p: size_text(p[1].image_size)),
+    ("Tokens per image", lambda p: "—" if p[1].visual_tokens is None else f"{p[1].visual_tokens:,}"),
+    ("Vision GFLOPs", lambda p: gflops(p[1].flops.vision)),
+    ("Prefill GFLOPs", lambda p: gflops(p[1].flops.prefill)),
+    ("Decode GFLOPs / token", lambda p: gflops(p[1].flops.decode_per_token)),
+    ("bf16 weights", lambda p: gib(p[1].weights_bytes["bf16"])),
+    ("KV MB per 1k tokens", lambda p: f"{p[1].kv_cache_bytes_per_token * 1000 / 1024**2:,.1f}"),
+)
+
+
+def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
+    """One row per model: what one image and one request cost (FLOPs, not MACs)."""
+    return Table("Cost", tuple(h for h, _ in COST), tuple(tuple(get(p) for _, get in COST) for p in pairs))
+
+
+def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
+    """The cost sheet of one model as (fact, value) rows."""
+    f = c.flops
+    rows = [
+        ("Image", f"{c.images} × {size_text(c.image_size)}"),
+        ("Visual tokens per image", "—" if c.visual_tokens is None else f"{c.visual_tokens:,} ({c.tokens_rule})"),
+        ("Vision-encoder passes per image", str(c.crops)),
+        ("Prefill tokens",
+         "—" if c.prefill_tokens is None else f"{c.prefill_tokens:,} (visual + {c.text_tokens} text)"),
+        ("Vision + connector", f"{gflops(f.vision)} GFLOPs"),
+        ("Prefill (LM + head)", f"{gflops(f.prefill)} GFLOPs"),
+        (f"Decode, 1 token at context {c.context:,}", f"{gflops(f.decode_per_token)} GFLOPs"),
+        ("FLOP method", f"{f.method} (FLOPs, not MACs)"),
+    ]
+    rows += [(f"Weights {d}", gib(n)) for d, n in c.weights_bytes.items() if d != "fp16"]
+    window = f", sliding window {c.sliding_window:,}" if c.sliding_window else ""
+    rows.append(("KV cache (bf16)", f"{c.kv_cache_bytes_per_token:,} B per token over {c.kv_layers} layers{window}"))
+    fits = ""
+    if c.fits is not None:
+        fits = f" — {'fits' if c.fits else 'does NOT fit'} in {c.gpu_gb:g} GB"
+    rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
+                 f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
+    return rows
+
+
+def tables(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> tuple[Table, ...]:
+    """The seed's two tables, then the cost table when the sheets are given."""
+    found: tuple[Table, ...] = seed_tables(comparison)
+    if sheets is not None:
+        found = (*found, cost_table(tuple(zip(comparison.models, sheets, strict=True))))
+    return found
+
+
+def zoo_rows(entries: tuple[ZooEntry, ...]) -> Table:
+    """The zoo as one table: roles and kind per model_type, or the reason it failed."""
+    headers = ("model_type", "status", "vision encoder", "connector / pooling", "language model", "kind",
+               "parameters")
+    rows = []
+    for e in entries:
+        a = e.anatomy
+        if a is None:
+            rows.append((e.model_type, "error", "(see below)", "", "", "", ""))
+            continue
+        vision = f"{a.vision.class_name} ×{a.vision.layers}" if a.vision else NO_VISION
+        rows.append((e.model_type, "ok", vision, f"{a.connector.class_name} / {a.connector.pooling}",
+                     f"{a.language.class_name} ×{a.language.layers}", a.architecture, exact_count(a.params.total)))
+    return Table("transformers image-text-to-text zoo", headers, tuple(rows))
+
+
+def cell(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "—" if value is None else str(value)

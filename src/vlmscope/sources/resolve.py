@@ -1,0 +1,92 @@
+"""Reference → config files. A reference is a catalog name, a local folder, a path to a config.json, or a
+Hub repo id (``org/name`` or ``org/name@revision``; config files only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlmscope.data import Card, Origin, SourceInfo
+from vlmscope.errors import ConfigError, UnknownModelError
+from vlmscope.sources import catalog, hub
+
+_EXTRA_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """The config files of one model, parsed, plus what the catalog knows about it."""
+
+    model_id: str
+    config: dict[str, Any]
+    preprocessor: dict[str, Any] | None
+    processor: dict[str, Any] | None
+    info: SourceInfo
+    card: Card | None = None
+    code_location: str | None = None  # Hub repo id or local folder that may hold remote code
+    revision: str | None = None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Parse a JSON object from ``path``; a bad file becomes one clear ConfigError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read it ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _from_folder(folder: Path, config_path: Path, origin: Origin, model_id: str, card: Card | None,
+                 location: str | None = None) -> ModelSource:
+    config = read_json(config_path)
+    if not isinstance(config.get("model_type"), str) or not config["model_type"]:
+        raise ConfigError(str(config_path), "no 'model_type' field; add the model_type transformers uses for it")
+    extras = {name: read_json(folder / name) for name in _EXTRA_FILES if (folder / name).is_file()}
+    files = (config_path.name, *extras)
+    location = location or str(folder if origin is not Origin.file else config_path)
+    info = SourceInfo(origin, location, tuple(files),
+                      reconstructed=config_path.name == "config.reconstructed.json")
+    return ModelSource(model_id, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, card,
+                       code_location=str(folder))
+
+
+def resolve(ref: str) -> ModelSource:
+    """Turn a user reference into parsed config files; raise UnknownModelError with suggestions."""
+    entry = catalog.find(ref)
+    if entry is not None:
+        return _from_folder(entry.folder, entry.config_path, Origin.catalog, entry.model_id, entry.card,
+                            location=f"vlmscope/catalog/models/{entry.folder.name}")
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        config_path = path / "config.json"
+        if not config_path.is_file():
+            raise ConfigError(str(path), "folder has no config.json")
+        return _from_folder(path, config_path, Origin.folder, _local_id(path), None)
+    if path.is_file():
+        return _from_folder(path.parent, path, Origin.file, _local_id(path.parent), None)
+    if hub.is_repo_id(ref):
+        return _from_hub(ref)
+    raise UnknownModelError(ref, catalog.suggest(ref))
+
+
+def _from_hub(ref: str) -> ModelSource:
+    files = hub.fetch(ref)
+    config_path = files[hub.CONFIG]
+    config = read_json(config_path)
+    if not isinstance(config.get("model_type"), str) or not config["model_type"]:
+        raise ConfigError(f"{ref}/config.json", "no 'model_type' field; add the model_type transformers uses for it")
+    extras = {name: read_json(path) for name, path in files.items() if name != hub.CONFIG}
+    repo_id, revision = hub.split(ref)
+    info = SourceInfo(Origin.hub, f"{hub.endpoint()}/{repo_id}" + (f"@{revision}" if revision else ""), tuple(files))
+    return ModelSource(ref, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, None,
+                       code_location=repo_id, revision=revision)
+
+
+def _local_id(folder: Path) -> str:
+    return folder.resolve().name or str(folder)

@@ -1,0 +1,188 @@
+"""How each family's image processor cuts an image, and how many visual tokens that makes.
+
+Each function follows one processor's own arithmetic and names the transformers (or published) code it
+follows; the tests check each against that code. Torch-free: the dispatcher in ``rules`` picks one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vlmscope.data import ImageTokens
+
+HD_TRANSFORM = "hd_transform"  # the value a rebuilt skeleton's ``vlmscope_processing`` gives for Phi-3-vision
+
+
+def anyres(size: int, patch: int, base: int, config: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """LLaVA-NeXT AnyRes, as LlavaNextProcessor._get_number_of_features counts it: the base image plus the
+    best-fitting tile grid, unpadded to the image's aspect ratio, plus one newline token per feature row."""
+    from transformers.image_processing_utils import select_best_resolution
+
+    side = size // patch
+    best_h, best_w = select_best_resolution((height, width), config["image_grid_pinpoints"])
+    cur_h, cur_w = side * (best_h // size), side * (best_w // size)
+    if width / height > cur_w / cur_h:  # the image is wider than the grid: crop the padded height
+        new_h = int(round(height * (cur_w / width), 7))
+        cur_h -= ((cur_h - new_h) // 2) * 2
+    else:
+        new_w = int(round(width * (cur_h / height), 7))
+        cur_w -= ((cur_w - new_w) // 2) * 2
+    tiles, newlines = cur_h * cur_w, cur_h
+    n = base + tiles + newlines
+    grid = f"grid {best_w}×{best_h} px unpadded to {cur_h}×{cur_w} features"
+    crops = 1 + (best_h // size) * (best_w // size)
+    return ImageTokens(n, crops, f"AnyRes: base {base} + {grid} = {tiles} + {newlines} newlines = {n}")
+
+
+def defaults(name: str) -> dict[str, Any]:
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("vlmscope.knowledge").joinpath("processing.json").read_text())
+    return data[name]  # type: ignore[no-any-return]
+
+
+def _rescale_longest(height: int, width: int, longest: int) -> tuple[int, int]:
+    """Scale so the longer side is ``longest``; the other side is truncated and rounded up to even.
+    (Divides by the aspect ratio in the same order as the processor, so float truncation agrees.)"""
+    ratio = width / height
+    if width >= height:
+        short = int(longest / ratio)
+        short += short % 2
+        return max(short, 1), longest
+    short = int(longest * ratio)
+    short += short % 2
+    return longest, max(short, 1)
+
+
+def _cap(height: int, width: int, limit: int) -> tuple[int, int]:
+    """Shrink (keeping the aspect ratio) when the longer side exceeds ``limit``."""
+    ratio = width / height
+    if width >= height and width > limit:
+        return max(int(limit / ratio), 1), limit
+    if height > width and height > limit:
+        return limit, max(int(limit * ratio), 1)
+    return height, width
+
+
+def tiles(image_size: int, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Idefics3 / SmolVLM: the image is rescaled (longest edge to a few tiles), its sides rounded up to whole
+    tiles of the encoder's size, split into that grid, and a global view is added; every tile becomes
+    ``base`` tokens after the pixel shuffle. As Idefics3ImageProcessor.get_number_of_image_patches counts."""
+    rules = defaults("tiling")
+    tile = int((pre.get("max_image_size") or {}).get("longest_edge", image_size))
+    longest = int((pre.get("size") or {}).get("longest_edge", rules["size_longest_edge_in_tiles"] * tile))
+    if not pre.get("do_image_splitting", rules["do_image_splitting"]):
+        return ImageTokens(base, 1, f"one {tile}×{tile} view × {base} = {base}")
+    h, w = _cap(*_rescale_longest(height, width, longest), rules["absolute_max_size"])
+    rows, cols = -(-h // tile), -(-w // tile)
+    if rows * cols == 1:
+        return ImageTokens(base, 1, f"fits one {tile}×{tile} tile × {base} = {base}")
+    n = base * (rows * cols + 1)
+    return ImageTokens(n, rows * cols + 1, f"{rows}×{cols} tiles of {tile}² + 1 global view, {base} each = {n}")
+
+
+def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """InternVL / GOT-OCR2 (``crop_to_patches`` in the preprocessor config): the grid of encoder-sized tiles
+    (between min_patches and max_patches of them) whose aspect ratio is closest to the image's — on a tie the
+    grid with more tiles, while the image area exceeds half the tiles' area — plus a thumbnail when there
+    is more than one tile. As GotOcr2ImageProcessor.get_number_of_image_patches counts."""
+    low, high = int(pre.get("min_patches", 1)), int(pre.get("max_patches", 12))
+    size = pre.get("size") or {}
+    tile_h, tile_w = int(size.get("height", image_size)), int(size.get("width", image_size))
+    if high <= 1:
+        return ImageTokens(base, 1, f"one {tile_w}×{tile_h} tile × {base} = {base}")
+    grids = sorted(((c, r) for c in range(1, high + 1) for r in range(1, high + 1) if low <= c * r <= high),
+                   key=lambda g: g[0] * g[1])
+    aspect, area = width / height, width * height
+    best, best_diff = (1, 1), float("inf")
+    for cols, rows in grids:
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and area > 0.5 * tile_h * tile_w * cols * rows:
+            best = (cols, rows)
+    tiles = best[0] * best[1]
+    crops = tiles + 1 if tiles > 1 else 1
+    n = base * crops
+    what = f"{best[0]}×{best[1]} tiles + 1 thumbnail" if tiles > 1 else "1 tile"
+    return ImageTokens(n, crops, f"{what} of {tile_w}×{tile_h}, {base} each = {n}")
+
+
+def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Round both sides to multiples of ``factor`` and keep the pixel count within [min, max] (Qwen2-VL)."""
+    h, w = round(height / factor) * factor, round(width / factor) * factor
+    if h * w > max_pixels:
+        scale = math.sqrt(height * width / max_pixels)
+        return (max(factor, math.floor(height / scale / factor) * factor),
+                max(factor, math.floor(width / scale / factor) * factor))
+    if h * w < min_pixels:
+        scale = math.sqrt(min_pixels / (height * width))
+        return math.ceil(height * scale / factor) * factor, math.ceil(width * scale / factor) * factor
+    return h, w
+
+
+def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from
+    the processor (min_pixels / max_pixels), then an s×s merge of the patches."""
+    rules = defaults("dynamic_resolution")
+    size = pre.get("size") or {}
+    low = int(pre.get("min_pixels") or size.get("shortest_edge") or rules["min_pixels"])
+    high = int(pre.get("max_pixels") or size.get("longest_edge") or rules["max_pixels"])
+    factor = patch * merge
+    h, w = _smart_resize(height, width, factor, low, high)
+    n = (h // patch) * (w // patch) // (merge * merge)
+    budget = "" if pre else " (pixel budget: transformers' Qwen2-VL processor defaults; no preprocessor config)"
+    merged = f" → {merge}×{merge} merge" if merge > 1 else ""
+    return ImageTokens(n, 1, f"resized to {w}×{h}: {w // patch}×{h // patch} patches{merged} = "
+                             f"{n}{budget}", grid=(h // patch, w // patch))
+
+
+def config_size(config: dict[str, Any]) -> tuple[int, int]:
+    """The square image size a config names (``image_size``), or (0, 0)."""
+    side = config.get("image_size")
+    return (side, side) if isinstance(side, int) and not isinstance(side, bool) else (0, 0)
+
+
+def flat_patch_tokens(patch: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Fuyu: no vision encoder; the image is shrunk (never enlarged) to fit the processor's canvas, cut at
+    whole patches, and every patch row ends with a newline token. As FuyuProcessor counts it."""
+    rules = defaults("flat_patches")
+    size = pre.get("size") or {}
+    canvas_h, canvas_w = int(size.get("height", rules["height"])), int(size.get("width", rules["width"]))
+    scale = min(canvas_h / height, canvas_w / width)
+    h, w = min(int(height * scale), height), min(int(width * scale), width)
+    h, w = min(canvas_h, math.ceil(h / patch) * patch), min(canvas_w, math.ceil(w / patch) * patch)
+    rows, cols = h // patch, w // patch
+    n = rows * (cols + 1)
+    return ImageTokens(n, 1, f"{w}×{h} px → {rows}×{cols} patches of {patch}² + {rows} row newlines = {n}",
+                       grid=(rows, cols))
+
+
+def _hd_transform_size(width: int, height: int, hd_num: int, crop: int) -> tuple[int, int]:
+    """Size after HD_transform: the largest crop grid within hd_num crops, height padded to whole crops."""
+    transposed = width < height
+    if transposed:
+        width, height = height, width
+    ratio = width / height
+    scale = 1
+    while scale * math.ceil(scale / ratio) <= hd_num:
+        scale += 1
+    scale -= 1
+    new_width = int(scale * crop)
+    new_height = int(new_width / ratio)
+    padded_height = int(math.ceil(new_height / crop) * crop)
+    return (padded_height, new_width) if transposed else (new_width, padded_height)
+
+
+def hd_transform(crop: int, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Phi-3-vision (the published image_processing_phi3_v.py): the HD transform cuts the image into at most
+    num_crops crops of the encoder's size; with the global view each becomes ``base`` tokens, plus one
+    separator and a newline per feature row, as Phi3VImageProcessor.calc_num_image_tokens_from_image_size
+    counts them."""
+    w, h = _hd_transform_size(width, height, int(pre.get("num_crops", 16)), crop)
+    crops = (h // crop) * (w // crop)
+    n = (crops + 1) * base + 1 + (h // crop + 1) * math.isqrt(base)
+    return ImageTokens(n, crops + 1,
+                       f"Phi-3-vision HD transform of {width}×{height} (crops + global, newlines, separator) = {n}")

@@ -1,0 +1,109 @@
+"""FLOPs from real forwards on meta tensors, cross-checked analytically and against full forwards (the
+echoed stacks)."""
+
+from __future__ import annotations
+
+import pytest
+
+import vlmscope
+from vlmscope.data import CostRequest
+
+
+def test_prefill_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    t = 576 + 24
+    non_embedding = a.params.language - a.language.vocab_size * a.language.hidden_size
+    attention = 4 * a.language.layers * t * t * a.language.hidden_size  # QKᵀ and AV, full square as counted
+    head = 2 * a.lm_head.in_features * a.lm_head.out_features
+    analytic = 2 * non_embedding * t + attention + head
+    assert sheet.prefill_tokens == t
+    assert abs(sheet.flops.prefill - analytic) / analytic < 0.01  # tolerance: norms and rotary are not matmuls
+
+
+def test_decode_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    non_embedding = a.params.language - a.language.vocab_size * a.language.hidden_size
+    analytic = 2 * non_embedding + 4 * a.language.layers * 2049 * a.language.hidden_size \
+        + 2 * a.lm_head.in_features * a.lm_head.out_features
+    assert abs(sheet.flops.decode_per_token - analytic) / analytic < 0.01
+
+
+def test_vision_flops_match_the_analytic_count(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    assert a.vision is not None and a.vision.layers == 24
+    t, d, inner, layers = 577, 1024, 4096, 24
+    per_layer = 2 * t * (4 * d * d + 2 * d * inner) + 4 * t * t * d
+    conv = 2 * 3 * 14 * 14 * d * 576
+    projector = 2 * 576 * (1024 * 4096 + 4096 * 4096)
+    analytic = layers * per_layer + conv + projector
+    assert abs(sheet.flops.vision - analytic) / analytic < 0.02
+    assert "forward" in sheet.flops.method
+
+
+def test_resampler_blocks_run_when_the_connector_forward_needs_data() -> None:
+    _, sheet = vlmscope.cost("idefics2-8b-base", use_cache=False)
+    assert "analytic" not in sheet.flops.method
+    # One 980² crop: the SigLIP tower (~7.1 TFLOPs) plus the projection and the perceiver's blocks.
+    assert sheet.flops.vision is not None and 7_000 * 10**9 < sheet.flops.vision < 9_000 * 10**9
+
+
+FULL_VS_SHORT = ["llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "Phi-3-vision-128k-instruct",
+                 "Mantis-8B-siglip-llama3", "fuyu-8b", "blip2-vizwizqa", "paligemma_vqav2", "gemma-3-4b-it-bf16",
+                 "MonoQwen2-VL-v0.1"]
+
+
+@pytest.mark.parametrize("ref", FULL_VS_SHORT)
+def test_echoed_stack_equals_the_full_forward(ref: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running only a stack's first block (the others echo the hidden state) and counting it N times gives
+    exactly the FLOPs of the full forward."""
+    from vlmscope.costing import echo
+
+    request = CostRequest(image_size=(1024, 768), context=4096)
+    _, short = vlmscope.cost(ref, request, use_cache=False)
+    monkeypatch.setattr(echo, "uniform", lambda index, stack: 0)
+    _, full = vlmscope.cost(ref, request, use_cache=False)
+    assert short.flops == full.flops
+    assert short.flops.decode_per_token is not None and short.flops.decode_per_token > 0
+
+
+def test_native_resolution_vision_flops_match_the_analytic_count() -> None:
+    """Qwen2-VL: the tower runs over the real patch grid of a 1024×768 image (74×54 patches, one attention
+    span), its merger over a quarter of them: 2·N·T + 2·N_merger·T/4 + 4·L·T²·d, within 2%."""
+    anatomy, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
+    v, p = anatomy.vision, anatomy.params
+    assert v is not None and sheet.visual_tokens == 999
+    t = 74 * 54
+    analytic = 2 * p.vision * t + 2 * p.connector * t // 4 + 4 * v.layers * t * t * v.hidden_size
+    assert sheet.flops.vision is not None
+    assert abs(sheet.flops.vision - analytic) / analytic < 0.02
+    assert "patch grid" in sheet.flops.method
+
+
+def test_fuyu_costs_its_patch_projection() -> None:
+    anatomy, sheet = vlmscope.cost("fuyu-8b", CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert anatomy.vision is None and anatomy.connector.tokens_per_image == 110  # 300×300: 10 × (10 + 1)
+    assert sheet.visual_tokens == 936 and sheet.flops.vision == 2 * 26 * 35 * 2700 * 4096
+
+
+ZOO_VS_FULL = ["granite_docling", "gemma3", "mllama", "janus", "blip-2", "kosmos-2", "llava_onevision",
+               "internvl", "smolvlm", "qwen2_vl", "qwen2_5_vl", "fuyu", "mistral3"]
+
+
+@pytest.mark.parametrize("model_type", ZOO_VS_FULL)
+def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same over default configs of the zoo, including a tower whose forward taps intermediate layers
+    (granite_docling's DeepStack), blocks given different attention spans (Qwen2.5-VL's window and full
+    attention), cross-attention layers (mllama) and sliding/full layers (gemma3)."""
+    from vlmscope import api
+    from vlmscope.costing import echo
+    from vlmscope.sources.zoo import default_source
+
+    source = default_source(model_type)
+    request = CostRequest(image_size=(640, 480), context=2048)
+    _, echoed = api.cost_source(source, request, use_cache=False)
+    monkeypatch.setattr(echo, "uniform", lambda index, stack: 0)
+    _, full = api.cost_source(source, request, use_cache=False)
+    assert echoed.flops == full.flops
+    assert full.flops.prefill and full.flops.decode_per_token
+    if model_type in ("qwen2_vl", "qwen2_5_vl"):  # native resolution: the tower runs over the patch grid
+        assert full.flops.vision and "patch grid" in full.flops.method

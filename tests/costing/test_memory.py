@@ -1,0 +1,54 @@
+"""Memory: weights by dtype, the KV cache (GQA-aware), scenarios; and the request's own validation."""
+
+from __future__ import annotations
+
+import pytest
+
+import vlmscope
+from vlmscope.data import CostRequest
+from vlmscope.errors import RequestError
+
+
+def test_memory_by_dtype_and_kv_cache(llava15) -> None:  # type: ignore[no-untyped-def]
+    a, sheet = llava15
+    n = a.params.total
+    assert sheet.weights_bytes == {"fp32": 4 * n, "bf16": 2 * n, "fp16": 2 * n, "fp8": n, "int8": n, "int4": n // 2}
+    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 32 * 128 * 2  # layers × (K, V) × heads × head_dim × bf16
+    assert sum(v["bf16"] for v in sheet.role_weights_bytes.values()) == 2 * n
+
+
+def test_gqa_shrinks_the_kv_cache() -> None:
+    _, sheet = vlmscope.cost("llava-v1.6-mistral-7b-hf")
+    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 8 * 128 * 2
+
+
+def test_scenario_mixes_dtypes_and_says_if_it_fits() -> None:
+    a, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(weights_dtype="int4", vision_dtype="bf16", batch=2,
+                                                            context=1000, gpu_gb=8))
+    expected = 2 * a.params.vision + (a.params.total - a.params.vision) // 2 + 2 * 1000 * 524_288
+    assert sheet.scenario_bytes == expected and sheet.fits is True
+    _, small = vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_gb=4))
+    assert small.fits is False
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"weights_dtype": "fp12"}, "bad dtype 'fp12': use one of fp32, bf16, fp16, fp8, int8, int4"),
+    ({"vision_dtype": "int3"}, "bad dtype 'int3'"),
+    ({"image_size": (0, -5)}, "bad image_size 0: use an integer ≥ 1"),
+    ({"image_size": (1024,)}, "bad image_size (1024,): use a (width, height) pair"),
+    ({"batch": 0}, "bad batch 0: use an integer ≥ 1"),
+    ({"context": 2.5}, "bad context 2.5"),
+    ({"images": -1}, "bad images -1: use an integer ≥ 0"),
+    ({"gpu_gb": float("nan")}, "bad gpu_gb nan: use a positive number of GB"),
+    ({"gpu_gb": -8}, "bad gpu_gb -8"),
+])
+def test_a_request_refuses_values_out_of_its_domain(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        CostRequest(**fields)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)  # RequestError is a ValueError and a VlmscopeError
+
+
+def test_a_valid_request_is_normalised() -> None:
+    request = CostRequest(image_size=[1024, 768], weights_dtype="int4")  # type: ignore[arg-type]
+    assert request.image_size == (1024, 768) and request.weights_dtype == "int4"
+    assert request.vision_dtype is None and request.gpu_gb is None
