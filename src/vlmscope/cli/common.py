@@ -1,0 +1,156 @@
+"""What every command shares: output formats and options, the error guard (one line, exit 2), the output
+helper, progress bars and cost requests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from vlmscope.errors import VlmscopeError
+
+if TYPE_CHECKING:
+    from vlmscope.data import Comparison, CostRequest, CostSheet, Outcome
+
+T = TypeVar("T")
+
+
+class Format(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+class ShowFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+TrustOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code", help="Run the Python code a model ships (auto_map) to build it. Off by default: "
+                                "only do this for repositories you trust.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"vlmscope: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guard(debug: bool, work: Callable[[], T]) -> T:
+    """Run ``work``; expected errors become one line on stderr and exit code 2 (tracebacks with --debug)."""
+    try:
+        return work()
+    except typer.Exit:
+        raise
+    except VlmscopeError as exc:
+        if debug or os.environ.get("VLMSCOPE_DEBUG"):
+            raise
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        if debug or os.environ.get("VLMSCOPE_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+    raise AssertionError("unreachable")
+
+
+ImageSizeOpt = Annotated[list[str] | None, typer.Option(
+    "--image-size", help="Image size WIDTHxHEIGHT for the cost sheet (repeatable). Default: the encoder's native "
+                         "size.", show_default=False)]
+ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        fail(f"bad --image-size {text!r}: write WIDTHxHEIGHT, e.g. 1024x768")
+    return int(parts[0]), int(parts[1])
+
+
+def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:
+    """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2)."""
+    from vlmscope.data import CostRequest
+
+    parsed: list[tuple[int, int] | None] = [parse_size(s) for s in sizes] if sizes else [None]
+    return [CostRequest(image_size=size, **fields) for size in parsed]  # type: ignore[arg-type]
+
+
+def emit(fmt: str, renderers: dict[str, Callable[[], str]]) -> None:
+    """Render in the chosen format and print: the one place a command's output is written."""
+    out = renderers[fmt]()
+    typer.echo(out, nl=not out.endswith("\n"))
+
+
+def width() -> int:
+    return shutil.get_terminal_size((200, 40)).columns
+
+
+def color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def batch_of(refs: tuple[str, ...], debug: bool,
+           work: Callable[[Callable[[str], None]], tuple[Outcome, ...]]) -> tuple[Outcome, ...]:
+    """Run a batch with a progress bar; each model that failed gets its one error line on stderr.
+    With --debug the batch fails fast, with the traceback."""
+    outcomes = guard(debug, lambda: with_progress(refs, work)) if debug else with_progress(refs, work)
+    for failed in (o for o in outcomes if o.error is not None):
+        typer.echo(f"vlmscope: error: {failed.error}", err=True)
+    return outcomes
+
+
+def gathered(outcomes: tuple[Outcome, ...], cost: bool) -> tuple[Comparison, tuple[CostSheet, ...] | None]:
+    from vlmscope.data import Comparison
+
+    comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
+    return comparison, tuple(o.sheet for o in outcomes if o.sheet is not None) if cost else None
+
+
+def print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:
+    from vlmscope.render import data, markdown, terminal
+
+    emit(fmt, {
+        Format.table: lambda: terminal.comparison(comparison, width=width(), color=color(), sheets=sheets),
+        Format.markdown: lambda: markdown.markdown(comparison, sheets),
+        Format.json: lambda: data.json_text(comparison, sheets),
+        Format.csv: lambda: data.csv_text(comparison, sheets),
+    })
+
+
+def with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]], T]) -> T:
+    """A transient progress bar on stderr while models are built (only on a terminal)."""
+    if not sys.stderr.isatty():
+        return work(lambda ref: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=len(refs))
+        return work(lambda ref: bar.update(task, advance=1, description=ref))
+
+def write(output: Path, page: str) -> None:
+    """Write ``page`` to ``output`` whole or not at all (a temporary file renamed over it)."""
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(output)  # never leave a half-written report
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"cannot write {output}: {exc.strerror}")
+
+
+class ZooFormat(StrEnum):
+    table = "table"
+    json = "json"

@@ -1,0 +1,163 @@
+"""Commands over models: compare, show, diff, report. Each builds the data, renders it, prints last."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vlmscope.cli.app import app
+from vlmscope.cli.common import (
+    ContextOpt,
+    DebugOpt,
+    Format,
+    ImageSizeOpt,
+    NoCacheOpt,
+    ShowFormat,
+    TrustOpt,
+    batch_of,
+    color,
+    cost_requests,
+    emit,
+    gathered,
+    guard,
+    print_comparison,
+    width,
+    write,
+)
+
+
+@app.command()
+def compare(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Catalog names (full id or unique short name), model folders, config.json paths or Hub repo ids "
+             "(org/name or org/name@revision; config files only). Default: the nine seed models.",
+        show_default=False)] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
+    cost: Annotated[bool, typer.Option(
+        "--cost/--no-cost", help="The cost table: tokens per image, vision / prefill / decode GFLOPs (real "
+                                 "forwards on meta tensors), bf16 weight size, KV MB per 1k tokens. --no-cost "
+                                 "prints only the seed's two tables.")] = True,
+    image_size: ImageSizeOpt = None,
+    context: ContextOpt = 4096,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare models side by side: the seed's overview and architecture tables, then the cost table
+    (one image at each model's native size unless --image-size is given; --no-cost leaves it out).
+
+    A model that fails gets one error line on stderr and the others are still compared; the exit code is
+    then 2."""
+    from vlmscope import api
+
+    refs = tuple(models) if models else api.SEED_MODELS
+    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context)[0]) \
+        if cost else None
+    outcomes = batch_of(refs, debug, lambda done: api.compare_each(
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+        cost_request=request, fail_fast=debug))
+    comparison, sheets = gathered(outcomes, cost)
+    if comparison.models:
+        print_comparison(comparison, fmt, sheets)
+    if any(o.error for o in outcomes):
+        raise typer.Exit(2)
+
+
+@app.command()
+def show(
+    model: Annotated[str, typer.Argument(
+        help="Catalog name, model folder, config.json path or Hub repo id (org/name or org/name@revision).")],
+    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+    depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
+    image_size: ImageSizeOpt = None,
+    images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
+    text_tokens: Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)] = 0,
+    context: ContextOpt = 4096,
+    batch: Annotated[int, typer.Option(help="Concurrent sequences for the memory scenario.", min=1)] = 1,
+    dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
+    vision_dtype: Annotated[str | None, typer.Option(help="Vision-encoder dtype, if it differs.")] = None,
+    gpu_gb: Annotated[float | None, typer.Option(help="Say whether the scenario fits in this many GB.")] = None,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One model in depth: its anatomy, its cost sheet (visual tokens, FLOPs, memory, KV cache) and its
+    module tree with repeated blocks collapsed."""
+    from vlmscope import api
+    from vlmscope.render import data, markdown, terminal
+
+    requests = guard(debug, lambda: cost_requests(image_size, images=images, text_tokens=text_tokens, context=context,
+                                               batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
+                                               gpu_gb=gpu_gb))
+    results = guard(debug, lambda: [api.cost(model, r, use_cache=not no_cache, trust_remote_code=trust_remote_code)
+                                     for r in requests])
+    anatomy, sheets = results[0][0], [sheet for _, sheet in results]
+    emit(fmt, {
+        ShowFormat.json: lambda: data.show_json(anatomy, sheets, depth),
+        ShowFormat.markdown: lambda: markdown.show_markdown(anatomy, depth, sheets),
+        ShowFormat.table: lambda: terminal.show(anatomy, depth, width=width(), color=color(), sheets=sheets),
+    })
+
+
+@app.command(name="diff")
+def diff_models(
+    model_a: Annotated[str, typer.Argument(help="First model (catalog name, folder, config.json or Hub id).")],
+    model_b: Annotated[str, typer.Argument(help="Second model.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Show every fact, not only those that differ.")] = False,
+    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Line up the facts of two models and show the ones that differ."""
+    from vlmscope import api
+    from vlmscope.diff import diff
+    from vlmscope.render import data, markdown, terminal
+
+    a, b = guard(debug, lambda: [api.inspect(m, use_cache=not no_cache, trust_remote_code=trust_remote_code)
+                                  for m in (model_a, model_b)])
+    result = diff(a, b)
+    emit(fmt, {
+        ShowFormat.json: lambda: data.diff_json(result, show_all),
+        ShowFormat.markdown: lambda: markdown.diff_markdown(result, show_all),
+        ShowFormat.table: lambda: terminal.diff(result, show_all, width=width(), color=color()),
+    })
+
+
+@app.command()
+def report(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Models to report on (as for compare). Default: the nine seed models.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("vlmscope-report.html"),
+    cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
+    context: ContextOpt = 4096,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
+    no_cache: NoCacheOpt = False,
+    trust_remote_code: TrustOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one self-contained HTML report: sortable tables, diagrams, share bars and cost sheets.
+
+    Per model: an SVG architecture diagram and a parameter-share bar. The page needs no network to view.
+    A model that fails gets one error line on stderr and the others are still reported; the exit code is
+    then 2."""
+    from vlmscope import api
+    from vlmscope.render.html import report as render_report
+
+    refs = tuple(models) if models else api.SEED_MODELS
+    request = guard(debug, lambda: cost_requests(None, context=context)[0]) if cost else None
+    outcomes = batch_of(refs, debug, lambda done: api.compare_each(
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+        cost_request=request, fail_fast=debug))
+    comparison, sheets = gathered(outcomes, cost)
+    if comparison.models:
+        page = render_report(comparison, sheets)
+        write(output, page)
+        typer.echo(f"wrote {output} ({len(comparison.models)} models, {len(page):,} bytes)")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(2)
+
+
