@@ -159,17 +159,40 @@ def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, 
 
 def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_code: bool,
                   on_done: Callable[[str], None] | None, request: CostRequest | None) -> tuple[Outcome, ...]:
+    """The batch over ``jobs`` processes. When a worker dies (the OOM killer, a signal), the pool breaks
+    and every model it still held is run again, each alone in a fresh process: the one that kills its
+    process again gets that as its error, the others their results."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
+    done: dict[int, Outcome] = {}
     with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool:
         futures = {pool.submit(_collected, ref, use_cache, trust_remote_code, request): i
                    for i, ref in enumerate(refs)}
-        done: dict[int, Outcome] = {}
         for future in as_completed(futures):
-            done[futures[future]] = future.result()
+            try:
+                done[futures[future]] = future.result()
+            except BrokenProcessPool:
+                continue
             if on_done is not None:
-                on_done(done[futures[future]].ref)
+                on_done(refs[futures[future]])
+    for i in (i for i in range(len(refs)) if i not in done):
+        done[i] = _alone(refs[i], use_cache, trust_remote_code, request)
+        if on_done is not None:
+            on_done(refs[i])
     return tuple(done[i] for i in range(len(refs)))
+
+
+def _alone(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None) -> Outcome:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(_collected, ref, use_cache, trust_remote_code, request).result()
+        except BrokenProcessPool:
+            return Outcome(ref, None, f"{ref}: the process building it died (killed by a signal, or out of "
+                                      "memory); the other models are unaffected")
 
 
 def _reason(exc: BaseException) -> str:

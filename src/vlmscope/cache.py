@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 from vlmscope.data import Anatomy, CostSheet
+from vlmscope.files import read_bounded
 
 T = TypeVar("T")
 
@@ -57,14 +58,20 @@ def key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(f"{_code_fingerprint()}\n{text}".encode()).hexdigest()[:32]
 
 
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+
+
 def load(cache_key: str, kind: type[T]) -> T | None:
-    """The cached ``kind`` (Anatomy or CostSheet) under ``cache_key``; None when absent or unreadable."""
+    """The cached ``kind`` (Anatomy or CostSheet) under ``cache_key``; None when absent, unreadable, not a
+    regular file (a FIFO, a symlink), too large, or not exactly of the shape ``kind`` has: such an entry is
+    rebuilt, never trusted."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        return from_dict(kind, json.loads((folder / f"{cache_key}.json").read_text()))
-    except (OSError, ValueError, TypeError, KeyError):
+        data = read_bounded(folder / f"{cache_key}.json", MAX_ENTRY_BYTES, follow_symlinks=False)
+        return from_dict(kind, json.loads(data.decode("utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
 
 
@@ -83,7 +90,10 @@ def store(cache_key: str, anatomy: Anatomy | CostSheet) -> None:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Rebuild a frozen dataclass (recursively) from ``dataclasses.asdict`` output."""
+    """Rebuild a frozen dataclass (recursively) from ``dataclasses.asdict`` output; every value must have
+    its field's type (TypeError otherwise), so a tampered entry cannot reach a renderer."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__}: expected an object, found {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     kwargs = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
               if f.name in data}
@@ -91,19 +101,36 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def _coerce(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in get_args(tp) if a is not type(None)]
-        return _coerce(inner[0], value)
-    if origin is tuple:
         args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v) for v in value)
-        return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        return _tuple(get_args(tp), _typed(value, list))
+    if origin is dict:
+        _, item = get_args(tp)
+        return {_typed(k, str): _coerce(item, v) for k, v in _typed(value, dict).items()}
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value)  # type: ignore[arg-type]
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
+    if tp is float:
+        return float(_typed(value, (int, float)))
+    if tp is Any:
+        return value
+    return _typed(value, tp)
+
+
+def _tuple(args: tuple[Any, ...], value: list[Any]) -> tuple[Any, ...]:
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v) for v in value)
+    return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
+
+
+def _typed(value: Any, kind: Any) -> Any:
+    """``value`` when it is of ``kind`` (a bool is not an int here); TypeError otherwise."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise TypeError(f"expected {kind}, found {type(value).__name__}")
     return value

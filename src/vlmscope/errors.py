@@ -68,3 +68,21 @@ class RequestError(VlmscopeError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"bad {name} {shown}: use {expected}")
+
+
+class LimitError(VlmscopeError, ValueError):
+    """An input asks for more work than vlmscope's bounds allow (see ``vlmscope.sources.limits``)."""
+
+    def __init__(self, where: str, key: str, value: object, limit: object, what: str) -> None:
+        self.key = key
+        self.value = value
+        self.limit = limit
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"{where}: {key} = {shown} is over vlmscope's limit of {limit} ({what}); "
+                         "no real model needs that much, so the file is refused")
+
+
+class VlmscopeWarning(UserWarning):
+    """Something the user should know about a result that is still given (e.g. cached files used)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
 
 from vlmscope import __version__
+from vlmscope.cli.common import show_warning
 
 app = typer.Typer(
     name="vlmscope",
@@ -29,3 +31,4 @@ def main(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """vlmscope: anatomy, parameters and visual tokens of vision-language models."""
+    warnings.showwarning = show_warning  # vlmscope's warnings as one line on stderr

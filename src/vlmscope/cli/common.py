@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TextIO, TypeVar
 
 import typer
 
-from vlmscope.errors import VlmscopeError
+from vlmscope.errors import VlmscopeError, VlmscopeWarning
 
 if TYPE_CHECKING:
     from vlmscope.data import Comparison, CostRequest, CostSheet, Outcome
@@ -41,9 +42,37 @@ TrustOpt = Annotated[bool, typer.Option(
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
 
 
+MAX_LINE = 300  # characters of one error or warning line
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line of bounded length: whitespace runs become one space, control
+    characters visible escapes, and the end is cut past ``MAX_LINE`` characters."""
+    from vlmscope.render.rows import printable
+
+    line = printable(" ".join(text.split()))
+    return line if len(line) <= MAX_LINE else line[:MAX_LINE - 1] + "…"
+
+
+def error_line(message: str) -> None:
+    typer.echo(f"vlmscope: error: {one_line(message)}", err=True)
+
+
 def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"vlmscope: error: {message}", err=True)
+    error_line(message)
     raise typer.Exit(code)
+
+
+_python_showwarning = warnings.showwarning
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """vlmscope's own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, VlmscopeWarning):
+        typer.echo(f"vlmscope: warning: {one_line(str(message))}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 def guard(debug: bool, work: Callable[[], T]) -> T:
@@ -105,8 +134,9 @@ def batch_of(refs: tuple[str, ...], debug: bool,
     """Run a batch with a progress bar; each model that failed gets its one error line on stderr.
     With --debug the batch fails fast, with the traceback."""
     outcomes = guard(debug, lambda: with_progress(refs, work)) if debug else with_progress(refs, work)
-    for failed in (o for o in outcomes if o.error is not None):
-        typer.echo(f"vlmscope: error: {failed.error}", err=True)
+    for failed in outcomes:
+        if failed.error is not None:
+            error_line(failed.error)
     return outcomes
 
 
@@ -133,22 +163,36 @@ def with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]],
     if not sys.stderr.isatty():
         return work(lambda ref: None)
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("", total=len(refs))
-        return work(lambda ref: bar.update(task, advance=1, description=ref))
+        return work(lambda ref: bar.update(task, advance=1, description=escape(one_line(ref))))
+
+
+def output_path(raw: str) -> Path:
+    """The file ``-o`` names; an empty name, a folder (``/``, ``.``) or a missing folder is refused."""
+    path = Path(raw)
+    if not raw.strip() or raw.endswith(("/", "\\")) or path.name in ("", ".", "..") or path.is_dir():
+        fail(f"bad --output {raw!r}: name a file to write, e.g. report.html")
+    if not path.parent.is_dir():
+        fail(f"bad --output {raw!r}: the folder {str(path.parent)!r} does not exist")
+    return path
+
 
 def write(output: Path, page: str) -> None:
-    """Write ``page`` to ``output`` whole or not at all (a temporary file renamed over it)."""
-    tmp = output.with_name(output.name + ".tmp")
+    """Write ``page`` to ``output`` whole or not at all: a new temporary file, created exclusively in the
+    same folder, renamed over it. A target that exists but is not a regular file is refused."""
+    from vlmscope.files import UnsafeFileError, write_atomic
+
     try:
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(output)  # never leave a half-written report
+        write_atomic(output, page.encode("utf-8"))
+    except UnsafeFileError as exc:
+        fail(f"refusing to write: {exc}; choose another --output")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
 
 
 class ZooFormat(StrEnum):

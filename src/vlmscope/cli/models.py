@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +21,8 @@ from vlmscope.cli.common import (
     emit,
     gathered,
     guard,
+    one_line,
+    output_path,
     print_comparison,
     width,
     write,
@@ -131,7 +132,9 @@ def diff_models(
 def report(
     models: Annotated[list[str] | None, typer.Argument(
         help="Models to report on (as for compare). Default: the nine seed models.", show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("vlmscope-report.html"),
+    output: Annotated[str, typer.Option("--output", "-o", help="HTML file to write (replaced whole, keeping its "
+                                        "mode; a target that is not a regular file is refused).")
+                      ] = "vlmscope-report.html",
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
     context: ContextOpt = 4096,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
@@ -148,6 +151,7 @@ def report(
     from vlmscope.render.html import report as render_report
 
     refs = tuple(models) if models else api.SEED_MODELS
+    target = output_path(output)
     request = guard(debug, lambda: cost_requests(None, context=context)[0]) if cost else None
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
@@ -155,8 +159,9 @@ def report(
     comparison, sheets = gathered(outcomes, cost)
     if comparison.models:
         page = render_report(comparison, sheets)
-        write(output, page)
-        typer.echo(f"wrote {output} ({len(comparison.models)} models, {len(page):,} bytes)")
+        write(target, page)
+        n = len(comparison.models)
+        typer.echo(f"wrote {one_line(str(target))} ({n} model{'' if n == 1 else 's'}, {len(page):,} bytes)")
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
 

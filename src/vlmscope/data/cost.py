@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vlmscope.data.facts import Anatomy
-from vlmscope.errors import RequestError
+from vlmscope.errors import LimitError, RequestError
+from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_TOKENS
 
 
 class DType(StrEnum):
@@ -26,9 +27,11 @@ DTYPE_BYTES: dict[str, float] = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int
 assert set(DTYPE_BYTES) == set(DType)
 
 
-def _positive(name: str, value: object, minimum: int = 1) -> None:
+def _positive(name: str, value: object, minimum: int = 1, maximum: int = MAX_TOKENS) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise RequestError(name, value, f"an integer ≥ {minimum}")
+    if value > maximum:
+        raise LimitError("request", name, value, maximum, "see vlmscope.limits")
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,13 @@ class CostRequest:
             if not isinstance(size, (tuple, list)) or len(size) != 2:
                 raise RequestError("image_size", size, "a (width, height) pair of positive integers")
             for side in size:
-                _positive("image_size", side)
+                _positive("image_size", side, 1, MAX_IMAGE_SIDE)
             object.__setattr__(self, "image_size", (int(size[0]), int(size[1])))
-        _positive("images", self.images, 0)
+        _positive("images", self.images, 0, MAX_IMAGES)
         _positive("text_tokens", self.text_tokens, 0)
         _positive("context", self.context)
         _positive("batch", self.batch)
+        _positive("batch × context", self.batch * self.context)
         for key in ("weights_dtype", "vision_dtype"):
             value = getattr(self, key)
             if key == "vision_dtype" and value is None:

@@ -10,6 +10,7 @@ from typing import Any
 from vlmscope.data import Anatomy, Comparison, CostSheet, ZooEntry
 from vlmscope.diff import Diff
 from vlmscope.records import cost_record, flatten, record, zoo_record
+from vlmscope.render.rows import printable
 from vlmscope.render.tree import tree_lines
 
 
@@ -29,8 +30,19 @@ def json_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = Non
     return dumps(_records(comparison, sheets))
 
 
+def csv_cell(value: Any) -> Any:
+    """A CSV value, safe to open in a spreadsheet: a text starting with ``=``, ``+``, ``-``, ``@``, a tab or
+    a carriage return is prefixed with ``'`` (OWASP's rule against formula injection); control characters
+    become visible escapes. Numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        value = "'" + value
+    return printable(value)
+
+
 def csv_text(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None) -> str:
-    rows = [flatten(r) for r in _records(comparison, sheets)]
+    rows = [{k: csv_cell(v) for k, v in flatten(r).items()} for r in _records(comparison, sheets)]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")

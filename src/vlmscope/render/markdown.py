@@ -3,17 +3,36 @@ README or a notebook."""
 
 from __future__ import annotations
 
+import re
+
 from vlmscope.data import Anatomy, Comparison, CostSheet
 from vlmscope.diff import Diff
 from vlmscope.records import record
-from vlmscope.render.rows import Table, cell, cost_sheet_rows, exact_count, size_text, tables
+from vlmscope.render.rows import Table, cell, cost_sheet_rows, exact_count, printable, size_text, tables
 from vlmscope.render.tree import tree_lines
 
 
 def md_cell(text: str) -> str:
-    """Escape a string for a Markdown table cell: pipes, HTML brackets, backslashes, newlines."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-    return " ".join(text.split())
+    """Escape a string for Markdown text or a table cell: whitespace runs (newlines too) become one space,
+    control characters visible escapes; backslashes, pipes, backticks and HTML brackets are escaped."""
+    text = printable(" ".join(text.split()))
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("<", "&lt;")
+
+
+def md_code(text: str) -> str:
+    """A Markdown code span holding ``text`` literally: fenced by more backticks than it contains, so a
+    backtick in a name cannot close it early."""
+    text = printable(" ".join(text.split()))
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_block(lines: list[str]) -> list[str]:
+    """A fenced code block holding ``lines``, fenced by more backticks than any line contains."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, *lines, fence]
 
 
 def markdown_table(table: Table) -> str:
@@ -34,12 +53,12 @@ def markdown(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None
 def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] | None = None) -> str:
     """One model in depth: facts per role, then the collapsed module tree."""
     r = record(a)
-    lines = [f"## {md_cell(a.display_name)} (`{a.model_id}`)", "",
+    lines = [f"## {md_cell(a.display_name)} ({md_code(a.model_id)})", "",
              f"- Parameters: {exact_count(a.params.total)}",
              *(f"  - {role}: {exact_count(n)}" for role, n in r["params"].items() if role != "total"),
-             f"- Architecture: {a.architecture}; model class `{a.model_class}` (`{a.model_type}`)",
+             f"- Architecture: {a.architecture}; model class {md_code(a.model_class)} ({md_code(a.model_type)})",
              f"- Attention backends: {', '.join(a.attention_backends)}",
-             f"- Config source: {a.source.origin} {a.source.location}"
+             f"- Config source: {a.source.origin} {md_cell(a.source.location)}"
              + (" (reconstructed config)" if a.source.reconstructed else ""), ""]
     for role in ("vision", "connector", "language", "lm_head"):
         lines += [f"### {role}", "", "| fact | value |", "|---|---|"]
@@ -49,7 +68,7 @@ def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] 
         lines += [f"### cost at {size_text(sheet.image_size)}", "", "| fact | value |", "|---|---|"]
         lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in cost_sheet_rows(sheet)]
         lines.append("")
-    lines += ["### Module tree", "", "```", *tree_lines(a.tree, depth), "```", ""]
+    lines += ["### Module tree", "", *md_block(tree_lines(a.tree, depth)), ""]
     return "\n".join(lines)
 
 

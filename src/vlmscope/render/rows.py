@@ -8,6 +8,17 @@ from typing import Any
 
 from vlmscope.data import Anatomy, Comparison, CostSheet, MLPFacts, NormFacts, ResamplerKind, VisionFacts, ZooEntry
 
+_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or format character (ESC, BEL, CR, bidi overrides, ...) written as a
+    visible escape, so a string from a config, a path or a repo id cannot clear, recolour or retitle a
+    terminal, nor reorder what a reader sees. Printable text is returned as it is."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _VISIBLE.get(ch) or ascii(ch)[1:-1] for ch in text)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -100,7 +111,8 @@ ARCHITECTURE: tuple[tuple[str, Callable[[Anatomy], str]], ...] = (
 
 
 def _table(title: str, spec: tuple[tuple[str, Callable[[Anatomy], str]], ...], comparison: Comparison) -> Table:
-    return Table(title, tuple(h for h, _ in spec), tuple(tuple(get(a) for _, get in spec) for a in comparison.models))
+    return Table(title, tuple(h for h, _ in spec),
+                 tuple(tuple(printable(get(a)) for _, get in spec) for a in comparison.models))
 
 
 def seed_tables(comparison: Comparison) -> tuple[Table, Table]:
@@ -135,7 +147,7 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
 
 def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs)."""
-    return Table("Cost", tuple(h for h, _ in COST), tuple(tuple(get(p) for _, get in COST) for p in pairs))
+    return Table("Cost", tuple(h for h, _ in COST), tuple(tuple(printable(get(p)) for _, get in COST) for p in pairs))
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
@@ -184,7 +196,7 @@ def zoo_rows(entries: tuple[ZooEntry, ...]) -> Table:
         vision = f"{a.vision.class_name} ×{a.vision.layers}" if a.vision else NO_VISION
         rows.append((e.model_type, "ok", vision, f"{a.connector.class_name} / {a.connector.pooling}",
                      f"{a.language.class_name} ×{a.language.layers}", a.architecture, exact_count(a.params.total)))
-    return Table("transformers image-text-to-text zoo", headers, tuple(rows))
+    return Table("transformers image-text-to-text zoo", headers, tuple(tuple(map(printable, r)) for r in rows))
 
 
 def cell(value: object) -> str:

@@ -6,7 +6,7 @@ import io
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
+from rich.markup import escape as markup_escape
 from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.tree import Tree
@@ -21,11 +21,18 @@ from vlmscope.render.rows import (
     exact_count,
     mlp_text,
     norm_text,
+    printable,
     size_text,
     tables,
     zoo_rows,
 )
 from vlmscope.render.tree import node_label
+
+
+def escape(text: str) -> str:
+    """Text from the data, safe for rich: control characters made visible, markup brackets escaped."""
+    return markup_escape(printable(text))
+
 
 _ROLE_STYLE = {"vision": "cyan", "connector": "magenta", "language": "green", "lm_head": "yellow", "model": "white"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vlmscope.data import TreeNode
+from vlmscope.render.rows import printable
 
 
 def tree_lines(node: TreeNode, depth: int | None = None) -> list[str]:
@@ -13,6 +14,11 @@ def tree_lines(node: TreeNode, depth: int | None = None) -> list[str]:
 
 
 def node_label(node: TreeNode) -> str:
+    """One node as text; module and class names come from model code, so control characters are escaped."""
+    return printable(_label(node))
+
+
+def _label(node: TreeNode) -> str:
     name = f"{node.name}: " if node.name else ""
     if node.repeat > 1:
         return f"{name}{node.repeat} × {node.class_name}  [{node.role}] {node.params:,} each"

@@ -27,11 +27,14 @@ def make_config(source: ModelSource) -> PretrainedConfig:
         raise UnsupportedArchitectureError(
             source.model_id, f"model_type {model_type!r} is unknown to transformers {transformers.__version__}.{hint}"
         )
+    from huggingface_hub.errors import StrictDataclassError  # transformers' configs validate with these
+
     try:
         with quiet():
             return CONFIG_MAPPING[model_type].from_dict(source.config)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ConfigError(source.info.location, f"transformers rejects it: {exc}") from exc
+    except (TypeError, ValueError, KeyError, StrictDataclassError) as exc:
+        problem = " ".join(str(exc).split())
+        raise ConfigError(source.info.location, f"transformers rejects it: {problem[:200]}") from exc
 
 
 def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module]:

@@ -10,7 +10,9 @@ from typing import Any
 
 from vlmscope.data import Card, Origin, SourceInfo
 from vlmscope.errors import ConfigError, UnknownModelError
-from vlmscope.sources import catalog, hub
+from vlmscope.files import UnsafeFileError, read_bounded
+from vlmscope.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
+from vlmscope.sources import catalog, checks, hub
 
 _EXTRA_FILES = ("preprocessor_config.json", "processor_config.json")
 
@@ -28,15 +30,32 @@ class ModelSource:
     code_location: str | None = None  # Hub repo id or local folder that may hold remote code
     revision: str | None = None
 
+    def __post_init__(self) -> None:
+        """Config files are untrusted: check them before anything is built or looped over."""
+        where = self.info.location or self.model_id
+        if not isinstance(self.config.get("model_type"), str) or not self.config["model_type"]:
+            raise ConfigError(where, "no 'model_type' field; add the model_type transformers uses for it")
+        checks.check_config(self.config, where)
+        for extra in (self.preprocessor, self.processor):
+            if extra is not None:
+                checks.check_preprocessor(extra, where)
+
 
 def read_json(path: Path) -> dict[str, Any]:
-    """Parse a JSON object from ``path``; a bad file becomes one clear ConfigError."""
+    """Parse a JSON object from ``path`` (a regular file of bounded size); a bad file becomes one clear
+    ConfigError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except UnsafeFileError as exc:
+        raise ConfigError(str(path), f"refused to read it: {exc}") from exc
     except OSError as exc:
-        raise ConfigError(str(path), f"cannot read it ({exc.strerror})") from exc
+        raise ConfigError(str(path), f"cannot read it ({exc.strerror or exc})") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(str(path), f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise ConfigError(str(path), f"nested deeper than JSON can be read (limit {MAX_CONFIG_DEPTH})") from exc
+    except ValueError as exc:  # not UTF-8, or an integer of thousands of digits
+        raise ConfigError(str(path), f"not readable JSON ({str(exc)[:100]})") from exc
     if not isinstance(data, dict):
         raise ConfigError(str(path), f"expected a JSON object, found {type(data).__name__}")
     return data
@@ -62,17 +81,32 @@ def resolve(ref: str) -> ModelSource:
     if entry is not None:
         return _from_folder(entry.folder, entry.config_path, Origin.catalog, entry.model_id, entry.card,
                             location=f"vlmscope/catalog/models/{entry.folder.name}")
-    path = Path(ref).expanduser()
-    if path.is_dir():
+    path = _local_path(ref)
+    if path is not None and path.is_dir():
         config_path = path / "config.json"
         if not config_path.is_file():
             raise ConfigError(str(path), "folder has no config.json")
         return _from_folder(path, config_path, Origin.folder, _local_id(path), None)
-    if path.is_file():
+    if path is not None and path.is_file():
         return _from_folder(path.parent, path, Origin.file, _local_id(path.parent), None)
-    if hub.is_repo_id(ref):
+    if hub.looks_like_repo_id(ref):
+        hub.validate(ref)
         return _from_hub(ref)
     raise UnknownModelError(ref, catalog.suggest(ref))
+
+
+def _local_path(ref: str) -> Path | None:
+    """``ref`` as an existing local path, or None; a path that cannot even be looked at (``~nouser``, a name
+    too long for the file system, a folder without permission) is a clear error."""
+    try:
+        path = Path(ref).expanduser()
+        return path if path.exists() else None
+    except RuntimeError as exc:  # "~nouser": no such user's home
+        raise ConfigError(ref[:100], f"cannot expand the path ({exc})") from exc
+    except OSError as exc:
+        if exc.errno == 36:  # ENAMETOOLONG: not a path; maybe a Hub id or a catalog name
+            return None
+        raise ConfigError(ref[:100], f"cannot look at it ({exc.strerror or exc})") from exc
 
 
 def _from_hub(ref: str) -> ModelSource:

@@ -93,7 +93,9 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     tile_h, tile_w = int(size.get("height", image_size)), int(size.get("width", image_size))
     if high <= 1:
         return ImageTokens(base, 1, f"one {tile_w}×{tile_h} tile × {base} = {base}")
-    grids = sorted(((c, r) for c in range(1, high + 1) for r in range(1, high + 1) if low <= c * r <= high),
+    # every (columns, rows) with low ≤ columns × rows ≤ high, ordered by area (stable: columns, then rows),
+    # enumerated in O(high · log high) rather than over all high² pairs
+    grids = sorted(((c, r) for c in range(1, high + 1) for r in range(max(1, -(-low // c)), high // c + 1)),
                    key=lambda g: g[0] * g[1])
     aspect, area = width / height, width * height
     best, best_diff = (1, 1), float("inf")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlmscope.data import ConnectorFacts, ImageTokens, VisionFacts
+from vlmscope.errors import LimitError
+from vlmscope.limits import MAX_VISUAL_TOKENS
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import processors
 
@@ -81,7 +83,11 @@ def request_tokens(enc: Encoded | None, source: ModelSource,
     countable = enc is not None and enc.patch_size and (enc.flat or enc.image_size or enc.dynamic)
     if enc is None or not countable or not (width and height):
         return (width, height), ImageTokens(None, 0, NO_SIZE)
-    return (width, height), image_tokens(enc, source, width, height)
+    found = image_tokens(enc, source, width, height)
+    if found.tokens is not None and found.tokens > MAX_VISUAL_TOKENS:  # checked before anything runs over them
+        raise LimitError(source.info.location or source.model_id, f"visual tokens of one {width}×{height} image",
+                         found.tokens, MAX_VISUAL_TOKENS, found.rule[:80])
+    return (width, height), found
 
 
 def native_tokens(enc: Encoded | None, source: ModelSource) -> tuple[int | None, str]:
