@@ -108,7 +108,7 @@ def _coerce(tp: Any, value: Any) -> Any:
             return None
         return _coerce(next(a for a in args if a is not type(None)), value)
     if origin is tuple:
-        return _tuple(get_args(tp), _typed(value, list))
+        return _tuple(get_args(tp), _typed(value, (list, tuple)))
     if origin is dict:
         _, item = get_args(tp)
         return {_typed(k, str): _coerce(item, v) for k, v in _typed(value, dict).items()}
@@ -123,7 +123,7 @@ def _coerce(tp: Any, value: Any) -> Any:
     return _typed(value, tp)
 
 
-def _tuple(args: tuple[Any, ...], value: list[Any]) -> tuple[Any, ...]:
+def _tuple(args: tuple[Any, ...], value: list[Any] | tuple[Any, ...]) -> tuple[Any, ...]:
     if len(args) == 2 and args[1] is Ellipsis:
         return tuple(_coerce(args[0], v) for v in value)
     return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
