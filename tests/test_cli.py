@@ -56,7 +56,27 @@ def test_show_prints_facts_and_collapsed_tree() -> None:
 def test_list_shows_the_catalog() -> None:
     result = run_cli("list")
     assert result.returncode == 0
-    assert "microsoft/Phi-3-vision-128k-instruct" in result.stdout and "(reconstructed config)" in result.stdout
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["model", "id", "short", "name", "config"] and len(rows) >= 19
+    column = header.index("short name")
+    assert all(row[column - 2:column] == "  " and row[column] != " " for row in rows)  # aligned, however long
+    phi = next(row for row in rows if row.startswith("microsoft/Phi-3-vision-128k-instruct "))
+    llava = next(row for row in rows if row.startswith("llava-hf/llava-1.5-7b-hf "))
+    assert phi.endswith("  reconstructed") and llava.endswith("  verbatim")
+
+
+def test_a_local_folder_is_titled_once(tmp_path: Path) -> None:
+    from vlmscope.sources import catalog
+
+    entry = catalog.find("llava-1.5-7b-hf")
+    assert entry is not None
+    folder = tmp_path / "my-finetune"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((entry.folder / "config.json").read_bytes())
+    table = run_cli("show", str(folder), "--depth", "0")
+    assert table.returncode == 0 and "my-finetune (my-finetune)" not in table.stdout and "my-finetune" in table.stdout
+    markdown = run_cli("show", str(folder), "-f", "markdown")
+    assert markdown.stdout.splitlines()[0] == "## `my-finetune`"
 
 
 def test_unknown_model_is_one_line_and_exit_2() -> None:

@@ -52,3 +52,14 @@ def test_a_valid_request_is_normalised() -> None:
     request = CostRequest(image_size=[1024, 768], weights_dtype="int4")  # type: ignore[arg-type]
     assert request.image_size == (1024, 768) and request.weights_dtype == "int4"
     assert request.vision_dtype is None and request.gpu_gb is None
+
+
+def test_a_text_only_request_has_a_prefill() -> None:
+    """Zero images is a valid request for every model: its prefill and decode are counted, vision is 0.
+    576 text tokens cost LLaVA-1.5 exactly what one 336² image (576 visual tokens) does in the LM."""
+    _, text = vlmscope.cost("llava-1.5-7b-hf", CostRequest(images=0, text_tokens=576), use_cache=False)
+    _, image = vlmscope.cost("llava-1.5-7b-hf", CostRequest(images=1, text_tokens=0), use_cache=False)
+    assert text.prefill_tokens == image.prefill_tokens == 576
+    assert text.flops.prefill == image.flops.prefill and text.flops.vision == 0
+    _, qwen = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(images=0, text_tokens=576), use_cache=False)
+    assert qwen.prefill_tokens == 576 and qwen.flops.prefill and qwen.flops.vision == 0

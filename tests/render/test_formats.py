@@ -95,3 +95,11 @@ def test_seed_corrections_name_the_known_seed_errors(seed_comparison) -> None:  
     assert found[("Phi-3-vision-128k-instruct", "Modality Projection")].seed == "Flash Attention v2"
     assert "not even a correct rounding" in found[("Phi-3-vision-128k-instruct", "# of Parameters")].why
     assert ("Idefics2-8b", "Language Model Backbone") not in found  # the seed got this one right
+
+
+@pytest.mark.parametrize("n, text", [(999, "999"), (20_979_712, "21.0M"), (7_063_427_072, "7.06B"),
+                                     (1_740_000_000_000, "1.74T")])
+def test_short_counts(n: int, text: str) -> None:
+    from vlmscope.render.rows import short_count
+
+    assert short_count(n) == text

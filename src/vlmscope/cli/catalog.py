@@ -35,9 +35,13 @@ def zoo(
 
 @app.command(name="list")
 def list_models() -> None:
-    """List the bundled catalog: model id, short name, and whether its config is reconstructed."""
+    """List the bundled catalog: model id, short name, and whether its config is verbatim or reconstructed."""
     from vlmscope.sources import catalog
 
-    for entry in catalog.entries():
-        flag = "  (reconstructed config)" if entry.reconstructed else ""
-        typer.echo(f"{entry.model_id:45} {entry.short_name}{flag}")
+    entries = catalog.entries()
+    width = max(len("model id"), *(len(e.model_id) for e in entries))
+    short = max(len("short name"), *(len(e.short_name) for e in entries))
+    typer.echo(f"{'model id':{width}}  {'short name':{short}}  config")
+    for entry in entries:
+        config = "reconstructed" if entry.reconstructed else "verbatim"
+        typer.echo(f"{entry.model_id:{width}}  {entry.short_name:{short}}  {config}")

@@ -132,8 +132,9 @@ def diff_models(
 def report(
     models: Annotated[list[str] | None, typer.Argument(
         help="Models to report on (as for compare). Default: the nine seed models.", show_default=False)] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="HTML file to write (replaced whole, keeping its "
-                                        "mode; a target that is not a regular file is refused).")
+    output: Annotated[str, typer.Option("--output", "-o", metavar="FILE",
+                                        help="HTML file to write (replaced whole, keeping its mode; a target that "
+                                             "is not a regular file is refused).")
                       ] = "vlmscope-report.html",
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
     context: ContextOpt = 4096,

@@ -39,6 +39,8 @@ def flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, 
 def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
                   request: CostRequest) -> tuple[int | None, list[str]]:
     v = anatomy.vision
+    if request.images == 0:  # a text-only request: the vision side does not run
+        return 0, ["vision: no images in the request"]
     if v is not None and v.image_size and v.patch_size and img.tokens is not None and not v.native_resolution:
         tower, how = tower_flops(index, roles, v.image_size, v.patch_size)
         if tower is None:  # a tower whose forward cannot run on meta tensors, even block by block

@@ -16,7 +16,8 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
     index, roles = reading.index, reading.roles
     enc = encoded(anatomy.vision, anatomy.connector)
     (width, height), img = request_tokens(enc, source, request.image_size)
-    prefill_tokens = img.tokens * request.images + request.text_tokens if img.tokens is not None else None
+    visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
+    prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = memory.weights(anatomy)
     kv, kv_layers, window = memory.kv_cache(index, roles, anatomy)

@@ -53,7 +53,10 @@ def markdown(comparison: Comparison, sheets: tuple[CostSheet, ...] | None = None
 def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] | None = None) -> str:
     """One model in depth: facts per role, then the collapsed module tree."""
     r = record(a)
-    lines = [f"## {md_cell(a.display_name)} ({md_code(a.model_id)})", "",
+    title = md_code(a.model_id)  # a local folder: its name is its id, said once
+    if a.display_name != a.model_id:
+        title = f"{md_cell(a.display_name)} ({title})"
+    lines = [f"## {title}", "",
              f"- Parameters: {exact_count(a.params.total)}",
              *(f"  - {role}: {exact_count(n)}" for role, n in r["params"].items() if role != "total"),
              f"- Architecture: {a.architecture}; model class {md_code(a.model_class)} ({md_code(a.model_type)})",

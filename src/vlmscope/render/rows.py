@@ -28,8 +28,8 @@ class Table:
 
 
 def short_count(n: int) -> str:
-    """7,063,427,072 → "7.06B"; 20,979,712 → "21.0M"."""
-    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+    """7,063,427,072 → "7.06B"; 20,979,712 → "21.0M"; 1,740,000,000,000 → "1.74T"."""
+    for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
         if n >= size:
             value = n / size
             digits = 2 if value < 10 else 1 if value < 100 else 0

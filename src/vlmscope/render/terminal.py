@@ -119,7 +119,8 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         rows.append(("Training", f"{a.card.training_method.value} [{a.card.training_method.source}]"))
     for key, value in rows:
         facts.add_row(key, escape(value))
-    panel = Panel(facts, title=escape(f"{a.display_name} ({a.model_id})"), expand=False)
+    title = a.model_id if a.display_name == a.model_id else f"{a.display_name} ({a.model_id})"
+    panel = Panel(facts, title=escape(title), expand=False)
     parts: list[RenderableType] = [panel]
     for sheet in sheets or []:
         table = RichTable(box=box.SIMPLE, show_header=False)
