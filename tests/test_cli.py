@@ -170,3 +170,11 @@ def test_compare_cost_table() -> None:
 def test_bad_cost_options(args: tuple[str, ...], message: str) -> None:
     result = run_cli("show", "llava-1.5-7b-hf", *args)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_warnings_reach_the_json_and_the_terminal() -> None:
+    data = json.loads(run_cli("show", "llava-1.5-7b-hf", "--context", "8192", "-f", "json").stdout)["cost"]
+    assert data["warnings"] == ["context 8,192 is beyond the language model's max_position_embeddings (4,096)"]
+    assert data["assumptions"] == ["images at the model's own size, 336×336 (no --image-size given)"]
+    table = run_cli("show", "llava-1.5-7b-hf", "--context", "8192", "--depth", "0", env={"COLUMNS": "200"})
+    assert "Warning" in table.stdout and "max_position_embeddings (4,096)" in table.stdout

@@ -87,6 +87,8 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
         "sliding_window": c.sliding_window,
         "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
                      "gpu_gb": c.gpu_gb, "fits": c.fits},
+        "assumptions": list(c.assumptions),
+        "warnings": list(c.warnings),
     }
 
 

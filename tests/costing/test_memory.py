@@ -63,3 +63,16 @@ def test_a_text_only_request_has_a_prefill() -> None:
     assert text.flops.prefill == image.flops.prefill and text.flops.vision == 0
     _, qwen = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(images=0, text_tokens=576), use_cache=False)
     assert qwen.prefill_tokens == 576 and qwen.flops.prefill and qwen.flops.vision == 0
+
+
+def test_assumptions_and_warnings_are_said() -> None:
+    _, base = vlmscope.cost("idefics2-8b-base", CostRequest(context=40_000))
+    assert any("no preprocessor_config.json" in a for a in base.assumptions) and base.processor_defaults
+    assert any("980×980 (no --image-size given)" in a for a in base.assumptions)
+    assert any("beyond the language model's max_position_embeddings (32,768)" in w for w in base.warnings)
+    assert any("sliding window 4,096" in w for w in base.warnings)
+    _, tuned = vlmscope.cost("idefics2-8b", CostRequest(image_size=(1024, 768)))
+    assert tuned.assumptions == () and tuned.warnings == () and not tuned.processor_defaults
+    _, long = vlmscope.cost("llava-1.5-7b-hf", CostRequest(context=8192, text_tokens=9000))
+    assert "context 8,192 is beyond the language model's max_position_embeddings (4,096)" in long.warnings
+    assert "the prompt (9,576 tokens) is longer than the context (8,192)" in long.warnings

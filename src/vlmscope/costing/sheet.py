@@ -4,7 +4,7 @@ and the KV cache. The orchestration; each figure is computed in its own module."
 from __future__ import annotations
 
 from vlmscope.anatomy import Reading
-from vlmscope.costing import memory
+from vlmscope.costing import memory, notes
 from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet
 from vlmscope.sources import ModelSource
@@ -29,4 +29,7 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
         role_weights_bytes=by_role, kv_cache_bytes_per_token=kv, kv_layers=kv_layers, sliding_window=window,
         scenario_bytes=scenario, weights_dtype=request.weights_dtype,
         vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
+        assumptions=notes.assumptions(anatomy, source, request, (width, height), img),
+        warnings=notes.warnings(anatomy, request, prefill_tokens, window),
+        processor_defaults=bool(request.images and notes.takes_images(anatomy) and source.preprocessor is None),
     )

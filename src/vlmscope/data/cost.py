@@ -103,6 +103,9 @@ class CostSheet:
     vision_dtype: str
     gpu_gb: float | None
     fits: bool | None
+    assumptions: tuple[str, ...] = ()  # what the sheet assumed where the request or the files said nothing
+    warnings: tuple[str, ...] = ()  # what makes the request questionable (context beyond the model's, ...)
+    processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
 
 
 @dataclass(frozen=True)

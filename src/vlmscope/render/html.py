@@ -19,8 +19,9 @@ def table_html(table: Table, sortable: bool = False) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
     cls = ' class="sortable"' if sortable else ""
+    notes = "".join(f"<li>{escape(note)}</li>" for note in table.notes)
     return f"<table{cls}><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead>" \
-           f"<tbody>{body}</tbody></table>"
+           f"<tbody>{body}</tbody></table>" + (f'<ul class="notes">{notes}</ul>' if notes else "")
 
 
 def diagram_svg(a: Anatomy, width: int = 900) -> str:

@@ -39,6 +39,8 @@ def markdown_table(table: Table) -> str:
     lines = ["| " + " | ".join(md_cell(h) for h in table.headers) + " |",
              "|" + "|".join("---" for _ in table.headers) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in table.rows]
+    if table.notes:
+        lines += ["", *(f"- {md_cell(note)}" for note in table.notes)]
     return "\n".join(lines)
 
 

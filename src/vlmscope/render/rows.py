@@ -25,6 +25,7 @@ class Table:
     title: str
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()  # footnotes printed under the table
 
 
 def short_count(n: int) -> str:
@@ -146,8 +147,13 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
 
 
 def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
-    """One row per model: what one image and one request cost (FLOPs, not MACs)."""
-    return Table("Cost", tuple(h for h, _ in COST), tuple(tuple(printable(get(p)) for _, get in COST) for p in pairs))
+    """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
+    figures rest on assumed processor defaults, and what makes a request questionable."""
+    rows = tuple(tuple(printable(get(p)) for _, get in COST) for p in pairs)
+    notes = [f"{a.display_name}: ships no preprocessor_config.json; images are assumed cut only as config.json "
+             "says (no image splitting or tiling of the processor's own)" for a, c in pairs if c.processor_defaults]
+    notes += [f"{a.display_name}: {warning}" for a, c in pairs for warning in c.warnings]
+    return Table("Cost", tuple(h for h, _ in COST), rows, tuple(printable(n) for n in notes))
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
@@ -172,6 +178,7 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
         fits = f" — {'fits' if c.fits else 'does NOT fit'} in {c.gpu_gb:g} GB"
     rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
                  f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
+    rows += [("Assumed", a) for a in c.assumptions] + [("Warning", w) for w in c.warnings]
     return rows
 
 

@@ -47,8 +47,9 @@ def _render(renderable: RenderableType, width: int, color: bool) -> str:
 
 def _rich_table(table: Table) -> RichTable:
     """Side by side: one row per fact, one column per model (the first header names the models)."""
+    caption = "\n".join(f"* {escape(note)}" for note in table.notes) or None
     out = RichTable(title=table.title, box=box.SIMPLE_HEAVY, show_lines=True, header_style="bold",
-                    title_style="bold")
+                    title_style="bold", caption=caption, caption_justify="left")
     out.add_column(table.headers[0], style="bold", no_wrap=True)
     for row in table.rows:
         out.add_column(escape(row[0]), overflow="fold")

@@ -1,0 +1,44 @@
+"""What a cost sheet assumed where the request or the model's files said nothing, and what makes a request
+questionable. Each is a sentence, so a reader sees where a number comes from."""
+
+from __future__ import annotations
+
+from vlmscope.data import Anatomy, CostRequest, ImageTokens
+from vlmscope.sources import ModelSource
+
+
+def takes_images(anatomy: Anatomy) -> bool:
+    return anatomy.vision is not None or anatomy.connector.flat_patch > 0
+
+
+def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, size: tuple[int, int],
+                img: ImageTokens) -> tuple[str, ...]:
+    """Sentences naming every default the sheet used."""
+    found: list[str] = []
+    if request.images and takes_images(anatomy):
+        if request.image_size is None and img.tokens is not None:
+            found.append(f"images at the model's own size, {size[0]}×{size[1]} (no --image-size given)")
+        if source.preprocessor is None:
+            found.append("the model ships no preprocessor_config.json: images are assumed cut only as config.json "
+                         "says, with the processor defaults of its family (no image splitting or tiling of the "
+                         "processor's own, default pixel budgets); the published processor may cut them otherwise")
+    return tuple(found)
+
+
+def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
+             window: int | None) -> tuple[str, ...]:
+    """Sentences naming what the model was not made for: a context or prompt beyond its positions, a prompt
+    longer than the context, a sliding window that caps the cache."""
+    found: list[str] = []
+    limit = anatomy.language.max_position_embeddings
+    if limit and request.context > limit:
+        found.append(f"context {request.context:,} is beyond the language model's max_position_embeddings "
+                     f"({limit:,})")
+    if prefill_tokens and limit and prefill_tokens > limit:
+        found.append(f"the prompt's {prefill_tokens:,} tokens are beyond max_position_embeddings ({limit:,})")
+    if prefill_tokens and prefill_tokens > request.context:
+        found.append(f"the prompt ({prefill_tokens:,} tokens) is longer than the context ({request.context:,})")
+    if window and request.context > window:
+        found.append(f"sliding window {window:,}: layers with sliding-window attention keep at most the last "
+                     f"{window:,} tokens in their KV cache, not the whole context of {request.context:,}")
+    return tuple(found)
