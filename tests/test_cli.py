@@ -178,3 +178,18 @@ def test_warnings_reach_the_json_and_the_terminal() -> None:
     assert data["assumptions"] == ["images at the model's own size, 336×336 (no --image-size given)"]
     table = run_cli("show", "llava-1.5-7b-hf", "--context", "8192", "--depth", "0", env={"COLUMNS": "200"})
     assert "Warning" in table.stdout and "max_position_embeddings (4,096)" in table.stdout
+
+
+def test_version_works_on_every_command() -> None:
+    for command in ((), ("compare",), ("show",), ("diff",), ("report",), ("zoo",), ("list",)):
+        result = run_cli(*command, "--version")
+        assert result.returncode == 0 and result.stdout.startswith("vlmscope "), (command, result.stderr)
+
+
+def test_report_takes_the_request_options(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = run_cli("report", "llava-1.5-7b-hf", "--image-size", "1024x768", "--text-tokens", "64",
+                     "--context", "2048", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "1024×768" in page and "640 (visual + 64 text)" in page and "context 2,048" in page

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from vlmscope import cache
-from vlmscope.data import Anatomy, Comparison, CostRequest, CostSheet, Outcome, ZooEntry
+from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Outcome, ZooEntry
 from vlmscope.errors import VlmscopeError
 from vlmscope.sources import ModelSource
 
@@ -77,19 +77,21 @@ def _payload(source: ModelSource) -> dict[str, object]:
 
 
 def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True, trust_remote_code: bool = False,
-            on_done: Callable[[str], None] | None = None) -> Comparison:
-    """Anatomies of several models, in the order given (default: the nine seed models).
-    The first model that fails raises; ``compare_each`` collects failures instead."""
+            on_done: Callable[[str], None] | None = None, request: CostRequest | None = None) -> Comparison:
+    """Anatomies of several models, in the order given (default: the nine seed models), with the cost
+    sheet of ``request`` for each when one is given (then ``to_pandas()`` has the cost columns and the
+    renderers add the cost table). The first model that fails raises; ``compare_each`` collects failures."""
     found = []
     for ref in refs:
-        found.append(inspect(ref, use_cache=use_cache, trust_remote_code=trust_remote_code))
+        found.append(outcome(ref, use_cache=use_cache, trust_remote_code=trust_remote_code, request=request))
         if on_done is not None:
             on_done(ref)
-    return Comparison(tuple(found))
+    models = tuple(o.anatomy for o in found if o.anatomy is not None)
+    return Comparison(models, tuple(o.sheet for o in found if o.sheet is not None) if request else None)
 
 
 def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True,
-         trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
+         trust_remote_code: bool = False) -> Costed:
     """The anatomy and cost sheet (visual tokens, FLOPs, memory, KV cache) of ``ref`` for ``request``
     (default: one image at the encoder's native size, a 4096-token context, bf16 weights)."""
     from vlmscope.sources import resolve
@@ -99,7 +101,7 @@ def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True
 
 
 def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = True,
-                trust_remote_code: bool = False) -> tuple[Anatomy, CostSheet]:
+                trust_remote_code: bool = False) -> Costed:
     """Anatomy and cost sheet of resolved config files; the skeleton is built, walked and its roles found
     at most once for both."""
     anatomy_key = cache.key(_payload(source))
@@ -107,7 +109,7 @@ def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = 
     anatomy = cache.load(anatomy_key, Anatomy) if use_cache else None
     sheet = cache.load(cost_key, CostSheet) if use_cache else None
     if anatomy is not None and sheet is not None:
-        return anatomy, sheet
+        return Costed(anatomy, sheet)
     from vlmscope.costing import cost_sheet
 
     reading = _read(source, trust_remote_code)
@@ -116,7 +118,7 @@ def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = 
     sheet = cost_sheet(reading, source, anatomy, request)
     if use_cache:
         cache.store(cost_key, sheet)
-    return anatomy, sheet
+    return Costed(anatomy, sheet)
 
 
 def outcome(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from typing import Annotated
 
 import typer
 
-from vlmscope import __version__
-from vlmscope.cli.common import show_warning
+from vlmscope.cli.common import VersionOpt, show_warning
 
 app = typer.Typer(
     name="vlmscope",
@@ -19,16 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"vlmscope {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: VersionOpt = False,
 ) -> None:
     """vlmscope: anatomy, parameters and visual tokens of vision-language models."""
     warnings.showwarning = show_warning  # vlmscope's warnings as one line on stderr

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vlmscope.cli.app import app
-from vlmscope.cli.common import NoCacheOpt, ZooFormat, color, emit, fail, width, with_progress
+from vlmscope.cli.common import NoCacheOpt, VersionOpt, ZooFormat, color, emit, fail, width, with_progress
 
 
 @app.command()
@@ -17,6 +17,7 @@ def zoo(
              "image-text-to-text.", show_default=False)] = None,
     fmt: Annotated[ZooFormat, typer.Option("--format", "-f", help="Output format.")] = ZooFormat.table,
     no_cache: NoCacheOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """Survey the transformers VLM zoo: build each model_type from its default config and find its roles."""
     from vlmscope import api
@@ -34,7 +35,7 @@ def zoo(
 
 
 @app.command(name="list")
-def list_models() -> None:
+def list_models(version: VersionOpt = False) -> None:
     """List the bundled catalog: model id, short name, and whether its config is verbatim or reconstructed."""
     from vlmscope.sources import catalog
 

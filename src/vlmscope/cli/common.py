@@ -35,6 +35,16 @@ class ShowFormat(StrEnum):
     json = "json"
 
 
+def _version(value: bool) -> None:
+    if value:
+        from vlmscope import __version__
+
+        typer.echo(f"vlmscope {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
 TrustOpt = Annotated[bool, typer.Option(
     "--trust-remote-code", help="Run the Python code a model ships (auto_map) to build it. Off by default: "
@@ -97,6 +107,7 @@ def guard(debug: bool, work: Callable[[], T]) -> T:
 ImageSizeOpt = Annotated[list[str] | None, typer.Option(
     "--image-size", help="Image size WIDTHxHEIGHT for the cost sheet (repeatable). Default: the encoder's native "
                          "size.", show_default=False)]
+TextTokensOpt = Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)]
 ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
 
 

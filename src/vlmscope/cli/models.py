@@ -14,7 +14,9 @@ from vlmscope.cli.common import (
     ImageSizeOpt,
     NoCacheOpt,
     ShowFormat,
+    TextTokensOpt,
     TrustOpt,
+    VersionOpt,
     batch_of,
     color,
     cost_requests,
@@ -42,10 +44,12 @@ def compare(
                                  "forwards on meta tensors), bf16 weight size, KV MB per 1k tokens. --no-cost "
                                  "prints only the seed's two tables.")] = True,
     image_size: ImageSizeOpt = None,
+    text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """Compare models side by side: the seed's overview and architecture tables, then the cost table
     (one image at each model's native size unless --image-size is given; --no-cost leaves it out).
@@ -55,8 +59,8 @@ def compare(
     from vlmscope import api
 
     refs = tuple(models) if models else api.SEED_MODELS
-    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context)[0]) \
-        if cost else None
+    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
+                                                 text_tokens=text_tokens)[0]) if cost else None
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
         cost_request=request, fail_fast=debug))
@@ -75,7 +79,7 @@ def show(
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
     image_size: ImageSizeOpt = None,
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
-    text_tokens: Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)] = 0,
+    text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     batch: Annotated[int, typer.Option(help="Concurrent sequences for the memory scenario.", min=1)] = 1,
     dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
@@ -84,6 +88,7 @@ def show(
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """One model in depth: its anatomy, its cost sheet (visual tokens, FLOPs, memory, KV cache) and its
     module tree with repeated blocks collapsed."""
@@ -112,6 +117,7 @@ def diff_models(
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """Line up the facts of two models and show the ones that differ."""
     from vlmscope import api
@@ -137,11 +143,14 @@ def report(
                                              "is not a regular file is refused).")
                       ] = "vlmscope-report.html",
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
+    image_size: ImageSizeOpt = None,
+    text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     """Write one self-contained HTML report: sortable tables, diagrams, share bars and cost sheets.
 
@@ -153,7 +162,8 @@ def report(
 
     refs = tuple(models) if models else api.SEED_MODELS
     target = output_path(output)
-    request = guard(debug, lambda: cost_requests(None, context=context)[0]) if cost else None
+    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
+                                                 text_tokens=text_tokens)[0]) if cost else None
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
         cost_request=request, fail_fast=debug))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vlmscope.data.cost import (
     DTYPE_BYTES,
+    Costed,
     CostRequest,
     CostSheet,
     DType,
@@ -46,6 +47,7 @@ __all__ = [
     "ConnectorFacts",
     "CostRequest",
     "CostSheet",
+    "Costed",
     "DType",
     "Flops",
     "HeadFacts",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from vlmscope.data.facts import Anatomy
 from vlmscope.errors import LimitError, RequestError
@@ -116,6 +117,14 @@ class ImageTokens:
     crops: int  # vision-encoder passes at the native resolution (tiles, crops, global view)
     rule: str
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
+
+
+class Costed(NamedTuple):
+    """What ``vlmscope.cost`` returns: the model's anatomy and the cost sheet of the request (a named tuple,
+    so ``anatomy, sheet = vlmscope.cost(...)`` works too)."""
+
+    anatomy: Anatomy
+    sheet: CostSheet
 
 
 @dataclass(frozen=True)

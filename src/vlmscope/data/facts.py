@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vlmscope.data.cost import CostSheet
 
 
 class Role(StrEnum):
@@ -246,9 +249,11 @@ class Anatomy:
 
 @dataclass(frozen=True)
 class Comparison:
-    """N anatomies side by side, in the order asked for."""
+    """N anatomies side by side, in the order asked for; with their cost sheets when they were costed
+    (one per model, in the same order)."""
 
     models: tuple[Anatomy, ...]
+    sheets: tuple[CostSheet, ...] | None = None
 
     def _repr_html_(self) -> str:
         from vlmscope.render.html import comparison_html  # notebook hook: the one reach into render
@@ -256,7 +261,8 @@ class Comparison:
         return comparison_html(self)
 
     def to_pandas(self) -> Any:
-        """One row per model, one column per fact of the flat record (needs the optional ``pandas`` extra)."""
+        """One row per model, one column per fact of the flat record, the cost columns too when the models
+        were costed (needs the optional ``pandas`` extra)."""
         from vlmscope.render.data import frame  # notebook hook, like _repr_html_
 
         return frame(self)

@@ -20,6 +20,7 @@ def dumps(data: Any) -> str:
 
 
 def _records(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> list[dict[str, object]]:
+    sheets = sheets if sheets is not None else comparison.sheets
     records: list[dict[str, object]] = [record(a) for a in comparison.models]
     for item, sheet in zip(records, sheets or (), strict=False):
         item["cost"] = cost_record(sheet)
@@ -77,4 +78,4 @@ def frame(comparison: Comparison) -> Any:
         import pandas as pd
     except ImportError as exc:
         raise ImportError("to_pandas() needs pandas: pip install 'vlmscope[pandas]'") from exc
-    return pd.DataFrame([flatten(record(a)) for a in comparison.models])
+    return pd.DataFrame([flatten(r) for r in _records(comparison, comparison.sheets)])

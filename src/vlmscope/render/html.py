@@ -132,6 +132,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report") -> str:
     """A self-contained HTML page: sortable seed tables (and cost table), a diagram, share bar and cost
     sheet per model. No network is needed to view it."""
+    sheets = sheets if sheets is not None else c.sheets
     sections = []
     for i, a in enumerate(c.models):
         sheet_html = ""

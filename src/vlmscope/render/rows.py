@@ -183,7 +183,9 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
 
 
 def tables(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> tuple[Table, ...]:
-    """The seed's two tables, then the cost table when the sheets are given."""
+    """The seed's two tables, then the cost table when the sheets are given (or the comparison carries
+    them)."""
+    sheets = sheets if sheets is not None else comparison.sheets
     found: tuple[Table, ...] = seed_tables(comparison)
     if sheets is not None:
         found = (*found, cost_table(tuple(zip(comparison.models, sheets, strict=True))))
