@@ -193,3 +193,18 @@ def test_report_takes_the_request_options(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     page = out.read_text()
     assert "1024×768" in page and "640 (visual + 64 text)" in page and "context 2,048" in page
+
+
+@pytest.mark.parametrize("size, expected", [("24GB", 24 * 10**9), ("80GiB", 80 * 2**30), ("512 MiB", 512 * 2**20),
+                                            ("1.5TB", 1_500_000_000_000)])
+def test_gpu_memory_takes_units(size: str, expected: int) -> None:
+    data = json.loads(run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", size, "-f", "json").stdout)["cost"]
+    assert data["scenario"]["gpu_bytes"] == expected
+    assert data["scenario"]["fits"] is (data["scenario"]["bytes"] <= expected)
+
+
+def test_gpu_memory_without_a_unit_is_refused_and_labels_say_gib() -> None:
+    bare = run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", "24")
+    assert bare.returncode == 2 and "write a size with its unit" in bare.stderr
+    shown = run_cli("show", "llava-1.5-7b-hf", "--gpu-gb", "18.5", "--depth", "0", env={"COLUMNS": "200"})
+    assert "fits in 18.5 GiB" in shown.stdout and "512 KiB per token" in shown.stdout

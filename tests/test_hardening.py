@@ -145,6 +145,7 @@ def test_a_visual_token_count_past_the_ceiling_is_refused(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("args, message", [
     (("--gpu-gb", "nan"), "bad gpu_gb nan"), (("--gpu-gb", "-1"), "bad gpu_gb -1.0"),
+    (("--gpu-mem", "-3GB"), "bad --gpu-mem '-3GB'"),
     (("--image-size", "2000000x10"), "image_size = 2000000 is over vlmscope's limit"),
     (("--images", "100000"), "images = 100000 is over"),
 ])

@@ -86,7 +86,7 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
         "kv_cache_bytes_per_token": c.kv_cache_bytes_per_token, "kv_layers": c.kv_layers,
         "sliding_window": c.sliding_window,
         "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
-                     "gpu_gb": c.gpu_gb, "fits": c.fits},
+                     "gpu_gb": c.gpu_gb, "gpu_bytes": c.gpu_bytes, "fits": c.fits},
         "assumptions": list(c.assumptions),
         "warnings": list(c.warnings),
     }

@@ -39,8 +39,9 @@ def test_scenario_mixes_dtypes_and_says_if_it_fits() -> None:
     ({"batch": 0}, "bad batch 0: use an integer ≥ 1"),
     ({"context": 2.5}, "bad context 2.5"),
     ({"images": -1}, "bad images -1: use an integer ≥ 0"),
-    ({"gpu_gb": float("nan")}, "bad gpu_gb nan: use a positive number of GB"),
+    ({"gpu_gb": float("nan")}, "bad gpu_gb nan: use a positive number of GiB"),
     ({"gpu_gb": -8}, "bad gpu_gb -8"),
+    ({"gpu_gb": 1, "gpu_bytes": 5}, "bad gpu_bytes 5: use the same memory as gpu_gb=1 GiB"),
 ])
 def test_a_request_refuses_values_out_of_its_domain(fields: dict[str, object], message: str) -> None:
     with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:

@@ -4,6 +4,7 @@ helper, progress bars and cost requests."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -116,6 +117,21 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         fail(f"bad --image-size {text!r}: write WIDTHxHEIGHT, e.g. 1024x768")
     return int(parts[0]), int(parts[1])
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_memory(text: str) -> int:
+    """``24GB`` (10^9 bytes each), ``80GiB`` (2^30), ``512MiB``, ... as bytes; a unit is required, since GB
+    and GiB differ by 7%."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", text)
+    unit = _UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        fail(f"bad --gpu-mem {text!r}: write a size with its unit, e.g. 24GB (10^9 bytes) or 80GiB (2^30 bytes)")
+        raise AssertionError("unreachable")
+    return int(float(match.group(1)) * unit)
 
 
 def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:

@@ -25,6 +25,7 @@ from vlmscope.cli.common import (
     guard,
     one_line,
     output_path,
+    parse_memory,
     print_comparison,
     width,
     write,
@@ -41,7 +42,7 @@ def compare(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     cost: Annotated[bool, typer.Option(
         "--cost/--no-cost", help="The cost table: tokens per image, vision / prefill / decode GFLOPs (real "
-                                 "forwards on meta tensors), bf16 weight size, KV MB per 1k tokens. --no-cost "
+                                 "forwards on meta tensors), bf16 weight size, KV MiB per 1k tokens. --no-cost "
                                  "prints only the seed's two tables.")] = True,
     image_size: ImageSizeOpt = None,
     text_tokens: TextTokensOpt = 0,
@@ -84,7 +85,9 @@ def show(
     batch: Annotated[int, typer.Option(help="Concurrent sequences for the memory scenario.", min=1)] = 1,
     dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
     vision_dtype: Annotated[str | None, typer.Option(help="Vision-encoder dtype, if it differs.")] = None,
-    gpu_gb: Annotated[float | None, typer.Option(help="Say whether the scenario fits in this many GB.")] = None,
+    gpu_mem: Annotated[str | None, typer.Option(help="GPU memory to check the scenario against, with its unit: "
+                                                     "24GB (10^9 bytes), 80GiB (2^30 bytes), ...")] = None,
+    gpu_gb: Annotated[float | None, typer.Option(help="The same in GiB (2^30 bytes), as a number.")] = None,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
@@ -97,7 +100,8 @@ def show(
 
     requests = guard(debug, lambda: cost_requests(image_size, images=images, text_tokens=text_tokens, context=context,
                                                batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
-                                               gpu_gb=gpu_gb))
+                                               gpu_gb=gpu_gb,
+                                               gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None))
     results = guard(debug, lambda: [api.cost(model, r, use_cache=not no_cache, trust_remote_code=trust_remote_code)
                                      for r in requests])
     anatomy, sheets = results[0][0], [sheet for _, sheet in results]

@@ -41,4 +41,4 @@ def scenario(anatomy: Anatomy, request: CostRequest, kv_per_token: int,
     rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
     cached = min(request.context, window) if window else request.context
     total = vision_bytes + rest + request.batch * cached * kv_per_token
-    return total, None if request.gpu_gb is None else total <= request.gpu_gb * 1024**3
+    return total, None if request.gpu_bytes is None else total <= request.gpu_bytes

@@ -29,6 +29,7 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
         role_weights_bytes=by_role, kv_cache_bytes_per_token=kv, kv_layers=kv_layers, sliding_window=window,
         scenario_bytes=scenario, weights_dtype=request.weights_dtype,
         vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
+        gpu_bytes=request.gpu_bytes,
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img),
         warnings=notes.warnings(anatomy, request, prefill_tokens, window),
         processor_defaults=bool(request.images and notes.takes_images(anatomy) and source.preprocessor is None),

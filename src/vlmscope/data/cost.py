@@ -46,7 +46,8 @@ class CostRequest:
     batch: int = 1
     weights_dtype: str = DType.bf16
     vision_dtype: str | None = None  # None: same as weights_dtype
-    gpu_gb: float | None = None
+    gpu_gb: float | None = None  # GiB (2^30 bytes), as --gpu-gb always meant; gpu_bytes is exact
+    gpu_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -71,7 +72,14 @@ class CostRequest:
         gpu = self.gpu_gb
         if gpu is not None and (isinstance(gpu, bool) or not isinstance(gpu, (int, float)) or not math.isfinite(gpu)
                                 or gpu <= 0):
-            raise RequestError("gpu_gb", gpu, "a positive number of GB")
+            raise RequestError("gpu_gb", gpu, "a positive number of GiB")
+        if self.gpu_bytes is not None:
+            _positive("gpu_bytes", self.gpu_bytes, 1, 2**60)
+        if gpu is not None:
+            exact = int(gpu * 2**30)
+            if self.gpu_bytes is not None and self.gpu_bytes != exact:
+                raise RequestError("gpu_bytes", self.gpu_bytes, f"the same memory as gpu_gb={gpu:g} GiB, or no gpu_gb")
+            object.__setattr__(self, "gpu_bytes", exact)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class CostSheet:
     assumptions: tuple[str, ...] = ()  # what the sheet assumed where the request or the files said nothing
     warnings: tuple[str, ...] = ()  # what makes the request questionable (context beyond the model's, ...)
     processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
+    gpu_bytes: int | None = None  # the GPU memory the scenario was checked against
 
 
 @dataclass(frozen=True)

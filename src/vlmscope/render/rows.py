@@ -130,6 +130,17 @@ def size_text(size: tuple[int, int]) -> str:
     return f"{size[0]}×{size[1]}" if size[0] and size[1] else "— (no native size: pass --image-size)"
 
 
+def readable(n: int) -> str:
+    """Bytes in binary units, labelled: 131,072 → "128 KiB"; 336,068,608 → "320.5 MiB"."""
+    value, unit = float(n), "B"
+    for name in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, name
+    text = f"{value:,.1f}".removesuffix(".0") if unit != "B" else f"{n:,}"
+    return f"{text} {unit}"
+
+
 def gib(n: int) -> str:
     return f"{n / 1024**3:,.2f} GiB"
 
@@ -142,7 +153,7 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
     ("Prefill GFLOPs", lambda p: gflops(p[1].flops.prefill)),
     ("Decode GFLOPs / token", lambda p: gflops(p[1].flops.decode_per_token)),
     ("bf16 weights", lambda p: gib(p[1].weights_bytes["bf16"])),
-    ("KV MB per 1k tokens", lambda p: f"{p[1].kv_cache_bytes_per_token * 1000 / 1024**2:,.1f}"),
+    ("KV MiB per 1k tokens", lambda p: f"{p[1].kv_cache_bytes_per_token * 1000 / 1024**2:,.1f}"),
 )
 
 
@@ -172,10 +183,11 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
     ]
     rows += [(f"Weights {d}", gib(n)) for d, n in c.weights_bytes.items() if d != "fp16"]
     window = f", sliding window {c.sliding_window:,}" if c.sliding_window else ""
-    rows.append(("KV cache (bf16)", f"{c.kv_cache_bytes_per_token:,} B per token over {c.kv_layers} layers{window}"))
+    per_token = readable(c.kv_cache_bytes_per_token)
+    rows.append(("KV cache (bf16)", f"{per_token} per token over {c.kv_layers} layers{window}"))
     fits = ""
     if c.fits is not None:
-        fits = f" — {'fits' if c.fits else 'does NOT fit'} in {c.gpu_gb:g} GB"
+        fits = f" — {'fits' if c.fits else 'does NOT fit'} in {readable(c.gpu_bytes or 0)}"
     rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
                  f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
     rows += [("Assumed", a) for a in c.assumptions] + [("Warning", w) for w in c.warnings]
