@@ -62,6 +62,18 @@ def test_report_in_headless_chromium(browser, tmp_path: Path) -> None:  # type: 
     header.click()
     descending = [c.inner_text().split(" ")[0] for c in overview.locator("tbody tr td:nth-child(2)").all()]
     assert descending == ascending[::-1]
+    # every label fits its box, measured by the browser's own text layout
+    overflow = page.evaluate("""() => [...document.querySelectorAll('svg.diagram g.stage')].flatMap(g => {
+        const box = g.querySelector('rect').getBBox();
+        return [...g.querySelectorAll('text')].filter(t => t.getBBox().width > box.width - 6 + 0.5)
+            .map(t => t.textContent); })""")
+    assert overflow == []
+    llava = page.locator("section.model").first
+    assert "336×336" in llava.locator("g.stage").first.inner_html() and "576 tok → LM" in llava.inner_html()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # wide tables scroll in their box
+    number = page.locator("td.num").first
+    assert number.evaluate("e => getComputedStyle(e).textAlign") == "right"
+    assert page.locator("a[href^='https://huggingface.co/']").count() >= 3  # card URLs are links
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000

@@ -6,6 +6,7 @@ are inline.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from vlmscope.data import Anatomy, Comparison, CostSheet
@@ -15,20 +16,40 @@ ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a
                "other": "#999999"}
 
 
+_NUMBER = re.compile(r"[\d,.]+( \([\d.]+[KMBT]\)| GiB| MiB| KiB)?|—")
+
+
+def _cell(text: str) -> str:
+    """A table cell: numbers right-aligned, URLs as links (escaped like every other string)."""
+    if text.startswith(("https://", "http://")) and " " not in text:
+        return f'<td><a href="{escape(text, quote=True)}" rel="noopener noreferrer">{escape(text)}</a></td>'
+    if _NUMBER.fullmatch(text):
+        return f'<td class="num">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
+
+
 def table_html(table: Table, sortable: bool = False) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in table.rows)
     cls = ' class="sortable"' if sortable else ""
     notes = "".join(f"<li>{escape(note)}</li>" for note in table.notes)
-    return f"<table{cls}><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead>" \
-           f"<tbody>{body}</tbody></table>" + (f'<ul class="notes">{notes}</ul>' if notes else "")
+    return f'<div class="scroll"><table{cls}><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead>' \
+           f"<tbody>{body}</tbody></table></div>" + (f'<ul class="notes">{notes}</ul>' if notes else "")
 
 
-def diagram_svg(a: Anatomy, width: int = 900) -> str:
-    """image → vision encoder (×N) → connector → language model (×N) → head, boxes coloured by role and
-    sized by parameter share; repeated blocks are one box."""
+def _label(x: int, y: int, width: int, css: str, text: str, px: float) -> str:
+    """An SVG text that fits ``width``: shown whole, and squeezed (``textLength``) where it would be wider
+    than the box at ``px`` pixels per character."""
+    fit = f' textLength="{width}" lengthAdjust="spacingAndGlyphs"' if len(text) * px > width else ""
+    return f'<text x="{x}" y="{y}" class="{css}"{fit}>{escape(text)}</text>'
+
+
+def _stages(a: Anatomy, sheet: CostSheet | None) -> list[tuple[str, str, int, str]]:
     p = a.params
-    stages = [("image", "", 0, "#cccccc")]
+    image = ""
+    if sheet is not None and sheet.image_size[0]:
+        image = f"{sheet.image_size[0]}×{sheet.image_size[1]}"
+    stages = [("image", image, 0, "#9a9a9a")]
     if a.vision is not None:
         stages.append((f"{a.vision.class_name}", f"×{a.vision.layers} {a.vision.block_class}", p.vision,
                        ROLE_COLORS["vision"]))
@@ -39,28 +60,37 @@ def diagram_svg(a: Anatomy, width: int = 900) -> str:
                    ROLE_COLORS["language"]))
     head = "tied to embeddings" if a.lm_head.tied else f"{a.lm_head.in_features}→{a.lm_head.out_features}"
     stages.append(("LM head", head, p.lm_head, ROLE_COLORS["lm_head"]))
-    gap, minimum = 18, 110
+    return stages
+
+
+def diagram_svg(a: Anatomy, width: int = 900, sheet: CostSheet | None = None) -> str:
+    """image → vision encoder (×N) → connector → language model (×N) → head, boxes coloured by role and
+    sized by parameter share; repeated blocks are one box. With a cost sheet, the image box says its size
+    and the arrow into the language model the visual tokens. Every label fits its box."""
+    stages, total = _stages(a, sheet), max(a.params.total, 1)
+    gap, minimum = 26, 110
     spare = width - gap * (len(stages) - 1) - minimum * len(stages)
-    total = max(p.total, 1)
     widths = [minimum + int(spare * n / total) for _, _, n, _ in stages]
+    tokens = f"{sheet.visual_tokens:,} tok" if sheet is not None and sheet.visual_tokens is not None else ""
     x, parts = 0, []
-    for (title, sub, n, color), w in zip(stages, widths, strict=True):
+    for i, ((title, sub, n, color), w) in enumerate(zip(stages, widths, strict=True)):
         share = f"{100 * n / total:.1f}% · {exact_count(n)}" if n else ""
         parts.append(
-            f'<g class="stage"><rect x="{x}" y="10" width="{w}" height="70" rx="8" fill="{color}"/>'
-            f'<text x="{x + 6}" y="32" class="t">{escape(title[:w // 7])}</text>'
-            f'<text x="{x + 6}" y="50" class="s">{escape(sub[:w // 6])}</text>'
-            f'<text x="{x + 6}" y="68" class="s">{escape(share[:w // 6])}</text>'
-            f"<title>{escape(title)} — {escape(sub)} — {escape(share)}</title></g>")
+            f'<g class="stage"><rect x="{x}" y="22" width="{w}" height="70" rx="8" fill="{color}"/>'
+            + _label(x + 6, 44, w - 12, "t", title, 7.2) + _label(x + 6, 62, w - 12, "s", sub, 6.2)
+            + _label(x + 6, 80, w - 12, "s", share, 6.2)
+            + f"<title>{escape(title)} — {escape(sub)} — {escape(share)}</title></g>")
         if x + w + gap <= width:
-            parts.append(f'<path d="M{x + w + 2} 45 l{gap - 6} 0" stroke="#555" stroke-width="2" '
+            parts.append(f'<path d="M{x + w + 2} 57 l{gap - 6} 0" stroke="#555" stroke-width="2" '
                          f'marker-end="url(#arrow)"/>')
+            if i == 2 and tokens:  # connector → language model: the visual tokens one image becomes
+                parts.append(f'<text x="{x + w - 40}" y="14" class="a">{escape(tokens)} → LM</text>')
         x += w + gap
     defs = ('<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="6" refY="3" orient="auto">'
             '<path d="M0,0 L6,3 L0,6 z" fill="#555"/></marker></defs>')
     label = escape(f"Architecture of {a.model_id}")
-    return (f'<svg class="diagram" role="img" aria-label="{label}" viewBox="0 0 {width} 90" width="{width}" '
-            f'height="90" xmlns="http://www.w3.org/2000/svg">{defs}{"".join(parts)}</svg>')
+    return (f'<svg class="diagram" role="img" aria-label="{label}" viewBox="0 0 {width} 100" width="{width}" '
+            f'height="100" xmlns="http://www.w3.org/2000/svg">{defs}{"".join(parts)}</svg>')
 
 
 def share_bar(a: Anatomy) -> str:
@@ -99,6 +129,8 @@ _STYLE = """<style>
 .vlmscope .bar{display:flex;height:12px;width:900px;border-radius:4px;overflow:hidden;margin:4px 0}
 .vlmscope .bar span{display:block;height:100%}
 .vlmscope svg text.t{font:bold 12px sans-serif;fill:#fff}.vlmscope svg text.s{font:11px sans-serif;fill:#fff}
+.vlmscope svg text.a{font:11px sans-serif;fill:#333}
+.vlmscope .scroll{overflow-x:auto;max-width:100%}.vlmscope td.num{text-align:right;white-space:nowrap}
 .vlmscope th.sorted-asc::after{content:" ▲"}.vlmscope th.sorted-desc::after{content:" ▼"}
 .vlmscope table.sortable th{cursor:pointer}
 </style>"""
@@ -140,7 +172,8 @@ def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: st
             rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in cost_sheet_rows(sheets[i]))
             sheet_html = f"<table><caption>Cost</caption>{rows}</table>"
         sections.append(f'<section class="model" id="model-{i}"><h3>{escape(a.display_name)} '
-                        f"<code>{escape(a.model_id)}</code></h3>{diagram_svg(a)}{share_bar(a)}{sheet_html}</section>")
+                        f"<code>{escape(a.model_id)}</code></h3>{diagram_svg(a, sheet=sheets[i] if sheets else None)}"
+                        f"{share_bar(a)}{sheet_html}</section>")
     legend = " ".join(f'<span style="color:{color}">■</span> {escape(role)}' for role, color in ROLE_COLORS.items())
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>"
