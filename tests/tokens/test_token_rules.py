@@ -227,3 +227,44 @@ def test_towers_that_take_the_patch_grid_have_no_fixed_token_count(model_type: s
     ns = load("models.qwen2_vl.image_processing_qwen2_vl", ("smart_resize",))
     h, w = ns["smart_resize"](768, 1024, factor=2 * patch, min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
     assert sheet.visual_tokens == (h // patch) * (w // patch) // 4
+
+
+def _idefics2_frames(width: int, height: int, splitting: bool) -> tuple[int, tuple[int, int]]:
+    """(crops, padded frame) as transformers' Idefics2ImageProcessor makes them: split_images,
+    get_resize_output_image_size per crop, get_max_height_width (its own functions, on meta tensors)."""
+    import torch
+
+    from tf_source import load
+
+    ns = load("models.idefics2.image_processing_idefics2", ("get_resize_output_image_size", "get_max_height_width"),
+              {"Idefics2ImageProcessor": ("split_images",)})
+    image = torch.empty(1, 3, height, width, device="meta")
+    crops = [c[0] for c in ns["split_images"](None, image)[0]] if splitting else [image[0]]
+    size = SimpleNamespace(shortest_edge=378, longest_edge=980)
+    resized = [torch.empty(3, *ns["get_resize_output_image_size"](c, size), device="meta") for c in crops]
+    return len(resized), tuple(ns["get_max_height_width"]([resized]))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("size", [*SIZES, (336, 336), (980, 980), (1000, 2), (377, 379)])
+@pytest.mark.parametrize("splitting", [True, False])
+def test_idefics2_frames_match_its_image_processor(size: tuple[int, int], splitting: bool) -> None:
+    from vlmscope.tokens.processors import variable_frames
+
+    found = variable_frames(980, 64, "rule", {"do_image_splitting": splitting}, *size)
+    crops, frame = _idefics2_frames(*size, splitting)
+    assert (found.crops, found.frame) == (crops, frame) and found.tokens == 64 * crops
+
+
+def test_idefics2_flops_follow_the_image_size() -> None:
+    """The tower runs over the processor's padded frames: a 336² image becomes five 378² frames, and at
+    1024×768 vision + connector + prefill (64 text tokens after a BOS) come within 1% of the 32,803,806,314,496
+    FLOPs FlopCounterMode counted on the real model's forward on an H100 (the flat 980² count was +39%)."""
+    _, small = vlmscope.cost("idefics2-8b", CostRequest(image_size=(336, 336)))
+    _, native = vlmscope.cost("idefics2-8b", CostRequest())
+    assert small.crops == native.crops == 5 and small.visual_tokens == native.visual_tokens == 320
+    assert small.flops.vision is not None and native.flops.vision is not None
+    assert small.flops.vision < native.flops.vision / 5
+    _, sheet = vlmscope.cost("idefics2-8b", CostRequest(image_size=(1024, 768), text_tokens=65))
+    assert sheet.flops.vision is not None and sheet.flops.prefill is not None
+    measured = 32_803_806_314_496
+    assert abs(sheet.flops.vision + sheet.flops.prefill - measured) / measured < 0.01

@@ -116,15 +116,16 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         block_class=type(block).__name__, hidden_size=hidden, heads=q_heads, patch_size=patch,
         image_size=image_size, positions=positions, class_token=class_token, embeddings=embeddings,
         attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
-        native_resolution=_takes_grid(root),
+        native_resolution=_takes(root, "grid_thw"), variable_frames=_takes(root, "patch_attention_mask"),
     )
 
 
-def _takes_grid(root: nn.Module) -> bool:
-    """Whether a vision tower's forward takes the patch grid (``grid_thw``): it encodes any image size as
-    flattened patches, and a configured image_size only sizes its position-embedding table."""
+def _takes(root: nn.Module, argument: str) -> bool:
+    """Whether a vision tower's forward takes ``argument``: the patch grid (``grid_thw``: it encodes any image
+    size as flattened patches, a configured image_size only sizes its position table), or a patch mask
+    (``patch_attention_mask``: frames of any size, padded to a common one)."""
     try:
-        return "grid_thw" in pyinspect.signature(root.forward).parameters
+        return argument in pyinspect.signature(root.forward).parameters
     except (TypeError, ValueError):
         return False
 

@@ -42,12 +42,13 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
     if request.images == 0:  # a text-only request: the vision side does not run
         return 0, ["vision: no images in the request"]
     if v is not None and v.image_size and v.patch_size and img.tokens is not None and not v.native_resolution:
-        tower, how = tower_flops(index, roles, v.image_size, v.patch_size)
+        frame = img.frame or (v.image_size, v.image_size)  # padded frames of any size, or the native square
+        tower, how = tower_flops(index, roles, frame, v.patch_size)
         if tower is None:  # a tower whose forward cannot run on meta tensors, even block by block
             return None, [f"vision: {how}"]
         crops = img.crops * request.images
-        connector, how_c = connector_flops(index, roles, anatomy, crops, (v.image_size // v.patch_size) ** 2,
-                                           v.hidden_size)
+        patches = (frame[0] // v.patch_size) * (frame[1] // v.patch_size)
+        connector, how_c = connector_flops(index, roles, anatomy, crops, patches, v.hidden_size)
         return tower * crops + connector, [f"vision: {how}", f"connector: {how_c}"]
     if v is None and img.grid is not None:  # flattened patches: the patch projection is the vision compute
         rows, cols = img.grid

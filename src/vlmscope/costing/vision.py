@@ -27,29 +27,31 @@ def vision_module(module: nn.Module) -> nn.Module:
     return module
 
 
-def tower_flops(index: ModuleIndex, roles: Roles, size: int, patch: int) -> tuple[int | None, str]:
-    """(FLOPs, method) of one vision-encoder pass at the native size: the whole tower's forward, else patch
-    embedding plus one forward per block (for towers with data-dependent code, such as ``.item()``)."""
-    return first_that_runs(("forward", lambda: _tower_forward(index, roles, size, patch)),
-                           ("forward per block", lambda: _tower_per_block(index, roles, size, patch)))
+def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> tuple[int | None, str]:
+    """(FLOPs, method) of one vision-encoder pass over a (height, width) frame: the whole tower's forward,
+    else patch embedding plus one forward per block (for towers with data-dependent code, e.g. ``.item()``)."""
+    return first_that_runs(("forward", lambda: _tower_forward(index, roles, frame, patch)),
+                           ("forward per block", lambda: _tower_per_block(index, roles, frame, patch)))
 
 
-def _tower_forward(index: ModuleIndex, roles: Roles, size: int, patch: int) -> int:
+def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
     tower = vision_module(index.modules[roles.vision or ""])
+    height, width = frame
     kwargs: dict[str, Any] = {}
     if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
-        kwargs["patch_attention_mask"] = torch.ones(1, size // patch, size // patch, dtype=torch.bool, device="meta")
-    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, size, size), **kwargs), index,
+        kwargs["patch_attention_mask"] = torch.ones(1, height // patch, width // patch, dtype=torch.bool,
+                                                    device="meta")
+    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, height, width), **kwargs), index,
                          roles.vision_stack)
 
 
-def _tower_per_block(index: ModuleIndex, roles: Roles, size: int, patch: int) -> int:
+def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
     assert roles.patch_embedding is not None and roles.vision_stack is not None
     embed = index.modules[roles.patch_embedding]
     blocks = list(index.modules[roles.vision_stack].children())
-    tokens = (size // patch) ** 2
+    tokens = (frame[0] // patch) * (frame[1] // patch)
     width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
-    total = count(lambda: embed(torch.randn(1, 3, size, size)))
+    total = count(lambda: embed(torch.randn(1, 3, *frame)))
     if uniform(index, roles.vision_stack):  # identical blocks: one forward, counted N times
         return total + len(blocks) * count(lambda: blocks[0](torch.randn(1, tokens, width), None))
     return total + sum(_block_flops(b, tokens, width) for b in blocks)

@@ -126,6 +126,7 @@ class ImageTokens:
     crops: int  # vision-encoder passes at the native resolution (tiles, crops, global view)
     rule: str
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
+    frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
 
 
 class Costed(NamedTuple):

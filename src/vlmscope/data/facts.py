@@ -111,6 +111,7 @@ class VisionFacts:
     mlp: MLPFacts
     norm: NormFacts
     native_resolution: bool = False  # the tower's forward takes the patch grid (any image size, no resize)
+    variable_frames: bool = False  # the tower's forward takes a patch mask: frames of any size, padded
 
     @property
     def intermediate_size(self) -> int:

@@ -188,3 +188,41 @@ def hd_transform(crop: int, base: int, pre: dict[str, Any], width: int, height: 
     n = (crops + 1) * base + 1 + (h // crop + 1) * math.isqrt(base)
     return ImageTokens(n, crops + 1,
                        f"Phi-3-vision HD transform of {width}×{height} (crops + global, newlines, separator) = {n}")
+
+
+def _edge_resize(height: int, width: int, shortest: int, longest: int) -> tuple[int, int]:
+    """Idefics2: shrink (keeping the aspect ratio, truncating) so the longer side is at most ``longest``, then
+    raise each side to at least ``shortest`` on its own."""
+    ratio = width / height
+    if width >= height and width > longest:
+        width = longest
+        height = int(width / ratio)
+    elif height > width and height > longest:
+        height = longest
+        width = int(height * ratio)
+    return max(height, shortest), max(width, shortest)
+
+
+def variable_frames(image_size: int, base: int, rule: str, pre: dict[str, Any], width: int,
+                    height: int) -> ImageTokens:
+    """Idefics2 (an encoder that takes frames of any size with a patch mask): with image splitting, the
+    image's four quadrants and the image itself; each resized by its edges (longest ≤ longest_edge, each
+    side ≥ shortest_edge); all padded to the largest height and width among them. The encoder runs over
+    those padded frames; every crop becomes ``base`` tokens. As Idefics2ImageProcessor does it."""
+    rules = defaults("variable_frames")
+    size = pre.get("size") or {}
+    shortest = int(size.get("shortest_edge", rules["shortest_edge"]))
+    longest = int(size.get("longest_edge", image_size))
+    crops = [(height, width)]
+    if pre.get("do_image_splitting", rules["do_image_splitting"]):
+        mid_h, mid_w = height // 2, width // 2
+        crops = [(mid_h, mid_w), (mid_h, width - mid_w), (height - mid_h, mid_w), (height - mid_h, width - mid_w),
+                 (height, width)]
+    sizes = [_edge_resize(h, w, shortest, longest) for h, w in crops]
+    frame = (max(h for h, _ in sizes), max(w for _, w in sizes))
+    n = base * len(crops)
+    if len(crops) == 1:
+        return ImageTokens(n, 1, f"{rule} (the same for any image size); the encoder runs over it resized to "
+                                 f"{frame[1]}×{frame[0]}", frame=frame)
+    return ImageTokens(n, len(crops), f"{rule}; image splitting: 4 crops + 1 global, padded to {frame[1]}×{frame[0]}"
+                                      f" frames, × {base} = {n}", frame=frame)

@@ -34,6 +34,7 @@ class Encoded:
     tiled: bool = False  # pixel-shuffle connector: images are split into encoder-sized tiles
     flat: bool = False  # no vision encoder: flattened patches of ``patch_size`` go straight into the LM
     processing: str | None = None  # a rebuilt skeleton's own processor geometry (e.g. the HD transform)
+    variable_frames: bool = False  # the encoder takes frames of any size (patch mask): resized, split, padded
 
 
 def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | None:
@@ -42,7 +43,8 @@ def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | 
         return Encoded(0, connector.flat_patch, False, None, 1, flat=True) if connector.flat_patch else None
     return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, connector.queries,
                    connector.merge, connector.avg_pool, dynamic=vision.native_resolution,
-                   tiled=connector.merge_hint == "scale_factor", processing=connector.processing)
+                   tiled=connector.merge_hint == "scale_factor", processing=connector.processing,
+                   variable_frames=vision.variable_frames)
 
 
 def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
@@ -116,6 +118,8 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
         return processors.crop_to_patches(enc.image_size, base, pre, width, height)
     if enc.tiled:
         return processors.tiles(enc.image_size, base, pre, width, height)
+    if enc.variable_frames:
+        return processors.variable_frames(enc.image_size, base, rule, pre, width, height)
     if pre.get("do_image_splitting"):
         n = base * 5
         return ImageTokens(n, 5, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}")
