@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,9 @@ from vlmscope.cli.common import (
     write,
 )
 
+if TYPE_CHECKING:
+    from vlmscope.data import Comparison, CostRequest, CostSheet
+
 
 @app.command()
 def compare(
@@ -57,19 +60,26 @@ def compare(
 
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
+    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
+                                                 text_tokens=text_tokens)[0]) if cost else None
+    comparison, sheets, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
+    if comparison.models:
+        print_comparison(comparison, fmt, sheets)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
+           debug: bool) -> tuple[Comparison, tuple[CostSheet, ...] | None, bool]:
+    """(comparison, cost sheets, whether a model failed) of the models a batch command names (default: the
+    seed models); each failure has had its error line."""
     from vlmscope import api
 
     refs = tuple(models) if models else api.SEED_MODELS
-    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
-                                                 text_tokens=text_tokens)[0]) if cost else None
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
-        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
-        cost_request=request, fail_fast=debug))
-    comparison, sheets = gathered(outcomes, cost)
-    if comparison.models:
-        print_comparison(comparison, fmt, sheets)
-    if any(o.error for o in outcomes):
-        raise typer.Exit(2)
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust, on_done=done, cost_request=request,
+        fail_fast=debug))
+    return (*gathered(outcomes, request is not None), any(o.error for o in outcomes))
 
 
 @app.command()
@@ -161,23 +171,18 @@ def report(
     Per model: an SVG architecture diagram and a parameter-share bar. The page needs no network to view.
     A model that fails gets one error line on stderr and the others are still reported; the exit code is
     then 2."""
-    from vlmscope import api
     from vlmscope.render.html import report as render_report
 
-    refs = tuple(models) if models else api.SEED_MODELS
     target = output_path(output)
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
                                                  text_tokens=text_tokens)[0]) if cost else None
-    outcomes = batch_of(refs, debug, lambda done: api.compare_each(
-        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
-        cost_request=request, fail_fast=debug))
-    comparison, sheets = gathered(outcomes, cost)
+    comparison, sheets, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
         page = render_report(comparison, sheets)
         write(target, page)
         n = len(comparison.models)
         typer.echo(f"wrote {one_line(str(target))} ({n} model{'' if n == 1 else 's'}, {len(page):,} bytes)")
-    if any(o.error for o in outcomes):
+    if failed:
         raise typer.Exit(2)
 
 
