@@ -86,8 +86,13 @@ def compare(refs: Iterable[str] = SEED_MODELS, *, use_cache: bool = True, trust_
         found.append(outcome(ref, use_cache=use_cache, trust_remote_code=trust_remote_code, request=request))
         if on_done is not None:
             on_done(ref)
-    models = tuple(o.anatomy for o in found if o.anatomy is not None)
-    return Comparison(models, tuple(o.sheet for o in found if o.sheet is not None) if request else None)
+    return gather(found, costed=request is not None)
+
+
+def gather(outcomes: Sequence[Outcome], *, costed: bool) -> Comparison:
+    """The comparison of a batch's models that succeeded, carrying their cost sheets when they were costed."""
+    models = tuple(o.anatomy for o in outcomes if o.anatomy is not None)
+    return Comparison(models, tuple(o.sheet for o in outcomes if o.sheet is not None) if costed else None)
 
 
 def cost(ref: str, request: CostRequest | None = None, *, use_cache: bool = True,

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (an input of any length quoted in a one-line message)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)``, clipped: a value from untrusted input, quoted in one line."""
+    return clip(repr(value), limit)
+
+
 class VlmscopeError(Exception):
     """Base class of every error vlmscope raises on purpose (bad input, unsupported model)."""
 
@@ -64,10 +74,7 @@ class RequestError(VlmscopeError, ValueError):
     def __init__(self, name: str, value: object, expected: str) -> None:
         self.name = name
         self.value = value
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"bad {name} {shown}: use {expected}")
+        super().__init__(f"bad {name} {shown(value, 80)}: use {expected}")
 
 
 class LimitError(VlmscopeError, ValueError):
@@ -77,10 +84,7 @@ class LimitError(VlmscopeError, ValueError):
         self.key = key
         self.value = value
         self.limit = limit
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        super().__init__(f"{where}: {key} = {shown} is over vlmscope's limit of {limit} ({what}); "
+        super().__init__(f"{where}: {key} = {shown(value)} is over vlmscope's limit of {limit} ({what}); "
                          "no real model needs that much, so the file is refused")
 
 

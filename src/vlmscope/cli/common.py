@@ -18,7 +18,7 @@ import typer
 from vlmscope.errors import VlmscopeError, VlmscopeWarning
 
 if TYPE_CHECKING:
-    from vlmscope.data import Comparison, CostRequest, CostSheet, Outcome
+    from vlmscope.data import Comparison, CostRequest, Outcome
 
 T = TypeVar("T")
 
@@ -167,21 +167,15 @@ def batch_of(refs: tuple[str, ...], debug: bool,
     return outcomes
 
 
-def gathered(outcomes: tuple[Outcome, ...], cost: bool) -> tuple[Comparison, tuple[CostSheet, ...] | None]:
-    from vlmscope.data import Comparison
-
-    comparison = Comparison(tuple(o.anatomy for o in outcomes if o.anatomy is not None))
-    return comparison, tuple(o.sheet for o in outcomes if o.sheet is not None) if cost else None
-
-
-def print_comparison(comparison: Comparison, fmt: Format, sheets: tuple[CostSheet, ...] | None) -> None:
+def print_comparison(comparison: Comparison, fmt: Format) -> None:
+    """The comparison (and the cost table, when it carries sheets) in ``fmt``."""
     from vlmscope.render import data, markdown, terminal
 
     emit(fmt, {
-        Format.table: lambda: terminal.comparison(comparison, width=width(), color=color(), sheets=sheets),
-        Format.markdown: lambda: markdown.markdown(comparison, sheets),
-        Format.json: lambda: data.json_text(comparison, sheets),
-        Format.csv: lambda: data.csv_text(comparison, sheets),
+        Format.table: lambda: terminal.comparison(comparison, width=width(), color=color()),
+        Format.markdown: lambda: markdown.markdown(comparison),
+        Format.json: lambda: data.json_text(comparison),
+        Format.csv: lambda: data.csv_text(comparison),
     })
 
 

@@ -21,7 +21,6 @@ from vlmscope.cli.common import (
     color,
     cost_requests,
     emit,
-    gathered,
     guard,
     one_line,
     output_path,
@@ -32,7 +31,7 @@ from vlmscope.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from vlmscope.data import Comparison, CostRequest, CostSheet
+    from vlmscope.data import Comparison, CostRequest
 
 
 @app.command()
@@ -62,24 +61,24 @@ def compare(
     then 2."""
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
                                                  text_tokens=text_tokens)[0]) if cost else None
-    comparison, sheets, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
+    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
-        print_comparison(comparison, fmt, sheets)
+        print_comparison(comparison, fmt)
     if failed:
         raise typer.Exit(2)
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
-           debug: bool) -> tuple[Comparison, tuple[CostSheet, ...] | None, bool]:
-    """(comparison, cost sheets, whether a model failed) of the models a batch command names (default: the
-    seed models); each failure has had its error line."""
+           debug: bool) -> tuple[Comparison, bool]:
+    """(comparison, with its cost sheets when costed; whether a model failed) of the models a batch command
+    names (default: the seed models); each failure has had its error line."""
     from vlmscope import api
 
     refs = tuple(models) if models else api.SEED_MODELS
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust, on_done=done, cost_request=request,
         fail_fast=debug))
-    return (*gathered(outcomes, request is not None), any(o.error for o in outcomes))
+    return api.gather(outcomes, costed=request is not None), any(o.error for o in outcomes)
 
 
 @app.command()
@@ -176,9 +175,9 @@ def report(
     target = output_path(output)
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
                                                  text_tokens=text_tokens)[0]) if cost else None
-    comparison, sheets, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
+    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
-        page = render_report(comparison, sheets)
+        page = render_report(comparison)
         write(target, page)
         n = len(comparison.models)
         typer.echo(f"wrote {one_line(str(target))} ({n} model{'' if n == 1 else 's'}, {len(page):,} bytes)")

@@ -7,21 +7,23 @@ from vlmscope.data import Anatomy, CostRequest, ImageTokens
 from vlmscope.sources import ModelSource
 
 
-def takes_images(anatomy: Anatomy) -> bool:
-    return anatomy.vision is not None or anatomy.connector.flat_patch > 0
+def processor_defaults(anatomy: Anatomy, source: ModelSource, request: CostRequest) -> bool:
+    """Whether the request's images are cut by assumed processor defaults: the model takes images (a vision
+    tower or flat patches) and ships no preprocessor config."""
+    takes_images = anatomy.vision is not None or anatomy.connector.flat_patch > 0
+    return bool(request.images) and takes_images and source.preprocessor is None
 
 
 def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, size: tuple[int, int],
                 img: ImageTokens) -> tuple[str, ...]:
     """Sentences naming every default the sheet used."""
     found: list[str] = []
-    if request.images and takes_images(anatomy):
-        if request.image_size is None and img.tokens is not None:
-            found.append(f"images at the model's own size, {size[0]}×{size[1]} (no --image-size given)")
-        if source.preprocessor is None:
-            found.append("the model ships no preprocessor_config.json: images are assumed cut only as config.json "
-                         "says, with the processor defaults of its family (no image splitting or tiling of the "
-                         "processor's own, default pixel budgets); the published processor may cut them otherwise")
+    if request.images and request.image_size is None and img.tokens is not None:
+        found.append(f"images at the model's own size, {size[0]}×{size[1]} (no --image-size given)")
+    if processor_defaults(anatomy, source, request):
+        found.append("the model ships no preprocessor_config.json: images are assumed cut only as config.json "
+                     "says, with the processor defaults of its family (no image splitting or tiling of the "
+                     "processor's own, default pixel budgets); the published processor may cut them otherwise")
     return tuple(found)
 
 

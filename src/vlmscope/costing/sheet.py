@@ -32,5 +32,5 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
         gpu_bytes=request.gpu_bytes,
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img),
         warnings=notes.warnings(anatomy, request, prefill_tokens, window),
-        processor_defaults=bool(request.images and notes.takes_images(anatomy) and source.preprocessor is None),
+        processor_defaults=notes.processor_defaults(anatomy, source, request),
     )

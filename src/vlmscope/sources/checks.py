@@ -9,15 +9,14 @@ value. No legitimate model comes near a limit (the tests run the whole catalog a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
-from vlmscope.errors import ConfigError, LimitError
+from vlmscope.errors import ConfigError, LimitError, shown
 from vlmscope.limits import MAX_CONFIG_DEPTH, MAX_CONFIG_ITEMS, MAX_CROPS, MAX_DIMENSION, MAX_LAYERS
 
 # Keys whose value is a count of layers (a negative or huge count is refused; layer indices are not counts).
-_COUNT_SUFFIXES = ("num_hidden_layers", "num_layers", "n_layers", "n_layer", "encoder_layers", "decoder_layers",
+_COUNT_NAMES = ("num_hidden_layers", "num_layers", "n_layers", "n_layer", "encoder_layers", "decoder_layers",
                    "depth", "depths")
 # Keys whose value is a width, size or count that must be a positive integer (or a list of them).
 _POSITIVE = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
@@ -58,26 +57,19 @@ def _check_positive(where: str, key: str, value: Any, limit: int, what: str, min
     for v in _ints(value):
         if not _is_int(v) or v < minimum:
             kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-            raise ConfigError(where, f"{key} = {_short(v)} is not {kind} ({what})")
+            raise ConfigError(where, f"{key} = {shown(v)} is not {kind} ({what})")
         if v > limit:
             raise LimitError(where, key, v, limit, what)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return text
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_config(config: dict[str, Any], where: str) -> None:
     """Refuse a config.json whose values are out of their domain or past a limit (see the module doc)."""
     arch = config.get("architectures")
     if arch is not None and (not isinstance(arch, list) or not all(isinstance(a, str) for a in arch)):
-        raise ConfigError(where, f"architectures = {_short(arch)} is not a list of class names")
+        raise ConfigError(where, f"architectures = {shown(arch)} is not a list of class names")
     for key, value, owner in _walk(config, where):
         _check_key(where, key, value)
-        if key in ("num_attention_heads", "num_key_value_heads"):
+        if key == "num_key_value_heads":  # the heads it must divide are beside it
             _check_heads(where, owner)
         if key == "patch_size":
             _check_patch(where, owner)
@@ -87,11 +79,11 @@ def _check_key(where: str, key: str, value: Any) -> None:
     if value is None:
         return
     if key.endswith("_config") and not isinstance(value, dict):
-        raise ConfigError(where, f"{key} = {_short(value)} is not an object (a sub-config)")
+        raise ConfigError(where, f"{key} = {shown(value)} is not an object (a sub-config)")
     if _is_count(key):
         for v in _ints(value):
             if not _is_int(v) or v < 0:
-                raise ConfigError(where, f"{key} = {_short(v)} is not a number of layers (an integer ≥ 0)")
+                raise ConfigError(where, f"{key} = {shown(v)} is not a number of layers (an integer ≥ 0)")
             if v > MAX_LAYERS:
                 raise LimitError(where, key, v, MAX_LAYERS, "layers in one stack")
     elif key == "head_dim":  # 0 in some defaults: "derive it from the width"
@@ -106,7 +98,7 @@ def _check_key(where: str, key: str, value: Any) -> None:
 
 def _is_count(key: str) -> bool:
     """A key that counts layers: one of the count names, whole or after a prefix (``text_num_layers``)."""
-    return any(key == name or key.endswith("_" + name) for name in _COUNT_SUFFIXES)
+    return any(key == name or key.endswith("_" + name) for name in _COUNT_NAMES)
 
 
 def _check_heads(where: str, sub: dict[str, Any]) -> None:
@@ -125,10 +117,10 @@ def _check_patch(where: str, sub: dict[str, Any]) -> None:
 
 def _check_pinpoints(where: str, value: Any) -> None:
     if not isinstance(value, list) or len(value) > MAX_CROPS:
-        raise ConfigError(where, f"image_grid_pinpoints = {_short(value)} is not a list of [height, width] pairs")
+        raise ConfigError(where, f"image_grid_pinpoints = {shown(value)} is not a list of [height, width] pairs")
     for pair in value:
         if not isinstance(pair, list) or len(pair) != 2:
-            raise ConfigError(where, f"image_grid_pinpoints entry {_short(pair)} is not a [height, width] pair")
+            raise ConfigError(where, f"image_grid_pinpoints entry {shown(pair)} is not a [height, width] pair")
         _check_positive(where, "image_grid_pinpoints", pair, MAX_DIMENSION, "a resolution in pixels")
 
 
@@ -142,7 +134,7 @@ def check_preprocessor(pre: dict[str, Any], where: str) -> None:
         elif key in ("min_pixels", "max_pixels"):
             _check_positive(where, key, value, MAX_DIMENSION**2, "pixels")
         elif key == "size" and not (isinstance(value, dict) or _is_int(value)):
-            raise ConfigError(where, f"size = {_short(value)} is not an object of sizes (e.g. {{'height': 336}})")
+            raise ConfigError(where, f"size = {shown(value)} is not an object of sizes (e.g. {{'height': 336}})")
         elif key in ("height", "width", "shortest_edge", "longest_edge") or (key == "size" and _is_int(value)):
             _check_positive(where, key, value, MAX_DIMENSION, "a size in pixels")
         elif key == "image_grid_pinpoints":

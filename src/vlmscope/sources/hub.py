@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from vlmscope.errors import HubError, RequestError, VlmscopeWarning
+from vlmscope.errors import HubError, RequestError, VlmscopeWarning, clip
 
 CONFIG = "config.json"
 OPTIONAL = ("preprocessor_config.json", "processor_config.json")
@@ -51,10 +51,6 @@ def split(ref: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def _shown(ref: str) -> str:
-    return ref if len(ref) <= 100 else ref[:97] + "..."
-
-
 def validate(ref: str) -> None:
     """Check a repo id with huggingface_hub's own validator and a revision by shape, before any file access:
     no ``..``, no leading ``/``, at most 255 characters."""
@@ -65,10 +61,10 @@ def validate(ref: str) -> None:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise HubError(_shown(ref), "not a valid Hub repo id: use org/name (letters, digits, '-', '_' and '.', "
+        raise HubError(clip(ref, 100), "not a valid Hub repo id: use org/name (letters, digits, '-', '_' and '.', "
                                     "at most 96 characters)") from exc
     if "@" in ref and (not revision or ".." in revision or not _REVISION.fullmatch(revision)):
-        raise HubError(_shown(ref), "not a valid revision: name a branch, a tag or a commit hash")
+        raise HubError(clip(ref, 100), "not a valid revision: name a branch, a tag or a commit hash")
 
 
 def timeout_s() -> float:

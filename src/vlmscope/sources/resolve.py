@@ -64,8 +64,6 @@ def read_json(path: Path) -> dict[str, Any]:
 def _from_folder(folder: Path, config_path: Path, origin: Origin, model_id: str, card: Card | None,
                  location: str | None = None) -> ModelSource:
     config = read_json(config_path)
-    if not isinstance(config.get("model_type"), str) or not config["model_type"]:
-        raise ConfigError(str(config_path), "no 'model_type' field; add the model_type transformers uses for it")
     extras = {name: read_json(folder / name) for name in _EXTRA_FILES if (folder / name).is_file()}
     files = (config_path.name, *extras)
     location = location or str(folder if origin is not Origin.file else config_path)
@@ -113,8 +111,6 @@ def _from_hub(ref: str) -> ModelSource:
     files = hub.fetch(ref)
     config_path = files[hub.CONFIG]
     config = read_json(config_path)
-    if not isinstance(config.get("model_type"), str) or not config["model_type"]:
-        raise ConfigError(f"{ref}/config.json", "no 'model_type' field; add the model_type transformers uses for it")
     extras = {name: read_json(path) for name, path in files.items() if name != hub.CONFIG}
     repo_id, revision = hub.split(ref)
     info = SourceInfo(Origin.hub, f"{hub.endpoint()}/{repo_id}" + (f"@{revision}" if revision else ""), tuple(files))
