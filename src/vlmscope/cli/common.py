@@ -51,6 +51,9 @@ TrustOpt = Annotated[bool, typer.Option(
     "--trust-remote-code", help="Run the Python code a model ships (auto_map) to build it. Off by default: "
                                 "only do this for repositories you trust.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="Terminal tables: never shorten a long name or URL with …, even if a model then needs a "
+                   "group of columns of its own. Cells wrap at spaces only, with or without it.")]
 
 
 MAX_LINE = 300  # characters of one error or warning line
@@ -167,12 +170,12 @@ def batch_of(refs: tuple[str, ...], debug: bool,
     return outcomes
 
 
-def print_comparison(comparison: Comparison, fmt: Format) -> None:
+def print_comparison(comparison: Comparison, fmt: Format, wide: bool = False) -> None:
     """The comparison (and the cost table, when it carries sheets) in ``fmt``."""
     from vlmscope.render import data, markdown, terminal
 
     emit(fmt, {
-        Format.table: lambda: terminal.comparison(comparison, width=width(), color=color()),
+        Format.table: lambda: terminal.comparison(comparison, width=width(), color=color(), wide=wide),
         Format.markdown: lambda: markdown.markdown(comparison),
         Format.json: lambda: data.json_text(comparison),
         Format.csv: lambda: data.csv_text(comparison),

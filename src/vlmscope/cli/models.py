@@ -17,6 +17,7 @@ from vlmscope.cli.common import (
     TextTokensOpt,
     TrustOpt,
     VersionOpt,
+    WideOpt,
     batch_of,
     color,
     cost_requests,
@@ -49,6 +50,7 @@ def compare(
     image_size: ImageSizeOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
+    wide: WideOpt = False,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
@@ -63,7 +65,7 @@ def compare(
                                                  text_tokens=text_tokens)[0]) if cost else None
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
-        print_comparison(comparison, fmt)
+        print_comparison(comparison, fmt, wide)
     if failed:
         raise typer.Exit(2)
 
@@ -127,6 +129,7 @@ def diff_models(
     model_b: Annotated[str, typer.Argument(help="Second model.")],
     show_all: Annotated[bool, typer.Option("--all", help="Show every fact, not only those that differ.")] = False,
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+    wide: WideOpt = False,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
@@ -143,7 +146,7 @@ def diff_models(
     emit(fmt, {
         ShowFormat.json: lambda: data.diff_json(result, show_all),
         ShowFormat.markdown: lambda: markdown.diff_markdown(result, show_all),
-        ShowFormat.table: lambda: terminal.diff(result, show_all, width=width(), color=color()),
+        ShowFormat.table: lambda: terminal.diff(result, show_all, width=width(), color=color(), wide=wide),
     })
 
 

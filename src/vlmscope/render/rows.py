@@ -161,10 +161,18 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
     figures rest on assumed processor defaults, and what makes a request questionable."""
     rows = tuple(tuple(printable(get(p)) for _, get in COST) for p in pairs)
-    notes = [f"{a.display_name}: ships no preprocessor_config.json; images are assumed cut only as config.json "
-             "says (no image splitting or tiling of the processor's own)" for a, c in pairs if c.processor_defaults]
-    notes += [f"{a.display_name}: {warning}" for a, c in pairs for warning in c.warnings]
-    return Table("Cost", tuple(h for h, _ in COST), rows, tuple(printable(n) for n in notes))
+    said: dict[str, list[str]] = {}
+    for a, c in pairs:
+        if c.processor_defaults:
+            said.setdefault(_DEFAULTS_NOTE, []).append(a.display_name)
+        for warning in c.warnings:
+            said.setdefault(warning, []).append(a.display_name)
+    notes = tuple(printable(f"{', '.join(names)}: {text}") for text, names in said.items())
+    return Table("Cost", tuple(h for h, _ in COST), rows, notes)
+
+
+_DEFAULTS_NOTE = ("no preprocessor_config.json in the repository; images are assumed cut only as config.json "
+                  "says (no image splitting or tiling of the processor's own)")
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:

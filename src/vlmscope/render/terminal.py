@@ -9,10 +9,12 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape as markup_escape
 from rich.panel import Panel
 from rich.table import Table as RichTable
+from rich.text import Text
 from rich.tree import Tree
 
 from vlmscope.data import Anatomy, Comparison, CostSheet, TreeNode, VisionFacts, ZooEntry
 from vlmscope.diff import Diff
+from vlmscope.render import layout
 from vlmscope.render.rows import (
     NO_VISION,
     Table,
@@ -42,40 +44,74 @@ def _render(renderable: RenderableType, width: int, color: bool) -> str:
     console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None,
                       highlight=False, soft_wrap=False)
     console.print(renderable)
-    return buffer.getvalue()
+    text = buffer.getvalue()
+    return text if color else "".join(line.rstrip(" ") + "\n" for line in text.splitlines())
 
 
-def _rich_table(table: Table) -> RichTable:
-    """Side by side: one row per fact, one column per model (the first header names the models)."""
-    caption = "\n".join(f"* {escape(note)}" for note in table.notes) or None
-    out = RichTable(title=table.title, box=box.SIMPLE_HEAVY, show_lines=True, header_style="bold",
-                    title_style="bold", caption=caption, caption_justify="left")
-    out.add_column(table.headers[0], style="bold", no_wrap=True)
-    for row in table.rows:
-        out.add_column(escape(row[0]), overflow="fold")
-    for i, header in enumerate(table.headers[1:], start=1):
-        out.add_row(escape(header), *(escape(row[i]) for row in table.rows))
+def _facts_by_model(t: Table, names: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The fact labels and, per model, its column (header first). The table's first column becomes the
+    header; it stays a fact row too unless it only repeats the short name (the Architecture table's ids)."""
+    first = [row[0] for row in t.rows]
+    skip = 1 if first == names else 0
+    labels = list(t.headers[skip:])
+    return labels, [[names[i], *row[skip:]] for i, row in enumerate(t.rows)]
+
+
+def _group_table(labels: list[str], columns: list[list[str]], group: layout.Group, label: int,
+                 styles: list[list[str]] | None = None) -> RichTable:
+    out = RichTable(box=box.SIMPLE_HEAVY, pad_edge=False, show_lines=True, header_style="bold")
+    out.add_column("", style="bold", width=label, no_wrap=True)
+    for i, w in zip(group.columns, group.widths, strict=True):
+        out.add_column(Text(layout.wrap(columns[i][0], w)), width=w, no_wrap=True)
+    for r, name in enumerate(labels, start=1):
+        cells = [Text(layout.wrap(columns[i][r], w), style=styles[i][r] if styles else "")
+                 for i, w in zip(group.columns, group.widths, strict=True)]
+        out.add_row(Text(layout.wrap(name, label)), *cells)
     return out
 
 
+def side_by_side(labels: list[str], columns: list[list[str]], width: int, wide: bool = False,
+                 styles: list[list[str]] | None = None) -> list[RenderableType]:
+    """Facts as rows, models as columns, in as many groups of columns as the width needs (a diff's two
+    columns, styled, always in one group)."""
+    labels, columns = [printable(x) for x in labels], [[printable(c) for c in col] for col in columns]
+    label = layout.label_width(labels, width, share=4 if styles else 3)
+    parts: list[RenderableType] = []
+    for group in layout.groups(columns, label, width, wide, together=styles is not None):
+        parts.append(_group_table(labels, columns, group, label, styles))
+    return parts
+
+
+def _notes(notes: tuple[str, ...], width: int) -> list[RenderableType]:
+    lines = ["* " + layout.wrap(printable(n), max(width - 2, 1)).replace("\n", "\n  ") for n in notes]
+    return [Text(line) for line in lines]
+
+
 def comparison(comp: Comparison, width: int = 200, color: bool = False,
-               sheets: tuple[CostSheet, ...] | None = None) -> str:
-    """The two seed tables (and the cost table, when given) as rich tables."""
-    return _render(Group(*(_rich_table(t) for t in tables(comp, sheets))), width, color)
+               sheets: tuple[CostSheet, ...] | None = None, wide: bool = False) -> str:
+    """The two seed tables (and the cost table, when given): facts as rows, models as columns headed by their
+    short names, in groups that fit ``width``; no cell is ever split inside a word."""
+    names = [printable(a.display_name) for a in comp.models]
+    parts: list[RenderableType] = []
+    for t in tables(comp, sheets):
+        parts.append(Text(layout.shorten(t.title, width), style="bold"))
+        parts += side_by_side(*_facts_by_model(t, names), width, wide)
+        parts += _notes(t.notes, width)
+    return _render(Group(*parts), width, color)
 
 
 def table(t: Table, width: int = 200, color: bool = False) -> str:
     """Any table, one row per record."""
     out = RichTable(title=t.title, box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
     for header in t.headers:
-        out.add_column(header, overflow="fold")
+        out.add_column(header)  # rich's default overflow: words are never split, only shortened with …
     for row in t.rows:
         out.add_row(*(escape(c) for c in row))
     return _render(out, width, color)
 
 
 def _tree(node: TreeNode, depth: int | None, into: Tree | None = None) -> Tree:
-    label = f"[{_ROLE_STYLE.get(node.role, 'white')}]{escape(node_label(node))}[/]"
+    label = Text(printable(node_label(node)), style=_ROLE_STYLE.get(node.role, "white"), overflow="ellipsis")
     branch = Tree(label) if into is None else into.add(label)
     if depth is None or depth > 0:
         for child in node.children:
@@ -134,19 +170,13 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
     return _render(Group(*parts, _tree(a.tree, depth)), width, color)
 
 
-def diff(d: Diff, show_all: bool = False, width: int = 160, color: bool = False) -> str:
+def diff(d: Diff, show_all: bool = False, width: int = 160, color: bool = False, wide: bool = False) -> str:
     """The two models side by side; differing values in colour (red: A, green: B)."""
-    table = RichTable(box=box.SIMPLE_HEAVY, header_style="bold", title=f"{len(d.changed())} of {len(d.rows)} "
-                      "facts differ")
-    table.add_column("fact", style="bold")
-    table.add_column(escape(d.a), overflow="fold")
-    table.add_column(escape(d.b), overflow="fold")
-    for row in d.rows if show_all else d.changed():
-        a, b = escape(cell(row.a)), escape(cell(row.b))
-        if not row.same:
-            a, b = f"[red]{a}[/]", f"[green]{b}[/]"
-        table.add_row(escape(row.field), a, b)
-    return _render(table, width, color)
+    rows = d.rows if show_all else d.changed()
+    styles = [["bold", *("" if r.same else "red" for r in rows)], ["bold", *("" if r.same else "green" for r in rows)]]
+    columns = [[d.a, *(cell(r.a) for r in rows)], [d.b, *(cell(r.b) for r in rows)]]
+    title = Text(f"{len(d.changed())} of {len(d.rows)} facts differ", style="bold")
+    return _render(Group(title, *side_by_side([r.field for r in rows], columns, width, wide, styles)), width, color)
 
 
 def zoo(entries: tuple[ZooEntry, ...], width: int = 200, color: bool = False) -> str:
