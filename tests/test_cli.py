@@ -208,3 +208,21 @@ def test_gpu_memory_without_a_unit_is_refused_and_labels_say_gib() -> None:
     assert bare.returncode == 2 and "write a size with its unit" in bare.stderr
     shown = run_cli("show", "llava-1.5-7b-hf", "--gpu-gb", "18.5", "--depth", "0", env={"COLUMNS": "200"})
     assert "fits in 18.5 GiB" in shown.stdout and "512 KiB per token" in shown.stdout
+
+
+@pytest.mark.parametrize("command", ["compare", "show", "diff", "report", "list", "zoo"])
+def test_help_has_no_stray_line_breaks(command: str) -> None:
+    """At 200 columns each paragraph of a command's description is one line: the docstring's own line
+    breaks are not printed mid-sentence."""
+    import inspect
+
+    from vlmscope.cli import app
+
+    info = next(i for i in app.registered_commands if (i.name or i.callback.__name__.replace("_", "-")) == command
+                or i.callback.__name__ == command)
+    paragraphs = [" ".join(p.split()) for p in (inspect.getdoc(info.callback) or "").split("\n\n")]
+    result = run_cli(command, "--help", env={"COLUMNS": "200"})
+    assert result.returncode == 0
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    for paragraph in paragraphs:  # a paragraph longer than the width still fills its first line
+        assert paragraph in lines if len(paragraph) < 190 else any(x.startswith(paragraph[:150]) for x in lines)
