@@ -110,3 +110,33 @@ def test_gemma3_average_pooling_at_its_real_resolution(tmp_path: Path) -> None:
     a = vlmscope.inspect(str(tmp_path), use_cache=False)
     assert a.connector.pooling == "4×4 average pooling"
     assert a.connector.tokens_per_image == 256
+
+
+def test_an_audio_input_is_no_connector(entries) -> None:  # type: ignore[no-untyped-def]
+    """inkling_mm_model's audio tower (audio-token embeddings built from its audio_config) reads neither the
+    image features nor the LM's width: it is another modality's input, not the connector."""
+    a = entries["inkling_mm_model"].anatomy
+    assert a is not None
+    assert "model.audio_tower" not in a.connector.paths and a.connector.class_name != "InklingAudioModel"
+    assert a.params.other > 0
+
+
+def test_a_joint_text_image_encoder_is_the_language_models(entries) -> None:  # type: ignore[no-untyped-def]
+    """UDOP's encoder reads the text tokens beside the image patches: its 24 blocks are the language model's
+    encoder, so there is no vision tower, only a patch embedding (the connector)."""
+    a = entries["udop"].anatomy
+    assert a is not None and a.vision is None and a.params.vision == 0
+    assert a.connector.class_name == "UdopPatchEmbeddings"
+    assert a.architecture == "encoder-decoder"
+    assert a.params.language > 0.99 * (a.params.total - a.params.connector)
+
+
+def test_a_bare_container_connector_is_named_by_its_blocks(entries) -> None:  # type: ignore[no-untyped-def]
+    a = entries["idefics"].anatomy
+    assert a is not None and a.connector.class_name == "IdeficsGatedCrossAttentionLayer ×32"
+
+
+def test_no_connector_is_a_bare_container(entries) -> None:  # type: ignore[no-untyped-def]
+    for e in entries.values():
+        if e.anatomy is not None:
+            assert e.anatomy.connector.class_name not in ("ModuleList", "Sequential", "ModuleDict"), e.model_type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect as pyinspect
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -191,9 +192,18 @@ def _connector_class(index: ModuleIndex, roles: Roles, projector_class: str) -> 
     if module is None or not common:
         return projector_class
     if role_of(common, roles) is Role.connector:
-        return type(module).__name__
+        return _kind(module)
     holds_other_role = any(under(p, common) for p in roles.language) or under(common, roles.vision or "\0")
-    return projector_class if holds_other_role else type(module).__name__
+    return projector_class if holds_other_role else _kind(module)
+
+
+def _kind(module: nn.Module) -> str:
+    """A module's class, or for a bare container (ModuleList, Sequential, ModuleDict) what it holds:
+    ``IdeficsGatedCrossAttentionLayer ×32``."""
+    if type(module) not in (nn.ModuleList, nn.Sequential, nn.ModuleDict):
+        return type(module).__name__
+    kinds = Counter(type(m).__name__ for m in module.children())
+    return " + ".join(f"{name} ×{n}" if n > 1 else name for name, n in kinds.items()) or type(module).__name__
 
 
 def _head(index: ModuleIndex, roles: Roles) -> HeadFacts:

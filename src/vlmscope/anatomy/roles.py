@@ -206,7 +206,25 @@ def _language_roles(index: ModuleIndex, anchors: _Anchors, vision: _Vision) -> t
     stack_root = _highest_without(index, lang_stack, avoid)
     owner = parent_of(lang_stack) if stack_root == lang_stack else stack_root
     norms = tuple(c for c in index.children(owner) if is_norm(index.modules[c]))
-    return (stack_root, anchors.embeddings, *norms), owner, lang_stack
+    encoders = _text_encoders(index, anchors, lang_stack, outside)
+    return (stack_root, anchors.embeddings, *norms, *encoders), owner, lang_stack
+
+
+def _text_encoders(index: ModuleIndex, anchors: _Anchors, lang_stack: str, outside: tuple[str, ...]) -> tuple[str, ...]:
+    """In a shared trunk, the other top-level stacks whose owner reads the token embeddings (the encoder of an
+    encoder-decoder, which may also take the image patches): they are text stacks, so the language model's."""
+    stacks = [s for s in index.stacks() if s != lang_stack and not any(under(s, o) for o in outside)]
+    top = [s for s in stacks if not any(t != s and under(s, t) for t in (*stacks, lang_stack))]
+    return tuple(parent_of(s) for s in top if parent_of(s) and not under(lang_stack, parent_of(s))
+                 and _reads_tokens(index, parent_of(s), anchors.embeddings_module))
+
+
+def _reads_tokens(index: ModuleIndex, path: str, emb: nn.Module) -> bool:
+    """Whether the subtree at ``path`` holds the token embeddings, as the module itself or as an embedding
+    tied to its weight (an encoder-decoder's encoder and decoder each hold one)."""
+    weight = getattr(emb, "weight", None)
+    return any(m is emb or (isinstance(m, nn.Embedding) and weight is not None and m.weight is weight)
+               for m in index.modules[path].modules())
 
 
 def _flat_tower(index: ModuleIndex, anchors: _Anchors, vision: _Vision, language: tuple[str, ...]) -> _Vision:
@@ -232,21 +250,24 @@ def _leftover_roles(index: ModuleIndex, anchors: _Anchors, vision: _Vision,
     taken = (*((vision.root,) if vision.root else ()), *vision.extra, *language, *head)
     leftovers = tuple(p for p in _leftovers(index, taken) if p not in tail)
     towers = vision.extra + tuple(p for p in leftovers if _is_tower(index, p))
-    others = tuple(p for p in leftovers if p not in towers and _is_other_encoder(index, p))
+    widths = {w for w in (_output_width(index.modules[vision.patch]) if vision.patch else None,
+                          getattr(anchors.embeddings_module, "embedding_dim", None)) if w}
+    image = {id(getattr(index.modules[t], "config", None)) for t in (*towers, *((vision.root,) if vision.root else ()))}
+    others = tuple(p for p in leftovers if p not in towers and (_is_other_encoder(index, p) or (
+        id(getattr(index.modules.get(p), "config", None)) not in image and _other_modality_input(index, p, widths))))
     return (*tail, *(p for p in leftovers if p not in towers and p not in others)), towers, others
 
 
 def _flat_vision_stack(index: ModuleIndex, patch: str, language: tuple[str, ...], head: str | None,
                        emb: nn.Module) -> str | None:
     """In a model without a vision module, the stack (outside the language model) whose blocks take the
-    patch embedding's width. A stack whose owner reaches the token embeddings but not the patches is a
-    text stack (e.g. the encoder of an encoder-decoder), not a vision one."""
+    patch embedding's width. A stack whose owner reaches the token embeddings is a text stack (the encoder
+    of an encoder-decoder, also when it takes the patches beside the text, as UDOP's), not a vision one."""
     width = _output_width(index.modules[patch])
     for stack in sorted(index.stacks(), key=index.count, reverse=True):
         if any(under(stack, p) for p in (*language, *((head,) if head else ()))):
             continue
-        owner = parent_of(stack)
-        if index.contains(owner, emb) and not index.contains(owner, index.modules[patch]):
+        if _reads_tokens(index, parent_of(stack), emb):  # it reads text tokens: a text or joint encoder
             continue
         if _input_width(next(iter(index.modules[stack].children()))) == width:
             return stack
@@ -261,6 +282,23 @@ def _is_other_encoder(index: ModuleIndex, path: str) -> bool:
         return False
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
     return bool(convs) and not any(m.in_channels == 3 for m in convs) and any(under(s, path) for s in index.stacks())
+
+
+def _other_modality_input(index: ModuleIndex, path: str, widths: set[int]) -> bool:
+    """A module built from a sub-config of its own (``audio_config``, ``vq_config``; not one an image tower is
+    built from) that reads neither the image features nor the language model's hidden states: no Linear or
+    convolution in it takes either width. It embeds another input (audio tokens, an image-generation
+    tokenizer), so it is no connector."""
+    module = index.modules.get(path)
+    top = getattr(index.model, "config", None)
+    sub = getattr(module, "config", None)
+    if module is None or sub is None or sub is top or sub is getattr(top, "vision_config", None):
+        return False
+    if not any(sub is value for value in vars(top).values()):
+        return False
+    inputs = {m.in_features for m in module.modules() if isinstance(m, nn.Linear)}
+    inputs |= {m.in_channels for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))}
+    return not inputs & widths
 
 
 def _is_tower(index: ModuleIndex, path: str) -> bool:
