@@ -57,12 +57,17 @@ def test_list_shows_the_catalog() -> None:
     result = run_cli("list")
     assert result.returncode == 0
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["model", "id", "short", "name", "config"] and len(rows) >= 19
-    column = header.index("short name")
-    assert all(row[column - 2:column] == "  " and row[column] != " " for row in rows)  # aligned, however long
+    assert header.split() == ["model", "id", "short", "name", "origin", "base", "model", "config"] and len(rows) >= 19
+    for title in ("short name", "origin", "base model", "config"):
+        column = header.index(title)
+        assert all(row[column - 2:column] == "  " and row[column] != " " for row in rows)  # aligned, however long
     phi = next(row for row in rows if row.startswith("microsoft/Phi-3-vision-128k-instruct "))
     llava = next(row for row in rows if row.startswith("llava-hf/llava-1.5-7b-hf "))
     assert phi.endswith("  reconstructed") and llava.endswith("  verbatim")
+    assert phi.split()[2:4] == ["official", "—"]
+    assert llava.split()[2:4] == ["conversion", "liuhaotian/llava-v1.5-7b"]
+    vqa = next(row for row in rows if row.startswith("merve/paligemma_vqav2 "))
+    assert vqa.split()[2:4] == ["fine-tune", "google/paligemma-3b-pt-224"]
 
 
 def test_a_local_folder_is_titled_once(tmp_path: Path) -> None:

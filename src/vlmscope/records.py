@@ -37,7 +37,10 @@ def record(a: Anatomy) -> dict[str, Any]:
             "display_name": a.card.display_name.value,
             "training_method": a.card.training_method.value if a.card.training_method else None,
             "training_method_source": a.card.training_method.source if a.card.training_method else None,
-            "model_card_url": a.card.model_card_url},
+            "model_card_url": a.card.model_card_url,
+            "origin": a.card.origin.value if a.card.origin else None,
+            "base_model": a.card.base_model.value if a.card.base_model else None,
+            "base_model_source": a.card.base_model.source if a.card.base_model else None},
         "source": {"origin": a.source.origin, "location": a.source.location, "files": list(a.source.files),
                    "reconstructed": a.source.reconstructed},
     }

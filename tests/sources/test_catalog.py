@@ -32,6 +32,27 @@ def test_entry_has_config_and_cited_card(entry: catalog.CatalogEntry) -> None:
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.model_id)
+def test_entry_says_what_it_is(entry: catalog.CatalogEntry) -> None:
+    """Every card states its origin, cited; a fine-tune or copy names its base and says so in its name; a base
+    model taken from the config is the config's own _name_or_path."""
+    from vlmscope.data.facts import CARD_ORIGINS
+
+    card = entry.card
+    assert card.origin is not None and card.origin.value in CARD_ORIGINS
+    assert card.origin.source.startswith("https://huggingface.co/")
+    if card.origin.value in ("fine-tune", "copy"):
+        assert card.base_model is not None
+        assert card.origin.value in card.display_name.value
+    if card.base_model is not None:
+        assert card.base_model.source.startswith("https://huggingface.co/") and "/" in card.base_model.value
+        if "_name_or_path" in card.base_model.source:
+            config = json.loads(entry.config_path.read_text())
+            assert card.base_model.value in config["_name_or_path"]
+    if card.origin.value == "official":
+        assert card.origin.source == f"https://huggingface.co/{entry.model_id}"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.model_id)
 def test_every_bundled_file_has_its_source_recorded(entry: catalog.CatalogEntry) -> None:
     """SOURCES.md names each bundled config file of the entry: in the entry's own row, or under its heading."""
     text = (entry.folder.parent / "SOURCES.md").read_text()

@@ -36,13 +36,16 @@ def zoo(
 
 @app.command(name="list")
 def list_models(version: VersionOpt = False) -> None:
-    """List the bundled catalog: model id, short name, and whether its config is verbatim or reconstructed."""
+    """List the bundled catalog: model id, short name, origin (official, conversion, fine-tune or copy), the
+    base model it was converted or fine-tuned from, and whether its config is verbatim or reconstructed.
+    Origins and base models are cited in each entry's card (vlmscope show -f json: card)."""
     from vlmscope.sources import catalog
 
-    entries = catalog.entries()
-    width = max(len("model id"), *(len(e.model_id) for e in entries))
-    short = max(len("short name"), *(len(e.short_name) for e in entries))
-    typer.echo(f"{'model id':{width}}  {'short name':{short}}  config")
-    for entry in entries:
-        config = "reconstructed" if entry.reconstructed else "verbatim"
-        typer.echo(f"{entry.model_id:{width}}  {entry.short_name:{short}}  {config}")
+    rows = [("model id", "short name", "origin", "base model", "config")]
+    for e in catalog.entries():
+        rows.append((e.model_id, e.short_name, e.card.origin.value if e.card.origin else "—",
+                     e.card.base_model.value if e.card.base_model else "—",
+                     "reconstructed" if e.reconstructed else "verbatim"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(f"{cell:{w}}" for cell, w in zip(row, widths, strict=True)).rstrip())

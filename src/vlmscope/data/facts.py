@@ -49,6 +49,11 @@ class Card:
     display_name: Cited
     training_method: Cited | None  # None: no stored model-card text says how it was trained
     model_card_url: str
+    origin: Cited | None = None  # official, conversion, fine-tune or copy (CARD_ORIGINS)
+    base_model: Cited | None = None  # the checkpoint it was converted, fine-tuned or copied from
+
+
+CARD_ORIGINS = ("official", "conversion", "fine-tune", "copy")
 
 
 @dataclass(frozen=True)

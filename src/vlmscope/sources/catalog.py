@@ -48,6 +48,8 @@ def _load_card(path: Path) -> Card:
         display_name=Cited(**raw["display_name"]),
         training_method=Cited(**raw["training_method"]) if raw.get("training_method") else None,
         model_card_url=raw["model_card_url"],
+        origin=Cited(**raw["origin"]) if raw.get("origin") else None,
+        base_model=Cited(**raw["base_model"]) if raw.get("base_model") else None,
     )
 
 
