@@ -25,3 +25,27 @@ def test_a_costed_comparison_carries_its_sheets() -> None:
     plain = vlmscope.compare(["llava-1.5-7b-hf"])
     assert plain.sheets is None and "### Cost" not in markdown(plain)
     assert "cost.visual_tokens" not in plain.to_pandas().columns
+
+
+def test_several_sizes_build_the_skeleton_once(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """cost_many: one skeleton for every size of one model; with the anatomy cached, a new size builds it once
+    more, and sizes already costed build nothing."""
+    import vlmscope
+    from vlmscope import api
+
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+    reads = []
+    real = api._read
+    monkeypatch.setattr(api, "_read", lambda *a: reads.append(1) or real(*a))
+    sizes = [vlmscope.CostRequest(image_size=s) for s in ((336, 336), (672, 672), (1024, 768))]
+    anatomy, sheets = vlmscope.cost_many("llava-v1.6-mistral-7b-hf", sizes)
+    assert anatomy.model_id == "llava-hf/llava-v1.6-mistral-7b-hf"
+    assert len(reads) == 1 and [s.image_size for s in sheets] == [(336, 336), (672, 672), (1024, 768)]
+    assert len({s.visual_tokens for s in sheets}) == 3  # AnyRes: the tokens follow the size
+    alone = [vlmscope.cost("llava-v1.6-mistral-7b-hf", r, use_cache=False)[1] for r in sizes]
+    assert list(sheets) == alone
+    reads.clear()
+    vlmscope.cost_many("llava-v1.6-mistral-7b-hf", sizes)
+    assert not reads  # every sheet cached: nothing built
+    vlmscope.cost_many("llava-v1.6-mistral-7b-hf", [*sizes, vlmscope.CostRequest(image_size=(800, 600))])
+    assert len(reads) == 1  # the anatomy is cached, the new size needs one skeleton

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vlmscope.api import SEED_MODELS, compare, cost, inspect
+from vlmscope.api import SEED_MODELS, compare, cost, cost_many, inspect
 from vlmscope.data import CostRequest, CostSheet
 
-__all__ = ["SEED_MODELS", "CostRequest", "CostSheet", "compare", "cost", "inspect"]
+__all__ = ["SEED_MODELS", "CostRequest", "CostSheet", "compare", "cost", "cost_many", "inspect"]
 __version__ = "0.1.0"

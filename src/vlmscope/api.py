@@ -109,21 +109,42 @@ def cost_source(source: ModelSource, request: CostRequest, *, use_cache: bool = 
                 trust_remote_code: bool = False) -> Costed:
     """Anatomy and cost sheet of resolved config files; the skeleton is built, walked and its roles found
     at most once for both."""
+    anatomy, (sheet,) = cost_sheets(source, (request,), use_cache=use_cache, trust_remote_code=trust_remote_code)
+    return Costed(anatomy, sheet)
+
+
+def cost_many(ref: str, requests: Sequence[CostRequest], *, use_cache: bool = True,
+              trust_remote_code: bool = False) -> tuple[Anatomy, tuple[CostSheet, ...]]:
+    """The anatomy and one cost sheet per request (several image sizes, say) of one model: the config is
+    resolved once and the skeleton built at most once for all of them (not at all when every sheet is
+    cached)."""
+    from vlmscope.sources import resolve
+
+    return cost_sheets(resolve(ref), requests, use_cache=use_cache, trust_remote_code=trust_remote_code)
+
+
+def cost_sheets(source: ModelSource, requests: Sequence[CostRequest], *, use_cache: bool = True,
+                trust_remote_code: bool = False) -> tuple[Anatomy, tuple[CostSheet, ...]]:
+    """``cost_many`` of resolved config files."""
     anatomy_key = cache.key(_payload(source))
-    cost_key = cache.key({**_payload(source), "cost": dataclasses.asdict(request)})
+    keys = [cache.key({**_payload(source), "cost": dataclasses.asdict(r)}) for r in requests]
     anatomy = cache.load(anatomy_key, Anatomy) if use_cache else None
-    sheet = cache.load(cost_key, CostSheet) if use_cache else None
-    if anatomy is not None and sheet is not None:
-        return Costed(anatomy, sheet)
+    sheets: list[CostSheet | None] = [cache.load(k, CostSheet) if use_cache else None for k in keys]
+    if anatomy is not None and all(sheets):
+        return anatomy, tuple(s for s in sheets if s is not None)
     from vlmscope.costing import cost_sheet
 
-    reading = _read(source, trust_remote_code)
+    reading = _read(source, trust_remote_code)  # one skeleton for every size still to cost
     if anatomy is None:
         anatomy = _analyze(reading, source, anatomy_key if use_cache else None)
-    sheet = cost_sheet(reading, source, anatomy, request)
-    if use_cache:
-        cache.store(cost_key, sheet)
-    return Costed(anatomy, sheet)
+    done = []
+    for request, key, found in zip(requests, keys, sheets, strict=True):
+        if found is None:
+            found = cost_sheet(reading, source, anatomy, request)
+            if use_cache:
+                cache.store(key, found)
+        done.append(found)
+    return anatomy, tuple(done)
 
 
 def outcome(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False,

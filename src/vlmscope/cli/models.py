@@ -113,9 +113,9 @@ def show(
                                                batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
                                                gpu_gb=gpu_gb,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None))
-    results = guard(debug, lambda: [api.cost(model, r, use_cache=not no_cache, trust_remote_code=trust_remote_code)
-                                     for r in requests])
-    anatomy, sheets = results[0][0], [sheet for _, sheet in results]
+    anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
+                                                        trust_remote_code=trust_remote_code))
+    sheets = list(found)
     emit(fmt, {
         ShowFormat.json: lambda: data.show_json(anatomy, sheets, depth),
         ShowFormat.markdown: lambda: markdown.show_markdown(anatomy, depth, sheets),
