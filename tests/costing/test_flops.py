@@ -107,3 +107,21 @@ def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkey
     assert full.flops.prefill and full.flops.decode_per_token
     if model_type in ("qwen2_vl", "qwen2_5_vl"):  # native resolution: the tower runs over the patch grid
         assert full.flops.vision and "patch grid" in full.flops.method
+
+
+def test_blip2_q_former_is_counted_from_its_forward() -> None:
+    """The Q-Former runs as the model calls it (32 learned queries cross-attending to the 257 encoder outputs,
+    class token included), and the projection after it reads the 32 queries: vision + connector equal the
+    tower's forward plus the Q-Former's closed form plus the projection, to the FLOP."""
+    anatomy, sheet = vlmscope.cost("blip2-vizwizqa", use_cache=False)
+    assert "analytic" not in sheet.flops.method
+    v = anatomy.vision
+    assert v is not None and v.class_token and v.positions == 257
+    q, t, d, e, f, layers, every = 32, 257, 768, 1408, 3072, 12, 2
+    self_attn = 2 * 4 * d * d * q + 2 * 2 * q * q * d
+    cross = 2 * (2 * d * d * q + 2 * e * d * t) + 2 * 2 * q * t * d
+    q_former = layers * (self_attn + 2 * 2 * d * f * q) + len(range(0, layers, every)) * cross
+    projection = 2 * q * 768 * 2560
+    tower = 520_719_260_160  # the Blip2VisionModel forward over one 224² image, counted on meta tensors
+    assert q_former == 12_747_866_112
+    assert sheet.flops.vision == tower + q_former + projection

@@ -60,13 +60,16 @@ def analyze(reading: Reading, source: ModelSource) -> Anatomy:
     )
 
 
-def _positions(index: ModuleIndex, root: str) -> int | None:
+def _positions(index: ModuleIndex, root: str, hidden: int) -> int | None:
+    """Learned positions of the vision tower: its first Embedding's size, or a (1, N, hidden) position tensor
+    held as a bare parameter (BLIP-2's), N > 1."""
     emb = index.first(root, nn.Embedding)
-    if emb is None:
-        return None
-    module = index.modules[emb]
-    assert isinstance(module, nn.Embedding)
-    return module.num_embeddings
+    if emb is not None:
+        module = index.modules[emb]
+        assert isinstance(module, nn.Embedding)
+        return module.num_embeddings
+    tensors = (p for p in index.modules[root].parameters() if p.dim() == 3 and p.shape[0] == 1 and p.shape[2] == hidden)
+    return next((int(p.shape[1]) for p in tensors if p.shape[1] > 1), None)
 
 
 def _patch_facts(module: nn.Module, config: Any) -> tuple[int, int | None, str]:
@@ -100,7 +103,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
     root = index.modules[roles.vision]
     hidden, patch, embeddings = _patch_facts(index.modules[roles.patch_embedding], getattr(root, "config", None))
     layers, block = stack_block(index, roles.vision_stack)
-    positions = _positions(index, roles.vision)
+    positions = _positions(index, roles.vision, hidden)
     image_size = _image_size(root)
     if image_size is None and positions and patch:
         image_size = (blocks.square_side(positions) or blocks.square_side(positions - 1) or 0) * patch or None

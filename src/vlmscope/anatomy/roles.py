@@ -261,13 +261,15 @@ def _leftover_roles(index: ModuleIndex, anchors: _Anchors, vision: _Vision,
 def _flat_vision_stack(index: ModuleIndex, patch: str, language: tuple[str, ...], head: str | None,
                        emb: nn.Module) -> str | None:
     """In a model without a vision module, the stack (outside the language model) whose blocks take the
-    patch embedding's width. A stack whose owner reaches the token embeddings is a text stack (the encoder
-    of an encoder-decoder, also when it takes the patches beside the text, as UDOP's), not a vision one."""
+    patch embedding's width. A stack whose owner holds the token embeddings but not the patch embedding's
+    own module is a text stack (the encoder of an encoder-decoder, also when it reads the patches through a
+    tied copy beside the text, as UDOP's), not a vision one. A flat model's root holds both."""
     width = _output_width(index.modules[patch])
     for stack in sorted(index.stacks(), key=index.count, reverse=True):
         if any(under(stack, p) for p in (*language, *((head,) if head else ()))):
             continue
-        if _reads_tokens(index, parent_of(stack), emb):  # it reads text tokens: a text or joint encoder
+        owner = parent_of(stack)
+        if _reads_tokens(index, owner, emb) and not under(patch, owner):  # a text or joint text-image encoder
             continue
         if _input_width(next(iter(index.modules[stack].children()))) == width:
             return stack

@@ -116,11 +116,38 @@ def connector_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, crops: i
     cannot run is counted analytically (2 × parameters × the tokens it holds: latents for a resampler)."""
     analytic: list[str] = []
     total = 0
+    held = tokens + (1 if anatomy.vision is not None and anatomy.vision.class_token else 0)  # the encoder output
     for path in roles.connector:
         module = index.modules.get(path)
-        if module is not None:
-            total += _module_flops(module, path, crops, tokens, width, anatomy.connector.queries, analytic)
+        if module is None:
+            continue
+        queried = _query_former_flops(module, crops, held, width, anatomy.connector.queries)
+        if queried is not None:  # what follows (the projection) reads the queries, not the patches
+            total += queried
+            tokens = anatomy.connector.queries or tokens
+            continue
+        total += _module_flops(module, path, crops, tokens, width, anatomy.connector.queries, analytic)
     return total, ("forward" if not analytic else f"forward; analytic for {', '.join(analytic)}")
+
+
+def _query_former_flops(module: nn.Module, crops: int, held: int, width: int, queries: int | None) -> int | None:
+    """A query transformer (BLIP-2's Q-Former): learned queries that cross-attend to the encoder output, run
+    as the model calls it, ``module(query_embeds=queries, encoder_hidden_states=image features)``. None for
+    any other module, or one that needs more inputs (InstructBLIP's also reads the instruction's tokens)."""
+    params = pyinspect.signature(module.forward).parameters
+    if not queries or not {"query_embeds", "encoder_hidden_states"} <= params.keys():
+        return None
+    required = {n for n, p in params.items() if p.default is p.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+    if required - {"query_embeds"} or first is None:
+        return None
+    q = torch.randn(crops, queries, first.in_features, device="meta")
+    image = torch.randn(crops, held, width, device="meta")
+    # No encoder mask: the model passes an all-ones one, which transformers drops for SDPA (and reads as data)
+    counted, _ = first_that_runs(("query forward", lambda: count(
+        lambda: module(query_embeds=q, encoder_hidden_states=image))))
+    return counted
 
 
 def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: int, queries: int | None,
