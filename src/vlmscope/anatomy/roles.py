@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from vlmscope.anatomy import towers as towers_mod
 from vlmscope.anatomy.blocks import is_norm
 from vlmscope.anatomy.index import ModuleIndex, ancestors, config_ints, parent_of, under
 from vlmscope.data import ParamCounts, Role
@@ -249,12 +250,11 @@ def _leftover_roles(index: ModuleIndex, anchors: _Anchors, vision: _Vision,
     head = (anchors.head,) if anchors.head else ()
     taken = (*((vision.root,) if vision.root else ()), *vision.extra, *language, *head)
     leftovers = tuple(p for p in _leftovers(index, taken) if p not in tail)
-    towers = vision.extra + tuple(p for p in leftovers if _is_tower(index, p))
+    towers = vision.extra + tuple(p for p in leftovers if towers_mod.is_tower(index, p))
     widths = {w for w in (_output_width(index.modules[vision.patch]) if vision.patch else None,
                           getattr(anchors.embeddings_module, "embedding_dim", None)) if w}
-    image = {id(getattr(index.modules[t], "config", None)) for t in (*towers, *((vision.root,) if vision.root else ()))}
-    others = tuple(p for p in leftovers if p not in towers and (_is_other_encoder(index, p) or (
-        id(getattr(index.modules.get(p), "config", None)) not in image and _other_modality_input(index, p, widths))))
+    image_towers = (*towers, *((vision.root,) if vision.root else ()))
+    others = towers_mod.other_inputs(index, tuple(p for p in leftovers if p not in towers), image_towers, widths)
     return (*tail, *(p for p in leftovers if p not in towers and p not in others)), towers, others
 
 
@@ -274,44 +274,6 @@ def _flat_vision_stack(index: ModuleIndex, patch: str, language: tuple[str, ...]
         if _input_width(next(iter(index.modules[stack].children()))) == width:
             return stack
     return None
-
-
-def _is_other_encoder(index: ModuleIndex, path: str) -> bool:
-    """An encoder of another modality (e.g. audio): its own input convolution that is not an image patch
-    embedding, and a block stack of its own."""
-    module = index.modules.get(path)
-    if module is None:
-        return False
-    convs = [m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-    return bool(convs) and not any(m.in_channels == 3 for m in convs) and any(under(s, path) for s in index.stacks())
-
-
-def _other_modality_input(index: ModuleIndex, path: str, widths: set[int]) -> bool:
-    """A module built from a sub-config of its own (``audio_config``, ``vq_config``; not one an image tower is
-    built from) that reads neither the image features nor the language model's hidden states: no Linear or
-    convolution in it takes either width. It embeds another input (audio tokens, an image-generation
-    tokenizer), so it is no connector."""
-    module = index.modules.get(path)
-    top = getattr(index.model, "config", None)
-    sub = getattr(module, "config", None)
-    if module is None or sub is None or sub is top or sub is getattr(top, "vision_config", None):
-        return False
-    if not any(sub is value for value in vars(top).values()):
-        return False
-    inputs = {m.in_features for m in module.modules() if isinstance(m, nn.Linear)}
-    inputs |= {m.in_channels for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))}
-    return not inputs & widths
-
-
-def _is_tower(index: ModuleIndex, path: str) -> bool:
-    """A further image encoder (e.g. a video or high-resolution tower): a patchifying convolution over image
-    channels and a block stack of its own."""
-    module = index.modules.get(path)
-    if module is None:
-        return False
-    has_patchify = any(isinstance(m, (nn.Conv2d, nn.Conv3d)) and m.in_channels == 3
-                       and tuple(m.kernel_size) == tuple(m.stride) for m in module.modules())
-    return has_patchify and any(under(s, path) for s in index.stacks())
 
 
 def _leftovers(index: ModuleIndex, taken: tuple[str, ...]) -> tuple[str, ...]:
