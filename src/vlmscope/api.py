@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from vlmscope import cache
-from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Outcome, ZooEntry
-from vlmscope.errors import VlmscopeError
+from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Outcome, ZooEntry
+from vlmscope.errors import RequestError, VlmscopeError
 from vlmscope.sources import ModelSource
 
 if TYPE_CHECKING:
@@ -251,3 +251,25 @@ def survey(types: tuple[str, ...] | None = None, *, use_cache: bool = True,
         if on_done is not None:
             on_done(model_type)
     return tuple(entries)
+
+
+def fit(refs: Sequence[str] = SEED_MODELS, request: CostRequest | None = None, *, jobs: int = 1,
+        use_cache: bool = True, trust_remote_code: bool = False,
+        on_done: Callable[[str], None] | None = None) -> tuple[tuple[Fit, ...], tuple[Outcome, ...]]:
+    """Whether each model's request fits the GPU the request names (``gpu`` from the accelerator table, or
+    ``gpu_bytes``), sorted by peak memory; with the outcomes, so a caller can report the models that failed."""
+    from vlmscope.costing import fit as fitting
+    from vlmscope.costing.latency import accelerator
+
+    request = request or CostRequest()
+    gpu_bytes = request.gpu_bytes
+    if gpu_bytes is None and request.gpu is not None:
+        gpu_bytes = int(accelerator(request.gpu)[1]["memory_gb"] * 10**9)
+    if gpu_bytes is None:
+        raise RequestError("gpu", None, "a GPU name (gpu=...) or its memory (gpu_bytes=...)")
+    outcomes = compare_each(refs, jobs=jobs, use_cache=use_cache, trust_remote_code=trust_remote_code,
+                            on_done=on_done, cost_request=request)
+    found = [fitting.fit(o.anatomy, o.sheet, gpu_bytes) for o in outcomes
+             if o.anatomy is not None and o.sheet is not None]
+    found.sort(key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0))
+    return tuple(found), outcomes

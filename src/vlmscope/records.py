@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmscope.data import Anatomy, CostSheet, VisionFacts, ZooEntry
+from vlmscope.data import Anatomy, CostSheet, Fit, Latency, VisionFacts, ZooEntry
 
 
 def record(a: Anatomy) -> dict[str, Any]:
@@ -92,7 +92,31 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
                      "gpu_gb": c.gpu_gb, "gpu_bytes": c.gpu_bytes, "fits": c.fits},
         "assumptions": list(c.assumptions),
         "warnings": list(c.warnings),
+        "memory": None if c.memory is None else {
+            "weights_bytes": c.memory.weights_bytes, "kv_cache_bytes": c.memory.kv_cache_bytes,
+            "activation_peak_bytes": c.memory.activation_peak_bytes, "peak_bytes": c.memory.peak_bytes,
+            "method": c.memory.method, "quant": c.memory.quant, "quantized": c.memory.quantized_roles,
+            "weights_bytes_by_role": dict(c.memory.weights_by_role), "checkpoint_dtype": c.memory.checkpoint_dtype,
+            "kv_sliding_layers": c.kv_sliding_layers},
+        "latency": latency_record(c.latency),
     }
+
+
+def latency_record(lat: Latency | None) -> dict[str, Any] | None:
+    return None if lat is None else {
+        "gpu": lat.gpu, "prefill_s_lower_bound": lat.prefill_s_lower_bound,
+        "decode_s_per_token_lower_bound": lat.decode_s_per_token_lower_bound,
+        "tokens_per_s_upper_bound": lat.tokens_per_s_upper_bound, "bound_by": lat.bound_by}
+
+
+def fit_record(f: Fit) -> dict[str, Any]:
+    """One object of ``fit -f json`` (docs/json.md)."""
+    return {"model_id": f.model_id, "display_name": f.display_name, "fits": f.fits, "gpu_bytes": f.gpu_bytes,
+            "weights_bytes": f.weights_bytes, "kv_cache_bytes": f.kv_cache_bytes,
+            "activation_peak_bytes": f.activation_peak_bytes, "peak_bytes": f.peak_bytes,
+            "headroom_bytes": f.headroom_bytes, "max_context": f.max_context, "max_batch": f.max_batch,
+            "context_limit": f.context_limit, "quant": f.quant, "latency": latency_record(f.latency),
+            "method": f.method}
 
 
 def zoo_record(e: ZooEntry) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import inspect
 from vlmscope.cli.app import app
 
 # Importing a group registers its commands; --help lists them in this order.
-for _group in ("models", "catalog"):
+for _group in ("models", "fitting", "catalog"):
     importlib.import_module(f"vlmscope.cli.{_group}")
 
 

@@ -113,6 +113,17 @@ ImageSizeOpt = Annotated[list[str] | None, typer.Option(
                          "size.", show_default=False)]
 TextTokensOpt = Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)]
 ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
+QuantOpt = Annotated[str | None, typer.Option(
+    "--quant", help="Weights as a quantized checkpoint stores them: bf16, fp16, fp8 (128×128 block scales), int8 "
+                    "(bitsandbytes LLM.int8), nf4 (bitsandbytes 4-bit), awq-int4, gptq-int4, gptq-int8. Default: "
+                    "the config's quantization_config, else --dtype.", show_default=False)]
+GroupSizeOpt = Annotated[int, typer.Option("--group-size", help="AWQ / GPTQ group size along the input "
+                                                                "(-1: one group per column).")]
+DoubleQuantOpt = Annotated[bool, typer.Option("--double-quant", help="nf4: absmax quantized again "
+                                                                     "(bnb_4bit_use_double_quant).")]
+GpuOpt = Annotated[str | None, typer.Option(
+    "--gpu", help="A GPU of the accelerator table (h100-sxm, h200, a100-80gb, l40s, l4, rtx-4090, rtx-3090, a10g): "
+                  "roofline lower bounds on latency, and its memory for the fit.", show_default=False)]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -141,6 +152,10 @@ def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest
     """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2)."""
     from vlmscope.data import CostRequest
 
+    if isinstance(fields.get("gpu"), str):  # a GPU of the table, by any of its spellings
+        from vlmscope.costing.latency import accelerator
+
+        fields["gpu"] = accelerator(str(fields["gpu"]))[0]
     parsed: list[tuple[int, int] | None] = [parse_size(s) for s in sizes] if sizes else [None]
     return [CostRequest(image_size=size, **fields) for size in parsed]  # type: ignore[arg-type]
 

@@ -10,9 +10,13 @@ from vlmscope.cli.app import app
 from vlmscope.cli.common import (
     ContextOpt,
     DebugOpt,
+    DoubleQuantOpt,
     Format,
+    GpuOpt,
+    GroupSizeOpt,
     ImageSizeOpt,
     NoCacheOpt,
+    QuantOpt,
     ShowFormat,
     TextTokensOpt,
     TrustOpt,
@@ -50,6 +54,7 @@ def compare(
     image_size: ImageSizeOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
+    gpu: GpuOpt = None,
     wide: WideOpt = False,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
@@ -62,7 +67,7 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
-                                                 text_tokens=text_tokens)[0]) if cost else None
+                                                 text_tokens=text_tokens, gpu=gpu)[0]) if cost else None
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
@@ -99,6 +104,10 @@ def show(
     gpu_mem: Annotated[str | None, typer.Option(help="GPU memory to check the scenario against, with its unit: "
                                                      "24GB (10^9 bytes), 80GiB (2^30 bytes), ...")] = None,
     gpu_gb: Annotated[float | None, typer.Option(help="The same in GiB (2^30 bytes), as a number.")] = None,
+    quant: QuantOpt = None,
+    group_size: GroupSizeOpt = 128,
+    double_quant: DoubleQuantOpt = False,
+    gpu: GpuOpt = None,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
@@ -111,7 +120,8 @@ def show(
 
     requests = guard(debug, lambda: cost_requests(image_size, images=images, text_tokens=text_tokens, context=context,
                                                batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
-                                               gpu_gb=gpu_gb,
+                                               gpu_gb=gpu_gb, quant=quant, group_size=group_size,
+                                               double_quant=double_quant, gpu=gpu,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
@@ -162,6 +172,7 @@ def report(
     image_size: ImageSizeOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
+    gpu: GpuOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
@@ -177,7 +188,7 @@ def report(
 
     target = output_path(output)
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
-                                                 text_tokens=text_tokens)[0]) if cost else None
+                                                 text_tokens=text_tokens, gpu=gpu)[0]) if cost else None
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
         page = render_report(comparison)

@@ -148,3 +148,17 @@ def _echoed_count(fn: Any, index: ModuleIndex, stack: str, n: int, on_meta: bool
     if len(flops) != 1 or not first.alike:
         return None
     return outer + (n - 1) * flops[0]
+
+
+def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
+    """Run ``fn`` with the stack's first block for real and the others echoed (a stack of identical blocks:
+    what one block holds is what each holds); the whole forward where the echo cannot stand in."""
+    n = uniform(index, stack)
+    if n:
+        assert stack is not None
+        flops: list[int] = []
+        with _echoed(index, stack, flops) as first:
+            result = fn()
+        if len(flops) == 1 and first.alike:
+            return result
+    return fn()

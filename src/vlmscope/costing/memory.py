@@ -1,26 +1,79 @@
-"""Memory: weights per dtype and role, the KV cache per token (GQA-aware, sliding window), and whether a
-scenario fits."""
+"""Memory: weights per dtype and role, the KV cache layer by layer (GQA-aware; sliding-window layers hold
+window − 1 tokens, as transformers' cache does), the prefill's activation peak, and whether a scenario fits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
-from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest
+from vlmscope.costing import activations, quant
+from vlmscope.costing.counting import first_that_runs
+from vlmscope.costing.echo import run_echoed
+from vlmscope.costing.vision import tower_inputs, vision_module
+from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, Memory, Quant
+
+SLIDING = ("sliding_attention", "chunked_attention", "hybrid_sliding", "reference_sliding_attention")
+NO_CACHE = ("dummy", "conv", "linear_attention", "hybrid", "mamba")
 
 
-def kv_cache(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> tuple[int, int, int | None]:
-    """(bf16 KV bytes per token, self-attention layers, sliding window) of the language model."""
+@dataclass(frozen=True)
+class KVLayout:
+    """What the language model's cache holds per token: bytes per layer (bf16), and which layers are full
+    or capped by a sliding window."""
+
+    per_layer: int
+    full: int
+    sliding: int
+    window: int | None
+
+    @property
+    def per_token(self) -> int:
+        return self.per_layer * (self.full + self.sliding)
+
+    def bytes(self, context: int, batch: int) -> int:
+        """The cache after ``context`` tokens of ``batch`` sequences; a sliding layer keeps window − 1."""
+        held = min(context, self.window - 1) if self.window else context
+        return batch * self.per_layer * (self.full * context + self.sliding * held)
+
+
+def kv_layout(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> KVLayout:
+    """Per-layer cache shape of the language model, with each layer's kind as transformers' cache reads it
+    from the config (``layer_types``, or a sliding window on every layer)."""
     lang = anatomy.language
     blocks = list(index.modules[roles.language_stack].children())
     layers = sum(1 for b in blocks if "CrossAttention" not in type(b).__name__)
     attn = next((m for m in blocks[0].modules() if "Attention" in type(m).__name__), None)
     head_dim = getattr(attn, "head_dim", None) or lang.hidden_size // (lang.heads or 1)
+    per_layer = 2 * (lang.kv_heads or lang.heads or 0) * int(head_dim) * 2
     config = getattr(attn, "config", None)
-    window = getattr(config, "sliding_window", None) if config is not None else None
-    if config is not None and getattr(config, "use_sliding_window", True) is False:
-        window = None
-    per_token = layers * 2 * (lang.kv_heads or lang.heads or 0) * int(head_dim) * 2
-    return per_token, layers, window if isinstance(window, int) else None
+    kinds, windows = _layer_kinds(config) if config is not None else ([], [])
+    if len(kinds) != layers:
+        return KVLayout(per_layer, layers, 0, None)
+    sliding = [w for kind, w in zip(kinds, windows, strict=True) if kind in SLIDING and w]
+    full = sum(1 for kind in kinds if kind not in SLIDING and kind not in NO_CACHE)
+    return KVLayout(per_layer, full + (len([k for k in kinds if k in SLIDING]) - len(sliding)), len(sliding),
+                    min(sliding) if sliding else None)
+
+
+def _layer_kinds(config: Any) -> tuple[list[str], list[int | None]]:
+    def read() -> tuple[list[str], list[int | None]]:
+        from transformers.cache_utils import get_layer_types_and_kwargs
+
+        kinds, kwargs = get_layer_types_and_kwargs(config)
+        return list(kinds), [k.get("sliding_window") for k in kwargs]
+
+    found, _ = first_that_runs(("transformers' cache layout", read))
+    if found is not None:
+        return found
+    window = getattr(config, "sliding_window", None)  # older transformers: one kind for every layer
+    if getattr(config, "use_sliding_window", True) is False or not isinstance(window, int):
+        return [], []
+    layers = int(getattr(config, "num_hidden_layers", 0))
+    return ["sliding_attention"] * layers, [window] * layers
 
 
 def weights(anatomy: Anatomy) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -32,13 +85,93 @@ def weights(anatomy: Anatomy) -> tuple[dict[str, int], dict[str, dict[str, int]]
     return {d: int(p.total * b) for d, b in DTYPE_BYTES.items()}, by_role
 
 
-def scenario(anatomy: Anatomy, request: CostRequest, kv_per_token: int,
-             window: int | None) -> tuple[int, bool | None]:
-    """(bytes, fits) of the weights in the requested dtypes plus the KV cache for batch × context (capped
-    by the sliding window); ``fits`` is None without a GPU size."""
+def storage(request: CostRequest, config: dict[str, Any]) -> Quant:
+    """How the weights are stored: --quant, else the config's quantization_config, else --dtype."""
+    if request.quant is not None:
+        return Quant(request.quant, request.group_size, request.double_quant)
+    return quant.from_config(config) or Quant(str(request.weights_dtype), source="--dtype")
+
+
+def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
+           prefill_tokens: int | None, layout: KVLayout, how: Quant, checkpoint_dtype: str | None) -> Memory:
+    """Weights as stored, the KV cache at context × batch, and the prefill's traced activation peak."""
+    stored = quant.stored_weights(index, roles, how)
+    by_role = dict(stored.by_role)
+    if how.source == "--dtype" and request.vision_dtype and "vision" in by_role:
+        by_role["vision"] = int(anatomy.params.vision * DTYPE_BYTES[request.vision_dtype])
+    weights_bytes = sum(by_role.values())
+    kv = layout.bytes(request.context, request.batch)
+    peak, traced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
+    method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
+              f"KV: per layer ({layout.full} full, {layout.sliding} sliding); activations: {traced}")
+    return Memory(weights_bytes, kv, peak, None if peak is None else weights_bytes + kv + peak, method,
+                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype)
+
+
+def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
+                    prefill_tokens: int | None) -> tuple[int | None, str]:
+    """(bytes, method): the larger of the vision encoder's peak over every frame of the request and the
+    language model's over the prompt (with the head for the last position), traced in bf16."""
+    if not prefill_tokens:
+        return 0, "none (an empty prompt)"
+    with activations.in_bf16(index.model):
+        lm, vision_part = _lm_peak(index, roles, anatomy, request, prefill_tokens), _vision_peak(
+            index, roles, anatomy, request, img)
+    if lm is None:
+        return None, "not traced: the language model's forward does not run on meta tensors"
+    parts = ["language model: traced (first block, identical blocks echoed; SDPA as the memory-efficient "
+             "kernel)"]
+    vision, said = vision_part
+    parts.append(said)
+    return max(lm, vision or 0), "; ".join(parts)
+
+
+def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, tokens: int) -> int | None:
+    lm = index.modules[roles.language_root]
+    width = anatomy.language.hidden_size
+
+    def prefill() -> Any:
+        hidden = torch.randn(request.batch, tokens, width, dtype=torch.bfloat16)
+        return run_echoed(lambda: lm(inputs_embeds=hidden, use_cache=True), index, roles.language_stack)
+
+    body = activations.traced_peak(prefill, index.model)
+    if body is None:
+        return None
+    head = index.modules.get(roles.head or "")
+    final = request.batch * tokens * width * 2  # the last hidden state, which the head reads one position of
+    logits = activations.traced_peak(
+        lambda: head(torch.randn(request.batch, 1, width, dtype=torch.bfloat16)).float(), index.model) \
+        if head is not None else 0
+    return max(body, final + (logits or 0))
+
+
+def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest,
+                 img: ImageTokens) -> tuple[int | None, str]:
+    v = anatomy.vision
+    if request.images == 0:
+        return 0, "vision: no images"
+    if v is None or not v.image_size or v.native_resolution or roles.vision is None:
+        return None, "vision: not traced (no fixed-size tower); the language model's peak stands"
+    frames = img.crops * request.images * request.batch
+    h, w = img.frame or (v.image_size, v.image_size)
+    tower = vision_module(index.modules[roles.vision])
+
+    def run() -> Any:
+        pixels = torch.randn(frames, 3, h, w, dtype=torch.bfloat16)
+        kwargs = tower_inputs(tower, frames, (h, w), v.patch_size or 1)
+        return run_echoed(lambda: tower(pixel_values=pixels, **kwargs), index, roles.vision_stack)
+
+    peak = activations.traced_peak(run, index.model)
+    if peak is None:
+        return None, "vision: not traced (its forward does not run on meta tensors)"
+    return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once"
+
+
+def scenario(anatomy: Anatomy, request: CostRequest, layout: KVLayout) -> tuple[int, bool | None]:
+    """(bytes, fits) of the weights in the requested dtypes plus the KV cache for batch × context (sliding
+    layers capped); ``fits`` is None without a GPU size."""
     vision_dtype = request.vision_dtype or request.weights_dtype
     vision_bytes = int(anatomy.params.vision * DTYPE_BYTES[vision_dtype])
     rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
-    cached = min(request.context, window) if window else request.context
-    total = vision_bytes + rest + request.batch * cached * kv_per_token
+    total = vision_bytes + rest + layout.bytes(request.context, request.batch)
     return total, None if request.gpu_bytes is None else total <= request.gpu_bytes

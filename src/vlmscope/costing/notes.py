@@ -3,7 +3,9 @@ questionable. Each is a sentence, so a reader sees where a number comes from."""
 
 from __future__ import annotations
 
-from vlmscope.data import Anatomy, CostRequest, ImageTokens
+from typing import Any
+
+from vlmscope.data import Anatomy, CostRequest, ImageTokens, Quant
 from vlmscope.sources import ModelSource
 
 
@@ -28,7 +30,7 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
 
 
 def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
-             window: int | None) -> tuple[str, ...]:
+             window: int | None, config: dict[str, Any] | None = None, how: Quant | None = None) -> tuple[str, ...]:
     """Sentences naming what the model was not made for: a context or prompt beyond its positions, a prompt
     longer than the context, a sliding window that caps the cache."""
     found: list[str] = []
@@ -41,6 +43,10 @@ def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
     if prefill_tokens and prefill_tokens > request.context:
         found.append(f"the prompt ({prefill_tokens:,} tokens) is longer than the context ({request.context:,})")
     if window and request.context > window:
-        found.append(f"sliding window {window:,}: layers with sliding-window attention keep at most the last "
-                     f"{window:,} tokens in their KV cache, not the whole context of {request.context:,}")
+        found.append(f"sliding window {window:,}: layers with sliding-window attention keep the last "
+                     f"{window - 1:,} tokens in their KV cache, not the whole context of {request.context:,}")
+    q = (config or {}).get("quantization_config")
+    if isinstance(q, dict) and how is not None and how.source == "--dtype":
+        found.append(f"the config's quantization_config (quant_method {str(q.get('quant_method'))[:40]!r}) is not "
+                     f"a method vlmscope models: weights counted at {how.method}; pass --quant to choose one")
     return tuple(found)

@@ -34,14 +34,19 @@ def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch:
                            ("forward per block", lambda: _tower_per_block(index, roles, frame, patch)))
 
 
+def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int) -> dict[str, Any]:
+    """Keyword inputs besides the pixels that a tower's forward needs (Idefics2's patch mask)."""
+    height, width = frame
+    if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
+        return {"patch_attention_mask": torch.ones(frames, height // patch, width // patch, dtype=torch.bool,
+                                                   device="meta")}
+    return {}
+
+
 def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
     tower = vision_module(index.modules[roles.vision or ""])
-    height, width = frame
-    kwargs: dict[str, Any] = {}
-    if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
-        kwargs["patch_attention_mask"] = torch.ones(1, height // patch, width // patch, dtype=torch.bool,
-                                                    device="meta")
-    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, height, width), **kwargs), index,
+    kwargs = tower_inputs(tower, 1, frame, patch)
+    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, *frame), **kwargs), index,
                          roles.vision_stack)
 
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from vlmscope.data.cost import (
     DTYPE_BYTES,
+    QUANT_METHODS,
     Costed,
     CostRequest,
     CostSheet,
     DType,
+    Fit,
     Flops,
     ImageTokens,
+    Latency,
+    Memory,
     Outcome,
+    Quant,
 )
 from vlmscope.data.facts import (
     Anatomy,
@@ -40,6 +45,7 @@ from vlmscope.data.facts import (
 
 __all__ = [
     "DTYPE_BYTES",
+    "QUANT_METHODS",
     "Anatomy",
     "Card",
     "Cited",
@@ -49,15 +55,19 @@ __all__ = [
     "CostSheet",
     "Costed",
     "DType",
+    "Fit",
     "Flops",
     "HeadFacts",
     "ImageTokens",
     "LanguageFacts",
+    "Latency",
     "MLPFacts",
+    "Memory",
     "NormFacts",
     "Origin",
     "Outcome",
     "ParamCounts",
+    "Quant",
     "ResamplerFacts",
     "ResamplerKind",
     "Role",

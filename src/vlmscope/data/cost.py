@@ -48,6 +48,10 @@ class CostRequest:
     vision_dtype: str | None = None  # None: same as weights_dtype
     gpu_gb: float | None = None  # GiB (2^30 bytes), as --gpu-gb always meant; gpu_bytes is exact
     gpu_bytes: int | None = None
+    quant: str | None = None  # one of QUANT_METHODS; None: the config's quantization_config, else weights_dtype
+    group_size: int = 128
+    double_quant: bool = False
+    gpu: str | None = None  # an accelerator of the table (latency bounds and its memory)
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -75,11 +79,65 @@ class CostRequest:
             raise RequestError("gpu_gb", gpu, "a positive number of GiB")
         if self.gpu_bytes is not None:
             _positive("gpu_bytes", self.gpu_bytes, 1, 2**60)
+        if self.quant is not None and self.quant not in QUANT_METHODS:
+            raise RequestError("quant", self.quant, f"one of {', '.join(QUANT_METHODS)}")
+        if self.group_size != -1:
+            _positive("group_size", self.group_size, 1, 2**20)
         if gpu is not None:
             exact = int(gpu * 2**30)
             if self.gpu_bytes is not None and self.gpu_bytes != exact:
                 raise RequestError("gpu_bytes", self.gpu_bytes, f"the same memory as gpu_gb={gpu:g} GiB, or no gpu_gb")
             object.__setattr__(self, "gpu_bytes", exact)
+
+
+QUANT_METHODS = ("bf16", "fp16", "fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8")
+
+
+@dataclass(frozen=True)
+class Quant:
+    """How the weights are stored: a plain dtype or a quantization method with its parameters."""
+
+    method: str  # one of QUANT_METHODS, or a plain DType (fp32, int4: every weight at that width)
+    group_size: int = 128  # AWQ / GPTQ groups along the input; -1: one group per column
+    double_quant: bool = False  # nf4: absmax quantized again (bnb_4bit_use_double_quant)
+    skip_modules: tuple[str, ...] = ()  # module names left at the compute dtype (modules_to_not_convert)
+    source: str = "--quant"  # "--quant", "quantization_config" or "--dtype"
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Memory of one request (JSON ``cost.memory``; all values are bytes)."""
+
+    weights_bytes: int  # as the checkpoint stores them (quantized layers packed, the rest at 16 bit)
+    kv_cache_bytes: int  # context × batch, layer by layer (sliding layers hold window − 1 tokens)
+    activation_peak_bytes: int | None  # largest transient above weights + KV during the prefill
+    peak_bytes: int | None  # weights + KV + activation peak
+    method: str  # how each figure was obtained
+    quant: str  # the storage method of the weights
+    weights_by_role: dict[str, int]
+    quantized_roles: str  # which modules the method quantizes; the others stay at the compute dtype
+    checkpoint_dtype: str | None = None  # the config's own torch_dtype / dtype
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether one model's request fits a GPU (JSON ``fit``: one object per model)."""
+
+    model_id: str
+    display_name: str
+    fits: bool | None  # None: the activation peak could not be traced, so no verdict
+    gpu_bytes: int
+    weights_bytes: int
+    kv_cache_bytes: int
+    activation_peak_bytes: int | None
+    peak_bytes: int | None
+    headroom_bytes: int | None  # gpu − peak (negative: short by that much)
+    max_context: int | None  # the largest context that fits at the batch; None where none does
+    max_batch: int | None  # the largest batch that fits at the context; None where none does
+    context_limit: int  # where the max_context search stopped (the model's positions, or vlmscope's limit)
+    quant: str
+    latency: Latency | None
+    method: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +174,20 @@ class CostSheet:
     warnings: tuple[str, ...] = ()  # what makes the request questionable (context beyond the model's, ...)
     processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
     gpu_bytes: int | None = None  # the GPU memory the scenario was checked against
+    memory: Memory | None = None
+    kv_sliding_layers: int = 0  # of kv_layers, those capped by the sliding window
+    latency: Latency | None = None
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Roofline lower bounds on a named accelerator (JSON ``cost.latency``); a real run is never faster."""
+
+    gpu: str
+    prefill_s_lower_bound: float | None
+    decode_s_per_token_lower_bound: float
+    tokens_per_s_upper_bound: float
+    bound_by: str  # which limit set each bound: compute or memory bandwidth
 
 
 @dataclass(frozen=True)

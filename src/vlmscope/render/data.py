@@ -7,9 +7,9 @@ import io
 import json
 from typing import Any
 
-from vlmscope.data import Anatomy, Comparison, CostSheet, ZooEntry
+from vlmscope.data import Anatomy, Comparison, CostSheet, Fit, ZooEntry
 from vlmscope.diff import Diff
-from vlmscope.records import cost_record, flatten, record, zoo_record
+from vlmscope.records import cost_record, fit_record, flatten, record, zoo_record
 from vlmscope.render.rows import printable
 from vlmscope.render.tree import tree_lines
 
@@ -79,3 +79,19 @@ def frame(comparison: Comparison) -> Any:
     except ImportError as exc:
         raise ImportError("to_pandas() needs pandas: pip install 'vlmscope[pandas]'") from exc
     return pd.DataFrame([flatten(r) for r in _records(comparison, comparison.sheets)])
+
+
+def fit_json(fits: tuple[Fit, ...]) -> str:
+    """``fit -f json``: a list with one object per model, sorted by peak (docs/json.md)."""
+    return dumps([fit_record(f) for f in fits])
+
+
+def fit_csv(fits: tuple[Fit, ...]) -> str:
+    """``fit -f csv``: one row per model, the JSON keys flattened."""
+    rows = [flatten(fit_record(f)) for f in fits]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["model_id"], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+    return out.getvalue()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vlmscope.data import Anatomy, Comparison, CostSheet, MLPFacts, NormFacts, ResamplerKind, VisionFacts, ZooEntry
+from vlmscope.data import Anatomy, Comparison, CostSheet, Fit, MLPFacts, NormFacts, ResamplerKind, VisionFacts, ZooEntry
 
 _VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -157,10 +157,20 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
 )
 
 
+LATENCY: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
+    ("Peak memory", lambda p: readable(p[1].memory.peak_bytes) if p[1].memory and p[1].memory.peak_bytes else "—"),
+    ("First token (lower bound)", lambda p: _seconds(p[1].latency.prefill_s_lower_bound if p[1].latency else None)),
+    ("Per token (lower bound)",
+     lambda p: _seconds(p[1].latency.decode_s_per_token_lower_bound if p[1].latency else None)),
+)
+
+
 def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
-    figures rest on assumed processor defaults, and what makes a request questionable."""
-    rows = tuple(tuple(printable(get(p)) for _, get in COST) for p in pairs)
+    figures rest on assumed processor defaults, and what makes a request questionable. With a GPU named, the
+    peak memory and the latency lower bounds too."""
+    spec = COST + (LATENCY if any(c.latency is not None for _, c in pairs) else ())
+    rows = tuple(tuple(printable(get(p)) for _, get in spec) for p in pairs)
     said: dict[str, list[str]] = {}
     for a, c in pairs:
         if c.processor_defaults:
@@ -168,7 +178,11 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
         for warning in c.warnings:
             said.setdefault(warning, []).append(a.display_name)
     notes = tuple(printable(f"{', '.join(names)}: {text}") for text, names in said.items())
-    return Table("Cost", tuple(h for h, _ in COST), rows, notes)
+    if any(c.latency is not None for _, c in pairs):
+        gpu = next(c.latency.gpu for _, c in pairs if c.latency is not None)
+        notes += (f"latency: roofline lower bounds on {gpu} (dense peak and memory bandwidth); a real run is "
+                  "never faster",)
+    return Table("Cost", tuple(h for h, _ in spec), rows, notes)
 
 
 _DEFAULTS_NOTE = ("no preprocessor_config.json in the repository; images are assumed cut only as config.json "
@@ -198,6 +212,20 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
         fits = f" — {'fits' if c.fits else 'does NOT fit'} in {readable(c.gpu_bytes or 0)}"
     rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
                  f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
+    m = c.memory
+    if m is not None:
+        rows += [(f"Weights as stored ({m.quant})", readable(m.weights_bytes)), ("  quantized", m.quantized_roles),
+                 (f"KV cache at {c.context:,} × {c.batch}", readable(m.kv_cache_bytes)),
+                 ("Activation peak (prefill)", "—" if m.activation_peak_bytes is None
+                  else readable(m.activation_peak_bytes)),
+                 ("Peak memory", "—" if m.peak_bytes is None else readable(m.peak_bytes)),
+                 ("Memory method", m.method)]
+    if c.latency is not None:
+        lat = c.latency
+        rows += [(f"First token on {lat.gpu}", _seconds(lat.prefill_s_lower_bound)),
+                 ("Per output token", _seconds(lat.decode_s_per_token_lower_bound)),
+                 ("Tokens per second", f"≤ {lat.tokens_per_s_upper_bound:,.0f} (batch {c.batch})"),
+                 ("Bounded by", lat.bound_by)]
     rows += [("Assumed", a) for a in c.assumptions] + [("Warning", w) for w in c.warnings]
     return rows
 
@@ -232,3 +260,33 @@ def cell(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return "—" if value is None else str(value)
+
+
+def _seconds(s: float | None) -> str:
+    return "—" if s is None else f"≥ {s * 1000:,.1f} ms"
+
+
+def fit_rows(fits: tuple[Fit, ...]) -> Table:
+    """``vlmscope fit``: one row per model, sorted by peak; the latency columns when a GPU was named."""
+    timed = any(f.latency is not None for f in fits)
+    headers = ["Model", "Weights", "KV cache", "Activations", "Peak", "Fits", "Headroom", "Max context",
+               "Max batch"] + (["First token", "Per token", "Tokens/s"] if timed else [])
+    rows = []
+    for f in fits:
+        verdict = "?" if f.fits is None else "✓" if f.fits else "✗"
+        def size(n: int | None) -> str:
+            return "—" if n is None else readable(n)
+        headroom = "—" if f.headroom_bytes is None else (
+            readable(f.headroom_bytes) if f.headroom_bytes >= 0 else f"−{readable(-f.headroom_bytes)}")
+        context = "—" if f.max_context is None else f"{f.max_context:,}" + (
+            " (model max)" if f.max_context == f.context_limit else "")
+        row = [f.display_name, f"{size(f.weights_bytes)} ({f.quant})", size(f.kv_cache_bytes),
+               size(f.activation_peak_bytes), size(f.peak_bytes), verdict, headroom, context,
+               "—" if f.max_batch is None else f"{f.max_batch:,}"]
+        if timed:
+            lat = f.latency
+            row += ["—", "—", "—"] if lat is None else [
+                _seconds(lat.prefill_s_lower_bound), _seconds(lat.decode_s_per_token_lower_bound),
+                f"≤ {lat.tokens_per_s_upper_bound:,.0f}"]
+        rows.append(tuple(printable(c) for c in row))
+    return Table("Fit", tuple(headers), tuple(rows))

@@ -1,0 +1,58 @@
+"""Does a request fit a GPU, and how far can it go: the largest context at the batch and the largest batch at
+the context, from one cost sheet (weights as stored, the KV cache layer by layer, the traced activation peak)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vlmscope.costing.memory import KVLayout
+from vlmscope.data import Anatomy, CostSheet, Fit
+from vlmscope.limits import MAX_TOKENS
+
+
+def layout_of(sheet: CostSheet) -> KVLayout:
+    """The KV layout a sheet was computed with."""
+    per_layer = sheet.kv_cache_bytes_per_token // max(sheet.kv_layers, 1)
+    return KVLayout(per_layer, sheet.kv_layers - sheet.kv_sliding_layers, sheet.kv_sliding_layers,
+                    sheet.sliding_window)
+
+
+def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
+    """The verdict for ``sheet``'s request on ``gpu_bytes`` of memory. The activation peak was traced at the
+    request's batch; at another batch it is scaled by the batch (every traced tensor carries it)."""
+    m = sheet.memory
+    assert m is not None
+    layout = layout_of(sheet)
+    prompt = sheet.prefill_tokens or 0
+    limit = anatomy.language.max_position_embeddings or MAX_TOKENS
+    act = m.activation_peak_bytes
+    if act is None or m.peak_bytes is None:
+        return Fit(anatomy.model_id, anatomy.display_name, None, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
+                   None, None, None, None, None, limit, m.quant, sheet.latency,
+                   m.method + "; no verdict: the activation peak was not traced")
+    per_seq = act / sheet.batch
+
+    def peak(context: int, batch: int) -> int:
+        return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
+
+    max_context = _largest(lambda c: peak(c, sheet.batch) <= gpu_bytes, max(prompt, 1), max(limit, prompt))
+    max_batch = _largest(lambda b: peak(sheet.context, b) <= gpu_bytes, 1, MAX_TOKENS // max(sheet.context, 1))
+    headroom = gpu_bytes - m.peak_bytes
+    method = (f"{m.method}; max_context: KV grown layer by layer up to {limit:,} positions; max_batch: KV and "
+              "activations scaled by the batch")
+    return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
+               act, m.peak_bytes, headroom, max_context, max_batch, limit, m.quant, sheet.latency, method)
+
+
+def _largest(check: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The largest n in [low, high] with check(n), for a predicate that holds up to a point; None if none
+    does."""
+    if high < low or not check(low):
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if check(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
