@@ -116,7 +116,7 @@ def fit_record(f: Fit) -> dict[str, Any]:
             "activation_peak_bytes": f.activation_peak_bytes, "peak_bytes": f.peak_bytes,
             "headroom_bytes": f.headroom_bytes, "max_context": f.max_context, "max_batch": f.max_batch,
             "context_limit": f.context_limit, "quant": f.quant, "latency": latency_record(f.latency),
-            "method": f.method}
+            "method": f.method, "warnings": list(f.warnings)}
 
 
 def zoo_record(e: ZooEntry) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def fit(
             error_line(failed.error)
     table = rows.fit_rows(found)
     emit(fmt, {
-        Format.table: lambda: terminal.table(table, width=width(), color=color()),
+        Format.table: lambda: terminal.records(table, width=width(), color=color()),
         Format.markdown: lambda: markdown.markdown_table(table),
         Format.json: lambda: data.fit_json(found),
         Format.csv: lambda: data.fit_csv(found),

@@ -29,7 +29,7 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
     if act is None or m.peak_bytes is None:
         return Fit(anatomy.model_id, anatomy.display_name, None, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
                    None, None, None, None, None, limit, m.quant, sheet.latency,
-                   m.method + "; no verdict: the activation peak was not traced")
+                   m.method + "; no verdict: the activation peak was not traced", _said(sheet))
     per_seq = act / sheet.batch
 
     def peak(context: int, batch: int) -> int:
@@ -41,7 +41,15 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
     method = (f"{m.method}; max_context: KV grown layer by layer up to {limit:,} positions; max_batch: KV and "
               "activations scaled by the batch")
     return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
-               act, m.peak_bytes, headroom, max_context, max_batch, limit, m.quant, sheet.latency, method)
+               act, m.peak_bytes, headroom, max_context, max_batch, limit, m.quant, sheet.latency, method,
+               _said(sheet))
+
+
+def _said(sheet: CostSheet) -> tuple[str, ...]:
+    """The sheet's warnings, and each part of the activation peak that could not be traced."""
+    untraced = [part.strip() for part in (sheet.memory.method if sheet.memory else "").split(";")
+                if "not traced" in part]
+    return (*sheet.warnings, *untraced)
 
 
 def _largest(check: Callable[[int], bool], low: int, high: int) -> int | None:

@@ -162,9 +162,29 @@ def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Co
         return run_echoed(lambda: tower(pixel_values=pixels, **kwargs), index, roles.vision_stack)
 
     peak = activations.traced_peak(run, index.model)
+    if peak is not None:
+        return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once"
+    peak = _vision_per_block(index, roles, frames, (h, w), v.patch_size or 1)
     if peak is None:
         return None, "vision: not traced (its forward does not run on meta tensors)"
-    return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once"
+    return peak, f"vision: traced block by block over {frames} frame(s) of {h}×{w} at once"
+
+
+def _vision_per_block(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int],
+                      patch: int) -> int | None:
+    """A tower whose whole forward needs data: the patch embedding over every frame, then one block over
+    the patch tokens of every frame (each block of the stack holds the same)."""
+    if roles.patch_embedding is None or roles.vision_stack is None:
+        return None
+    embed = index.modules[roles.patch_embedding]
+    block = next(iter(index.modules[roles.vision_stack].children()))
+    tokens = (frame[0] // patch) * (frame[1] // patch)
+    width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
+    embedded = activations.traced_peak(lambda: embed(torch.randn(frames, 3, *frame, dtype=torch.bfloat16)),
+                                       index.model)
+    blocked = activations.traced_peak(
+        lambda: block(torch.randn(frames, tokens, width, dtype=torch.bfloat16), None), index.model)
+    return None if embedded is None or blocked is None else max(embedded, blocked)
 
 
 def scenario(anatomy: Anatomy, request: CostRequest, layout: KVLayout) -> tuple[int, bool | None]:

@@ -138,6 +138,7 @@ class Fit:
     quant: str
     latency: Latency | None
     method: str
+    warnings: tuple[str, ...] = ()  # the cost sheet's, and any part of the peak that was not traced
 
 
 @dataclass(frozen=True)

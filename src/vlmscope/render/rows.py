@@ -289,4 +289,7 @@ def fit_rows(fits: tuple[Fit, ...]) -> Table:
                 _seconds(lat.prefill_s_lower_bound), _seconds(lat.decode_s_per_token_lower_bound),
                 f"≤ {lat.tokens_per_s_upper_bound:,.0f}"]
         rows.append(tuple(printable(c) for c in row))
-    return Table("Fit", tuple(headers), tuple(rows))
+    notes = [f"{f.display_name}: {w}" for f in fits for w in f.warnings]
+    if timed:
+        notes.append("latency: roofline lower bounds (dense peak and memory bandwidth); a real run is never faster")
+    return Table("Fit", tuple(headers), tuple(rows), tuple(printable(n) for n in notes))

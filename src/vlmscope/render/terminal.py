@@ -100,6 +100,15 @@ def comparison(comp: Comparison, width: int = 200, color: bool = False,
     return _render(Group(*parts), width, color)
 
 
+def records(t: Table, width: int = 200, color: bool = False, wide: bool = False) -> str:
+    """A table of one row per model, turned as ``compare`` shows it: facts as rows, the models (first column)
+    as columns in groups that fit the width, then the notes."""
+    columns = [list(row) for row in t.rows]
+    parts: list[RenderableType] = [Text(layout.shorten(t.title, width), style="bold")]
+    parts += side_by_side(list(t.headers[1:]), columns, width, wide) + _notes(t.notes, width)
+    return _render(Group(*parts), width, color)
+
+
 def table(t: Table, width: int = 200, color: bool = False) -> str:
     """Any table, one row per record."""
     out = RichTable(title=t.title, box=box.SIMPLE_HEAVY, header_style="bold", title_style="bold")
