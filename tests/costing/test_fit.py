@@ -198,3 +198,39 @@ def test_memory_latency_and_fit_keys_are_documented() -> None:
     for key in fit_record(fits[0]):
         assert f"`{key}`" in doc, key
     assert {"weights_bytes", "kv_cache_bytes", "activation_peak_bytes", "peak_bytes", "method"} <= set(record["memory"])
+
+
+def test_report_has_a_fit_section_with_a_gpu(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = run_cli("report", "llava-1.5-7b-hf", "--gpu", "l4", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "<h2>Fit</h2>" in page and "First token" in page and "Max context" in page
+    plain = tmp_path / "p.html"
+    assert run_cli("report", "llava-1.5-7b-hf", "-o", str(plain)).returncode == 0
+    assert "<h2>Fit</h2>" not in plain.read_text()
+
+
+def test_gpu_check_says_it_skipped_without_cuda() -> None:
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():  # on a GPU machine the script is the check itself, not this test's subject
+        return
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "skipped, no CUDA device" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--gpu", "rtx-4090", "--image-size", "1024x768", "--context", "8192"],
+                                  ["--gpu", "h100-sxm", "--image-size", "1024x768", "--context", "32768",
+                                   "--batch", "8"]])
+def test_readme_fit_examples_are_the_real_output(args: list[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"$ vlmscope fit {' '.join(args)} -f markdown" in readme
+    result = run_cli("fit", *args, "-f", "markdown")
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("\n\n")[0]
+    assert table in readme

@@ -36,7 +36,7 @@ from vlmscope.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from vlmscope.data import Comparison, CostRequest
+    from vlmscope.data import Comparison, CostRequest, Fit
 
 
 @app.command()
@@ -191,7 +191,7 @@ def report(
                                                  text_tokens=text_tokens, gpu=gpu)[0]) if cost else None
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
-        page = render_report(comparison)
+        page = render_report(comparison, fits=_fits(comparison, request))
         write(target, page)
         n = len(comparison.models)
         typer.echo(f"wrote {one_line(str(target))} ({n} model{'' if n == 1 else 's'}, {len(page):,} bytes)")
@@ -199,3 +199,15 @@ def report(
         raise typer.Exit(2)
 
 
+
+
+def _fits(comparison: Comparison, request: CostRequest | None) -> tuple[Fit, ...] | None:
+    """The report's Fit section: each costed model against the GPU its request names, sorted by peak."""
+    if request is None or request.gpu is None or comparison.sheets is None:
+        return None
+    from vlmscope.costing.fit import fit
+    from vlmscope.costing.latency import accelerator
+
+    gpu_bytes = int(accelerator(request.gpu)[1]["memory_gb"] * 10**9)
+    found = [fit(a, s, gpu_bytes) for a, s in zip(comparison.models, comparison.sheets, strict=True)]
+    return tuple(sorted(found, key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0)))

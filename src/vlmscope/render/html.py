@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from vlmscope.data import Anatomy, Comparison, CostSheet
-from vlmscope.render.rows import NO_VISION, Table, cost_sheet_rows, exact_count, seed_tables, tables
+from vlmscope.data import Anatomy, Comparison, CostSheet, Fit
+from vlmscope.render.rows import NO_VISION, Table, cost_sheet_rows, exact_count, fit_rows, seed_tables, tables
 
 ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a", "lm_head": "#e0a030",
                "other": "#999999"}
@@ -161,9 +161,10 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 </script>"""
 
 
-def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report") -> str:
-    """A self-contained HTML page: sortable seed tables (and cost table), a diagram, share bar and cost
-    sheet per model. No network is needed to view it."""
+def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report",
+           fits: tuple[Fit, ...] | None = None) -> str:
+    """A self-contained HTML page: sortable seed tables (and cost table), the Fit table when a GPU was named,
+    a diagram, share bar and cost sheet per model. No network is needed to view it."""
     sheets = sheets if sheets is not None else c.sheets
     sections = []
     for i, a in enumerate(c.models):
@@ -179,4 +180,5 @@ def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: st
             f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>"
             f"<p>Computed by vlmscope from the models' own definitions on PyTorch's meta device. {legend}</p>"
             + "".join(table_html(t, sortable=True) for t in tables(c, sheets))
+            + (f"<h2>Fit</h2>{table_html(fit_rows(fits), sortable=True)}" if fits else "")
             + "<h2>Architectures</h2>" + "".join(sections) + _SORT_JS + "</body></html>\n")

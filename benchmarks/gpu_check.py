@@ -1,0 +1,158 @@
+"""Check vlmscope's predictions against the real model on a GPU: random bf16 weights, the real image
+processor on a random image, the whole model's forward.
+
+For each catalog model and image size it:
+1. builds the model from its config with random bf16 weights on the GPU;
+2. runs the model's real image processor on a random image (the catalog's preprocessor config, or the
+   processor class's defaults when the model ships none, as vlmscope assumes);
+3. runs the whole forward with vlmscope's predicted number of image tokens in ``input_ids`` (transformers
+   refuses a mismatch and says how many features it got);
+4. counts that forward's FLOPs with FlopCounterMode (eager attention, logits for the last position);
+5. reads the KV bytes from the returned cache;
+6. measures the prefill's peak memory above the weights (SDPA attention), and times prefill and decode.
+
+It prints predicted against measured with their ratios. Without CUDA it says so and exits 0 (CI has no GPU).
+
+    python benchmarks/gpu_check.py [--model NAME ...] [--image-size WxH ...] [--text-tokens N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+DEFAULT_MODELS = ("llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "Mantis-8B-siglip-llama3",
+                  "paligemma_vqav2", "gemma-3-4b-it-bf16", "MonoQwen2-VL-v0.1")
+
+
+def _build(source: Any, attn: str) -> Any:
+    import torch
+
+    from vlmscope.skeleton.build import make_config, model_class
+
+    config = make_config(source)
+    config._attn_implementation = attn
+    for sub in ("text_config", "vision_config"):
+        if getattr(config, sub, None) is not None:
+            getattr(config, sub)._attn_implementation = attn
+    cls = model_class(config, source)
+    with torch.device("cuda"):
+        model = cls._from_config(config, torch_dtype=torch.bfloat16)
+    return model.eval()
+
+
+def _inputs(source: Any, model: Any, size: tuple[int, int], tokens: int, text: int) -> dict[str, Any]:
+    """The processor's tensors for one random image, and input_ids holding the predicted image tokens."""
+    import numpy as np
+    import torch
+    from transformers import AutoImageProcessor
+
+    folder = source.config_path.parent
+    try:
+        processor = AutoImageProcessor.from_pretrained(str(folder))
+    except Exception:  # no preprocessor config: the class's defaults, as vlmscope assumes
+        from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as NAMES
+        from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
+
+        names = NAMES[model.config.model_type]
+        processor = get_image_processor_class_from_name(names[0] if isinstance(names, tuple) else names)()
+    image = (np.random.rand(size[1], size[0], 3) * 255).astype("uint8")
+    pixels = dict(processor(images=[image], return_tensors="pt"))
+    image_token = getattr(model.config, "image_token_id", None) or model.config.image_token_index
+    ids = torch.tensor([[1] + [image_token] * tokens + [2] * text], device="cuda")
+    out: dict[str, Any] = {k: (v.to("cuda", torch.bfloat16) if v.is_floating_point() else v.to("cuda"))
+                           for k, v in pixels.items() if isinstance(v, torch.Tensor)}
+    out["input_ids"] = ids
+    out["attention_mask"] = torch.ones_like(ids)
+    return out
+
+
+def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float, float]]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import vlmscope
+    from vlmscope.sources import resolve
+
+    source = resolve(ref)
+    predicted_tokens = None
+    _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1), use_cache=False)
+    predicted_tokens = sheet.visual_tokens
+    rows: list[tuple[str, float, float]] = []
+    model = _build(source, "eager")
+    inputs = _inputs(source, model, size, predicted_tokens or 0, text)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(**inputs, logits_to_keep=1, use_cache=True)
+    predicted_flops = (sheet.flops.vision or 0) + (sheet.flops.prefill or 0)
+    rows.append(("FLOPs (vision + prefill)", predicted_flops, counter.get_total_flops()))
+    cache = out.past_key_values
+    kv = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    prompt = inputs["input_ids"].shape[1]
+    _, at_prompt = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1, context=prompt),
+                                 use_cache=False)
+    assert at_prompt.memory is not None
+    rows.append(("KV bytes at the prompt", at_prompt.memory.kv_cache_bytes, kv))
+    del model, out, cache
+    torch.cuda.empty_cache()
+    model = _build(source, "sdpa")
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.no_grad():
+        start = time.perf_counter()
+        out = model(**inputs, logits_to_keep=1, use_cache=True)
+        torch.cuda.synchronize()
+        prefill_s = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() - base
+    predicted_peak = at_prompt.memory.kv_cache_bytes + (at_prompt.memory.activation_peak_bytes or 0)
+    rows.append(("prefill peak above weights", predicted_peak, peak))
+    step = {"input_ids": inputs["input_ids"][:, -1:], "past_key_values": out.past_key_values}
+    with torch.no_grad():
+        start = time.perf_counter()
+        model(**step, use_cache=True)
+        torch.cuda.synchronize()
+        decode_s = time.perf_counter() - start
+    gpu = "h200" if "H200" in torch.cuda.get_device_name() else "h100-sxm"
+    _, timed = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1, context=prompt,
+                                                        gpu=gpu), use_cache=False)
+    assert timed.latency is not None
+    rows.append((f"prefill s (lower bound, {gpu})", timed.latency.prefill_s_lower_bound or 0, prefill_s))
+    rows.append(("decode s/token (lower bound)", timed.latency.decode_s_per_token_lower_bound, decode_s))
+    del model, out
+    torch.cuda.empty_cache()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append")
+    parser.add_argument("--image-size", action="append", default=None)
+    parser.add_argument("--text-tokens", type=int, default=64)
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_check: skipped, no CUDA device here (it checks predictions against a real GPU run)")
+        return 0
+    import transformers
+
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, transformers {transformers.__version__}")
+    sizes = [tuple(int(x) for x in s.lower().split("x")) for s in (args.image_size or ["1024x768"])]
+    print(f"{'model':28} {'size':9} {'figure':34} {'predicted':>20} {'measured':>20} {'ratio':>7}")
+    for ref in args.model or DEFAULT_MODELS:
+        for size in sizes:
+            try:
+                rows = _check(ref, (size[0], size[1]), args.text_tokens)
+            except Exception as exc:  # one model's failure must not hide the others
+                print(f"{ref:28} {size[0]}x{size[1]:<5} failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            for name, predicted, measured in rows:
+                ratio = predicted / measured if measured else float("nan")
+                print(f"{ref:28} {size[0]}x{size[1]:<5} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
