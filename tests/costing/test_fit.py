@@ -234,3 +234,18 @@ def test_readme_fit_examples_are_the_real_output(args: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("\n\n")[0]
     assert table in readme
+
+
+# Published quantized checkpoints of Qwen2-VL-7B-Instruct: the sum of their safetensors files as the Hub's file
+# lists show them (3 significant digits each; sources in vlmscope/catalog/models/SOURCES.md). The catalog's
+# pbarker/Qwen2-VL-7B-... is a full fine-tune of the same model, so it has the same tensors.
+PUBLISHED = [("awq-int4", 3.98e9 + 2.94e9),  # Qwen/Qwen2-VL-7B-Instruct-AWQ @4dc23f6
+             ("gptq-int4", 3.98e9 + 2.94e9),  # Qwen/Qwen2-VL-7B-Instruct-GPTQ-Int4 @5ab8971
+             ("gptq-int8", 3.97e9 + 3.99e9 + 2.25e9)]  # Qwen/Qwen2-VL-7B-Instruct-GPTQ-Int8 @3d152a7
+
+
+@pytest.mark.parametrize("method, published", PUBLISHED)
+def test_published_quantized_checkpoints_within_one_percent(method: str, published: float) -> None:
+    _, sheet = vlmscope.cost("pbarker/Qwen2-VL-7B-sk-googleflights-full-750-47ep", CostRequest(quant=method))
+    assert sheet.memory is not None
+    assert abs(sheet.memory.weights_bytes - published) / published < 0.01
