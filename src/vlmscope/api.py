@@ -258,18 +258,29 @@ def fit(refs: Sequence[str] = SEED_MODELS, request: CostRequest | None = None, *
         on_done: Callable[[str], None] | None = None) -> tuple[tuple[Fit, ...], tuple[Outcome, ...]]:
     """Whether each model's request fits the GPU the request names (``gpu`` from the accelerator table, or
     ``gpu_bytes``), sorted by peak memory; with the outcomes, so a caller can report the models that failed."""
-    from vlmscope.costing import fit as fitting
-    from vlmscope.costing.latency import accelerator
-
     request = request or CostRequest()
-    gpu_bytes = request.gpu_bytes
-    if gpu_bytes is None and request.gpu is not None:
-        gpu_bytes = int(accelerator(request.gpu)[1]["memory_gb"] * 10**9)
-    if gpu_bytes is None:
-        raise RequestError("gpu", None, "a GPU name (gpu=...) or its memory (gpu_bytes=...)")
+    gpu_memory(request)  # a request without a GPU is refused before any model is built
     outcomes = compare_each(refs, jobs=jobs, use_cache=use_cache, trust_remote_code=trust_remote_code,
                             on_done=on_done, cost_request=request)
+    return fits_of(outcomes, request), outcomes
+
+
+def gpu_memory(request: CostRequest) -> int:
+    """The GPU memory a request is fitted against: ``gpu_bytes``, else the datasheet capacity of ``gpu``."""
+    from vlmscope.costing.latency import accelerator
+
+    if request.gpu_bytes is not None:
+        return request.gpu_bytes
+    if request.gpu is None:
+        raise RequestError("gpu", None, "a GPU name (gpu=...) or its memory (gpu_bytes=...)")
+    return int(accelerator(request.gpu)[1]["memory_gb"] * 10**9)
+
+
+def fits_of(outcomes: Sequence[Outcome], request: CostRequest) -> tuple[Fit, ...]:
+    """The fit of every costed outcome against the request's GPU, sorted by peak memory."""
+    from vlmscope.costing import fit as fitting
+
+    gpu_bytes = gpu_memory(request)
     found = [fitting.fit(o.anatomy, o.sheet, gpu_bytes) for o in outcomes
              if o.anatomy is not None and o.sheet is not None]
-    found.sort(key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0))
-    return tuple(found), outcomes
+    return tuple(sorted(found, key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0)))

@@ -20,15 +20,14 @@ from vlmscope.cli.common import (
     TextTokensOpt,
     TrustOpt,
     VersionOpt,
+    batch_of,
     color,
     cost_requests,
     emit,
-    error_line,
     fail,
     guard,
     parse_memory,
     width,
-    with_progress,
 )
 
 
@@ -71,11 +70,11 @@ def fit(
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None)[0])
     refs = tuple(models) if models else api.SEED_MODELS
-    found, outcomes = guard(debug, lambda: with_progress(refs, lambda done: api.fit(
-        refs, request, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done)))
-    for failed in outcomes:
-        if failed.error is not None:
-            error_line(failed.error)
+    guard(debug, lambda: api.gpu_memory(request))
+    outcomes = batch_of(refs, debug, lambda done: api.compare_each(
+        refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,
+        cost_request=request, fail_fast=debug))
+    found = api.fits_of(outcomes, request)
     table = rows.fit_rows(found)
     emit(fmt, {
         Format.table: lambda: terminal.records(table, width=width(), color=color()),

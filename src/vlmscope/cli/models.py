@@ -205,9 +205,8 @@ def _fits(comparison: Comparison, request: CostRequest | None) -> tuple[Fit, ...
     """The report's Fit section: each costed model against the GPU its request names, sorted by peak."""
     if request is None or request.gpu is None or comparison.sheets is None:
         return None
-    from vlmscope.costing.fit import fit
-    from vlmscope.costing.latency import accelerator
+    from vlmscope import api
+    from vlmscope.data import Outcome
 
-    gpu_bytes = int(accelerator(request.gpu)[1]["memory_gb"] * 10**9)
-    found = [fit(a, s, gpu_bytes) for a, s in zip(comparison.models, comparison.sheets, strict=True)]
-    return tuple(sorted(found, key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0)))
+    outcomes = [Outcome(a.model_id, a, None, s) for a, s in zip(comparison.models, comparison.sheets, strict=True)]
+    return api.fits_of(outcomes, request)
