@@ -6,7 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vlmscope.data import Anatomy, Comparison, CostSheet, Fit, MLPFacts, NormFacts, ResamplerKind, VisionFacts, ZooEntry
+from vlmscope.data import (
+    Anatomy,
+    Comparison,
+    CostSheet,
+    Fit,
+    Memory,
+    MLPFacts,
+    NormFacts,
+    ResamplerKind,
+    VisionFacts,
+    ZooEntry,
+)
 
 _VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -157,8 +168,20 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
 )
 
 
+def _held(pick: Callable[[Memory], int | None]) -> Callable[[tuple[Anatomy, CostSheet]], str]:
+    def cell(p: tuple[Anatomy, CostSheet]) -> str:
+        n = pick(p[1].memory) if p[1].memory is not None else None
+        return "—" if n is None else readable(n)
+    return cell
+
+
+MEMORY: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
+    ("KV cache at the context", _held(lambda m: m.kv_cache_bytes)),
+    ("Activation peak (prefill)", _held(lambda m: m.activation_peak_bytes)),
+    ("Peak memory (bf16)", _held(lambda m: m.peak_bytes)),
+)
+
 LATENCY: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
-    ("Peak memory", lambda p: readable(p[1].memory.peak_bytes) if p[1].memory and p[1].memory.peak_bytes else "—"),
     ("First token (lower bound)", lambda p: _seconds(p[1].latency.prefill_s_lower_bound if p[1].latency else None)),
     ("Per token (lower bound)",
      lambda p: _seconds(p[1].latency.decode_s_per_token_lower_bound if p[1].latency else None)),
@@ -169,7 +192,8 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
     figures rest on assumed processor defaults, and what makes a request questionable. With a GPU named, the
     peak memory and the latency lower bounds too."""
-    spec = COST + (LATENCY if any(c.latency is not None for _, c in pairs) else ())
+    spec = COST + (MEMORY if all(c.memory is not None for _, c in pairs) else ()) + (
+        LATENCY if any(c.latency is not None for _, c in pairs) else ())
     rows = tuple(tuple(printable(get(p)) for _, get in spec) for p in pairs)
     said: dict[str, list[str]] = {}
     for a, c in pairs:
@@ -215,6 +239,7 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
     m = c.memory
     if m is not None:
         rows += [(f"Weights as stored ({m.quant})", readable(m.weights_bytes)), ("  quantized", m.quantized_roles),
+                 ("  checkpoint dtype", m.checkpoint_dtype or "— (not in the config)"),
                  (f"KV cache at {c.context:,} × {c.batch}", readable(m.kv_cache_bytes)),
                  ("Activation peak (prefill)", "—" if m.activation_peak_bytes is None
                   else readable(m.activation_peak_bytes)),
