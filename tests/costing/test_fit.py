@@ -249,3 +249,12 @@ def test_published_quantized_checkpoints_within_one_percent(method: str, publish
     _, sheet = vlmscope.cost("pbarker/Qwen2-VL-7B-sk-googleflights-full-750-47ep", CostRequest(quant=method))
     assert sheet.memory is not None
     assert abs(sheet.memory.weights_bytes - published) / published < 0.01
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp8", "int8", "int4"])
+def test_a_plain_dtype_is_every_weight_at_that_width(dtype: str) -> None:
+    """``--dtype int8`` is a plain width for every weight, not LLM.int8's layout (that is ``--quant int8``)."""
+    _, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(weights_dtype=dtype))
+    assert sheet.memory is not None
+    assert sheet.memory.weights_bytes == sheet.weights_bytes[dtype]
+    assert sheet.memory.quantized_roles.startswith("none") and "0 linears packed" in sheet.memory.method

@@ -18,6 +18,15 @@ NESTED_BLOCK = 256  # double quantization: one fp32 scale per 256 absmax values
 FP8_BLOCK = 128  # transformers' FineGrainedFP8: one fp32 scale per 128 × 128 block
 
 
+PACKED = ("fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8")  # methods with a storage layout of their own
+
+
+def packed(quant: Quant) -> bool:
+    """A quantization method with its own storage layout; ``--dtype int8`` / ``fp8`` / ``int4`` are plain
+    dtypes applied to every weight."""
+    return quant.method in PACKED and quant.source != "--dtype"
+
+
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -25,22 +34,22 @@ def _ceil(a: int, b: int) -> int:
 def linear_bytes(out_features: int, in_features: int, quant: Quant) -> int:
     """Bytes one quantized Linear weight is stored in (its bias is counted apart, at the compute dtype)."""
     n, m = out_features * in_features, quant.method
+    if not packed(quant):
+        return int(n * DTYPE_BYTES[m])  # a plain dtype: every weight at that width
     groups = _ceil(in_features, quant.group_size) if quant.group_size > 0 else 1
     if m == "awq-int4":  # qweight int32 (in, out/8); qzeros int32 (groups, out/8); scales fp16 (groups, out)
         return n // 2 + groups * out_features // 2 + 2 * groups * out_features
     if m in ("gptq-int4", "gptq-int8"):  # qweight int32 packed along in; qzeros packed along out; g_idx int32
         bits = 4 if m == "gptq-int4" else 8
         return n * bits // 8 + groups * out_features * bits // 8 + 2 * groups * out_features + 4 * in_features
-    if m == "int8" and quant.source != "--dtype":  # LLM.int8: int8 weight and one fp32 scale per output row (SCB)
+    if m == "int8":  # LLM.int8: int8 weight and one fp32 scale per output row (SCB)
         return n + 4 * out_features
     if m == "nf4":  # packed 4-bit, absmax per 64 (fp32; or uint8 + nested fp32 scales), and the code maps
         blocks = _ceil(n, NF4_BLOCK)
         if quant.double_quant:
             return _ceil(n, 2) + blocks + 4 * _ceil(blocks, NESTED_BLOCK) + 4 * 16 + 4 * 256
         return _ceil(n, 2) + 4 * blocks + 4 * 16
-    if m == "fp8" and quant.source != "--dtype":  # float8 weight, fp32 scale per 128 × 128 block
-        return n + 4 * _ceil(out_features, FP8_BLOCK) * _ceil(in_features, FP8_BLOCK)
-    return int(n * DTYPE_BYTES[m])  # a plain dtype: every weight at that width
+    return n + 4 * _ceil(out_features, FP8_BLOCK) * _ceil(in_features, FP8_BLOCK)  # fp8: fp32 per 128 × 128
 
 
 def quantized_roles(quant: Quant) -> str:
@@ -48,7 +57,7 @@ def quantized_roles(quant: Quant) -> str:
     if quant.method in ("awq-int4", "gptq-int4", "gptq-int8"):
         kept = "the language model's decoder-block linears (AutoAWQ / GPTQ); vision, connector, embeddings and "\
                "LM head at 16 bit"
-    elif quant.method in ("int8", "nf4") or (quant.method == "fp8" and quant.source != "--dtype"):
+    elif packed(quant):
         kept = "every Linear of vision, connector and language model; the LM head, embeddings, norms and " \
                "convolutions at 16 bit"
     else:
@@ -75,7 +84,7 @@ def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
         if isinstance(module, nn.Linear) and name.endswith("weight") and _quantizes(path, role, roles, quant):
             size = linear_bytes(module.out_features, module.in_features, quant)
             linears += 1
-        elif quant.method in DTYPE_BYTES and not _packed(quant):  # a plain dtype: every tensor at it
+        elif not packed(quant):  # a plain dtype: every tensor at it
             size = int(numel * DTYPE_BYTES[quant.method])
         else:
             size = 2 * numel  # embeddings, norms, convolutions, biases and skipped modules: bf16 / fp16
@@ -83,18 +92,11 @@ def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
     return Stored(sum(by_role.values()), by_role, linears)
 
 
-def _packed(quant: Quant) -> bool:
-    """A quantization method with its own storage layout (not a plain dtype applied to every weight)."""
-    return quant.method in ("int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8") or (
-        quant.method == "fp8" and quant.source != "--dtype")
-
-
 def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
     m = quant.method
-    if not _packed(quant) or (roles.head is not None and under(path, roles.head)):
+    if not packed(quant) or (roles.head is not None and under(path, roles.head)):
         return False
-    if any(part and (path == part or path.endswith("." + part) or f".{part}." in f".{path}." )
-           for part in quant.skip_modules):
+    if any(part and f".{part}." in f".{path}." for part in quant.skip_modules):  # the module or one above it
         return False
     if m in ("awq-int4", "gptq-int4", "gptq-int8"):
         return role == "language" and under(path, roles.language_stack)
