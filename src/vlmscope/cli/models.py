@@ -66,13 +66,19 @@ def compare(
 
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
-    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
-                                                 text_tokens=text_tokens, gpu=gpu)[0]) if cost else None
+    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
     if failed:
         raise typer.Exit(2)
+
+
+def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: object) -> CostRequest | None:
+    """The one request a batch command costs (its first --image-size), or None with --no-cost."""
+    if not cost:
+        return None
+    return guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, **fields)[0])
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
@@ -187,8 +193,7 @@ def report(
     from vlmscope.render.html import report as render_report
 
     target = output_path(output)
-    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, context=context,
-                                                 text_tokens=text_tokens, gpu=gpu)[0]) if cost else None
+    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
     if comparison.models:
         page = render_report(comparison, fits=_fits(comparison, request))

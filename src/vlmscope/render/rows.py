@@ -168,11 +168,12 @@ COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
 )
 
 
+def _size(n: int | None) -> str:
+    return "—" if n is None else readable(n)
+
+
 def _held(pick: Callable[[Memory], int | None]) -> Callable[[tuple[Anatomy, CostSheet]], str]:
-    def cell(p: tuple[Anatomy, CostSheet]) -> str:
-        n = pick(p[1].memory) if p[1].memory is not None else None
-        return "—" if n is None else readable(n)
-    return cell
+    return lambda p: _size(pick(p[1].memory) if p[1].memory is not None else None)
 
 
 MEMORY: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
@@ -299,14 +300,12 @@ def fit_rows(fits: tuple[Fit, ...]) -> Table:
     rows = []
     for f in fits:
         verdict = "?" if f.fits is None else "✓" if f.fits else "✗"
-        def size(n: int | None) -> str:
-            return "—" if n is None else readable(n)
         headroom = "—" if f.headroom_bytes is None else (
             readable(f.headroom_bytes) if f.headroom_bytes >= 0 else f"−{readable(-f.headroom_bytes)}")
         context = "—" if f.max_context is None else f"{f.max_context:,}" + (
             " (model max)" if f.max_context == f.context_limit else "")
-        row = [f.display_name, f"{size(f.weights_bytes)} ({f.quant})", size(f.kv_cache_bytes),
-               size(f.activation_peak_bytes), size(f.peak_bytes), verdict, headroom, context,
+        row = [f.display_name, f"{_size(f.weights_bytes)} ({f.quant})", _size(f.kv_cache_bytes),
+               _size(f.activation_peak_bytes), _size(f.peak_bytes), verdict, headroom, context,
                "—" if f.max_batch is None else f"{f.max_batch:,}"]
         if timed:
             lat = f.latency

@@ -87,26 +87,26 @@ def _notes(notes: tuple[str, ...], width: int) -> list[RenderableType]:
     return [Text(line) for line in lines]
 
 
+def _turned(t: Table, names: list[str], width: int, wide: bool) -> list[RenderableType]:
+    """One table turned: its title, facts as rows and models (headed by ``names``) as columns in groups that
+    fit ``width``, then its notes."""
+    return [Text(layout.shorten(t.title, width), style="bold"),
+            *side_by_side(*_facts_by_model(t, names), width, wide), *_notes(t.notes, width)]
+
+
 def comparison(comp: Comparison, width: int = 200, color: bool = False,
                sheets: tuple[CostSheet, ...] | None = None, wide: bool = False) -> str:
     """The two seed tables (and the cost table, when given): facts as rows, models as columns headed by their
     short names, in groups that fit ``width``; no cell is ever split inside a word."""
     names = [printable(a.display_name) for a in comp.models]
-    parts: list[RenderableType] = []
-    for t in tables(comp, sheets):
-        parts.append(Text(layout.shorten(t.title, width), style="bold"))
-        parts += side_by_side(*_facts_by_model(t, names), width, wide)
-        parts += _notes(t.notes, width)
-    return _render(Group(*parts), width, color)
+    return _render(Group(*(part for t in tables(comp, sheets) for part in _turned(t, names, width, wide))),
+                   width, color)
 
 
 def records(t: Table, width: int = 200, color: bool = False, wide: bool = False) -> str:
-    """A table of one row per model, turned as ``compare`` shows it: facts as rows, the models (first column)
-    as columns in groups that fit the width, then the notes."""
-    columns = [list(row) for row in t.rows]
-    parts: list[RenderableType] = [Text(layout.shorten(t.title, width), style="bold")]
-    parts += side_by_side(list(t.headers[1:]), columns, width, wide) + _notes(t.notes, width)
-    return _render(Group(*parts), width, color)
+    """A table of one row per model (``fit``), turned as ``compare`` shows it, the first column heading the
+    model columns."""
+    return _render(Group(*_turned(t, [row[0] for row in t.rows], width, wide)), width, color)
 
 
 def table(t: Table, width: int = 200, color: bool = False) -> str:
