@@ -138,9 +138,13 @@ def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:
     layers, block = stack_block(index, roles.language_stack)
     emb = index.modules[roles.embeddings]
     assert isinstance(emb, nn.Embedding)
-    q_heads, kv_heads = blocks.heads(block)
+    # a hybrid stack (linear attention, short convolutions, state-space layers) reads its heads off the
+    # first block that has attention
+    attending = block if blocks.attention(block) is not None else next(
+        (b for b in index.modules[roles.language_stack].children() if blocks.attention(b) is not None), block)
+    q_heads, kv_heads = blocks.heads(attending)
     mlp = blocks.block_mlp(block)
-    attn = blocks.attention(block)
+    attn = blocks.attention(attending)
     config = getattr(attn, "config", None) or getattr(index.modules[roles.language_root], "config", None)
     facts = {"hidden_size": emb.embedding_dim, "layers": layers, "intermediate_size": mlp.dims[1],
              "heads": q_heads, "kv_heads": kv_heads, "vocab": emb.num_embeddings,
@@ -150,7 +154,7 @@ def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:
         class_name=type(index.modules[roles.language_root]).__name__, path=roles.language_root,
         family=identify.language_family(facts, name_or_path), layers=layers, block_class=type(block).__name__,
         hidden_size=emb.embedding_dim, heads=q_heads, kv_heads=kv_heads, vocab_size=emb.num_embeddings,
-        attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
+        attention=blocks.attention_class(attending), mlp=mlp, norm=blocks.block_norm(block),
         max_position_embeddings=getattr(config, "max_position_embeddings", None),
     )
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vlmscope.costing.memory import KVLayout
-from vlmscope.data import Anatomy, CostSheet, Fit
+from vlmscope.data import Anatomy, CostSheet, Fit, KVCache
 from vlmscope.limits import MAX_TOKENS
 
 
-def layout_of(sheet: CostSheet) -> KVLayout:
+def layout_of(sheet: CostSheet) -> KVCache:
     """The KV layout a sheet was computed with."""
+    if sheet.kv is not None:
+        return sheet.kv
     per_layer = sheet.kv_cache_bytes_per_token // max(sheet.kv_layers, 1)
-    return KVLayout(per_layer, sheet.kv_layers - sheet.kv_sliding_layers, sheet.kv_sliding_layers,
-                    sheet.sliding_window)
+    cap = sheet.sliding_window - 1 if sheet.sliding_window else None
+    caps = (None,) * (sheet.kv_layers - sheet.kv_sliding_layers) + (cap,) * sheet.kv_sliding_layers
+    return KVCache((per_layer,) * sheet.kv_layers, caps)
 
 
 def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
@@ -33,7 +35,7 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
     per_seq = act / sheet.batch
 
     def peak(context: int, batch: int) -> int:
-        return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
+        return m.weights_bytes + layout.bytes(context, batch, sheet.cross_states) + int(per_seq * batch)
 
     max_context = _largest(lambda c: peak(c, sheet.batch) <= gpu_bytes, max(prompt, 1), max(limit, prompt))
     max_batch = _largest(lambda b: peak(sheet.context, b) <= gpu_bytes, 1, MAX_TOKENS // max(sheet.context, 1))

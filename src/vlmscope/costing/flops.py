@@ -16,6 +16,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
 from vlmscope.costing.echo import count_stacked
+from vlmscope.costing.inputs import cache_of, language_forward, takes
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, tower_flops
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
 
@@ -70,7 +71,7 @@ def _head_flops(anatomy: Anatomy) -> int:
 def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIndex, roles: Roles) -> int:
     width = anatomy.language.hidden_size
     # use_cache=True: with a cache, transformers skips a data-dependent packed-sequence check on the mask.
-    run = lambda: lm(inputs_embeds=torch.randn(1, tokens, width), use_cache=True)  # noqa: E731
+    run = lambda: language_forward(lm, 1, tokens, width, use_cache=True)  # noqa: E731
     return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
 
 
@@ -93,13 +94,12 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
     prefill would leave); where the config does not say how, a real prefill fills it. Every run gets a
     fresh cache: a decode step appends to the cache it is given."""
     width = anatomy.language.hidden_size
-    try:
-        _filled_cache(lm, 1)  # does the config say how to fill a cache?
-    except (AttributeError, TypeError, ValueError):
+    fillable, _ = first_that_runs(("config", lambda: _filled_cache(lm, 1)))  # does the config say how?
+    if fillable is None:  # per-layer shapes the config does not give in one place (Gemma 4's head_dims)
         with torch.device("meta"):
-            out = lm(inputs_embeds=torch.randn(1, context, width), use_cache=True)
-        cache = out.get("cache") if hasattr(out, "get") else None
-        return count(lambda: lm(inputs_embeds=torch.randn(1, 1, width), cache=cache, use_cache=True)) \
+            cache = cache_of(language_forward(lm, 1, context, width, use_cache=True))
+        key = "cache" if takes(lm, "cache") else "past_key_values"
+        return count(lambda: language_forward(lm, 1, 1, width, use_cache=True, **{key: cache})) \
             + _head_flops(anatomy)
 
     def run() -> None:

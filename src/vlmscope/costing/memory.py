@@ -1,9 +1,8 @@
-"""Memory: weights per dtype and role, the KV cache layer by layer (GQA-aware; sliding-window layers hold
-window − 1 tokens, as transformers' cache does), the prefill's activation peak, and whether a scenario fits."""
+"""Memory: weights per dtype and role, the weights as stored, the prefill's activation peak, and whether a
+scenario fits. The KV cache layer by layer is measured in ``kvcache``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,69 +10,10 @@ import torch
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations, quant
-from vlmscope.costing.counting import first_that_runs
 from vlmscope.costing.echo import run_echoed
+from vlmscope.costing.inputs import language_forward
 from vlmscope.costing.vision import tower_inputs, vision_module
-from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, Memory, Quant
-
-SLIDING = ("sliding_attention", "chunked_attention", "hybrid_sliding", "reference_sliding_attention")
-NO_CACHE = ("dummy", "conv", "linear_attention", "hybrid", "mamba")
-
-
-@dataclass(frozen=True)
-class KVLayout:
-    """What the language model's cache holds per token: bytes per layer (bf16), and which layers are full
-    or capped by a sliding window."""
-
-    per_layer: int
-    full: int
-    sliding: int
-    window: int | None
-
-    @property
-    def per_token(self) -> int:
-        return self.per_layer * (self.full + self.sliding)
-
-    def bytes(self, context: int, batch: int) -> int:
-        """The cache after ``context`` tokens of ``batch`` sequences; a sliding layer keeps window − 1."""
-        held = min(context, self.window - 1) if self.window else context
-        return batch * self.per_layer * (self.full * context + self.sliding * held)
-
-
-def kv_layout(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> KVLayout:
-    """Per-layer cache shape of the language model, with each layer's kind as transformers' cache reads it
-    from the config (``layer_types``, or a sliding window on every layer)."""
-    lang = anatomy.language
-    blocks = list(index.modules[roles.language_stack].children())
-    layers = sum(1 for b in blocks if "CrossAttention" not in type(b).__name__)
-    attn = next((m for m in blocks[0].modules() if "Attention" in type(m).__name__), None)
-    head_dim = getattr(attn, "head_dim", None) or lang.hidden_size // (lang.heads or 1)
-    per_layer = 2 * (lang.kv_heads or lang.heads or 0) * int(head_dim) * 2
-    config = getattr(attn, "config", None)
-    kinds, windows = _layer_kinds(config) if config is not None else ([], [])
-    if len(kinds) != layers:
-        return KVLayout(per_layer, layers, 0, None)
-    sliding = [w for kind, w in zip(kinds, windows, strict=True) if kind in SLIDING and w]
-    full = sum(1 for kind in kinds if kind not in SLIDING and kind not in NO_CACHE)
-    return KVLayout(per_layer, full + (len([k for k in kinds if k in SLIDING]) - len(sliding)), len(sliding),
-                    min(sliding) if sliding else None)
-
-
-def _layer_kinds(config: Any) -> tuple[list[str], list[int | None]]:
-    def read() -> tuple[list[str], list[int | None]]:
-        from transformers.cache_utils import get_layer_types_and_kwargs
-
-        kinds, kwargs = get_layer_types_and_kwargs(config)
-        return list(kinds), [k.get("sliding_window") for k in kwargs]
-
-    found, _ = first_that_runs(("transformers' cache layout", read))
-    if found is not None:
-        return found
-    window = getattr(config, "sliding_window", None)  # older transformers: one kind for every layer
-    if getattr(config, "use_sliding_window", True) is False or not isinstance(window, int):
-        return [], []
-    layers = int(getattr(config, "num_hidden_layers", 0))
-    return ["sliding_attention"] * layers, [window] * layers
+from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, KVCache, Memory, Quant
 
 
 def weights(anatomy: Anatomy) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -93,17 +33,18 @@ def storage(request: CostRequest, config: dict[str, Any]) -> Quant:
 
 
 def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
-           prefill_tokens: int | None, layout: KVLayout, how: Quant, checkpoint_dtype: str | None) -> Memory:
+           prefill_tokens: int | None, layout: KVCache, how: Quant, checkpoint_dtype: str | None) -> Memory:
     """Weights as stored, the KV cache at context × batch, and the prefill's traced activation peak."""
     stored = quant.stored_weights(index, roles, how)
     by_role = dict(stored.by_role)
     if how.source == "--dtype" and request.vision_dtype and "vision" in by_role:
         by_role["vision"] = int(anatomy.params.vision * DTYPE_BYTES[request.vision_dtype])
     weights_bytes = sum(by_role.values())
-    kv = layout.bytes(request.context, request.batch)
+    kv = layout.bytes(request.context, request.batch, img.cross_states * request.images)
     peak, traced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
-              f"KV: per layer ({layout.full} full, {layout.sliding} sliding); activations: {traced}")
+              f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
+              f"activations: {traced}")
     return Memory(weights_bytes, kv, peak, None if peak is None else weights_bytes + kv + peak, method,
                   how.method, by_role, quant.quantized_roles(how), checkpoint_dtype)
 
@@ -131,8 +72,8 @@ def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRe
     width = anatomy.language.hidden_size
 
     def prefill() -> Any:
-        hidden = torch.randn(request.batch, tokens, width, dtype=torch.bfloat16)
-        return run_echoed(lambda: lm(inputs_embeds=hidden, use_cache=True), index, roles.language_stack)
+        return run_echoed(lambda: language_forward(lm, request.batch, tokens, width, torch.bfloat16, use_cache=True),
+                          index, roles.language_stack)
 
     body = activations.traced_peak(prefill, index.model)
     if body is None:
@@ -187,11 +128,19 @@ def _vision_per_block(index: ModuleIndex, roles: Roles, frames: int, frame: tupl
     return None if embedded is None or blocked is None else max(embedded, blocked)
 
 
-def scenario(anatomy: Anatomy, request: CostRequest, layout: KVLayout) -> tuple[int, bool | None]:
+def _apart(layout: KVCache) -> str:
+    """The parts of the cache that do not grow with the context, when there are any."""
+    said = [f"{layout.state_bytes:,} B of fixed state" if layout.state_bytes else "",
+            f"{layout.cross_bytes_per_state:,} B per cross-attention state" if layout.cross_bytes_per_state else ""]
+    return "".join(f"; {part}" for part in said if part)
+
+
+def scenario(anatomy: Anatomy, request: CostRequest, layout: KVCache,
+             cross_states: int = 0) -> tuple[int, bool | None]:
     """(bytes, fits) of the weights in the requested dtypes plus the KV cache for batch × context (sliding
     layers capped); ``fits`` is None without a GPU size."""
     vision_dtype = request.vision_dtype or request.weights_dtype
     vision_bytes = int(anatomy.params.vision * DTYPE_BYTES[vision_dtype])
     rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
-    total = vision_bytes + rest + layout.bytes(request.context, request.batch)
+    total = vision_bytes + rest + layout.bytes(request.context, request.batch, cross_states)
     return total, None if request.gpu_bytes is None else total <= request.gpu_bytes

@@ -4,7 +4,7 @@ and the KV cache. The orchestration; each figure is computed in its own module."
 from __future__ import annotations
 
 from vlmscope.anatomy import Reading
-from vlmscope.costing import latency, memory, notes
+from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet
 from vlmscope.sources import ModelSource
@@ -20,15 +20,16 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = memory.weights(anatomy)
-    layout = memory.kv_layout(index, roles, anatomy)
-    scenario, fits = memory.scenario(anatomy, request, layout)
+    layout = kvcache.kv_cache(index, roles, anatomy)
+    cross = img.cross_states * request.images if layout.cross_bytes_per_state else 0
+    scenario, fits = memory.scenario(anatomy, request, layout, cross)
     how = memory.storage(request, source.config)
     held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
     return CostSheet(
         image_size=(width, height), images=request.images, visual_tokens=img.tokens, crops=img.crops,
         tokens_rule=img.rule, text_tokens=request.text_tokens, prefill_tokens=prefill_tokens,
         context=request.context, batch=request.batch, flops=counted, weights_bytes=weights,
-        role_weights_bytes=by_role, kv_cache_bytes_per_token=layout.per_token,
+        role_weights_bytes=by_role, kv_cache_bytes_per_token=layout.bytes_per_token,
         kv_layers=layout.full + layout.sliding, sliding_window=layout.window, kv_sliding_layers=layout.sliding,
         scenario_bytes=scenario, weights_dtype=request.weights_dtype,
         vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
@@ -37,6 +38,7 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how),
         processor_defaults=notes.processor_defaults(anatomy, source, request),
         memory=held,
+        kv=layout, cross_states=cross,
         latency=None if request.gpu is None else latency.bounds(
             request.gpu, None if counted.prefill is None else (counted.vision or 0) + counted.prefill,
             counted.decode_per_token, held, request.batch, held.quant),

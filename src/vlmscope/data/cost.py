@@ -150,6 +150,48 @@ class Flops:
 
 
 @dataclass(frozen=True)
+class KVCache:
+    """What the language model's cache holds, layer by layer, as transformers' own cache holds it (measured
+    from a cache the model filled on meta tensors; bf16 keys and values).
+
+    A layer's K/V grow by ``per_token[i]`` bytes a token, up to ``caps[i]`` tokens (a sliding window keeps
+    window − 1; None: the whole context). Linear-attention and convolution layers keep a state of fixed size
+    per sequence (``state_bytes``), whatever the context. Cross-attention layers hold the K/V of the image
+    states they read (``cross_bytes_per_state`` for one state, all such layers together)."""
+
+    per_token: tuple[int, ...]
+    caps: tuple[int | None, ...]
+    state_bytes: int = 0
+    cross_bytes_per_state: int = 0
+    method: str = ""
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Bytes one more token adds to every layer whose K/V grow (a sliding window's below its cap)."""
+        return sum(self.per_token)
+
+    @property
+    def full(self) -> int:
+        return sum(1 for n, cap in zip(self.per_token, self.caps, strict=True) if n and cap is None)
+
+    @property
+    def sliding(self) -> int:
+        return sum(1 for n, cap in zip(self.per_token, self.caps, strict=True) if n and cap is not None)
+
+    @property
+    def window(self) -> int | None:
+        """The smallest sliding window (cap + 1), if any layer has one."""
+        caps = [cap for n, cap in zip(self.per_token, self.caps, strict=True) if n and cap is not None]
+        return min(caps) + 1 if caps else None
+
+    def bytes(self, context: int, batch: int, cross_states: int = 0) -> int:
+        """The cache of ``batch`` sequences after ``context`` tokens, with ``cross_states`` image states each."""
+        grown = sum(n * (context if cap is None else min(context, cap))
+                    for n, cap in zip(self.per_token, self.caps, strict=True))
+        return batch * (grown + self.state_bytes + self.cross_bytes_per_state * cross_states)
+
+
+@dataclass(frozen=True)
 class CostSheet:
     image_size: tuple[int, int]
     images: int
@@ -178,6 +220,8 @@ class CostSheet:
     memory: Memory | None = None
     kv_sliding_layers: int = 0  # of kv_layers, those capped by the sliding window
     latency: Latency | None = None
+    kv: KVCache | None = None  # the cache layer by layer (fixed states and cross-attention apart)
+    cross_states: int = 0  # image states the cross-attention layers read, per sequence (Mllama)
 
 
 @dataclass(frozen=True)
@@ -200,6 +244,7 @@ class ImageTokens:
     rule: str
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
     frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
+    cross_states: int = 0  # states of this image that cross-attention layers read (Mllama), besides its tokens
 
 
 class Costed(NamedTuple):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from vlmscope.errors import ConfigError, UnsupportedArchitectureError
+from vlmscope.errors import ConfigError, UnsupportedArchitectureError, VlmscopeWarning, shown
 from vlmscope.quiet import quiet
 from vlmscope.skeleton.rebuilt import REBUILT
 
@@ -29,6 +30,7 @@ def make_config(source: ModelSource) -> PretrainedConfig:
         )
     from huggingface_hub.errors import StrictDataclassError  # transformers' configs validate with these
 
+    _check_sub_configs(CONFIG_MAPPING[model_type], source.config, source.info.location or source.model_id)
     try:
         with quiet():
             return CONFIG_MAPPING[model_type].from_dict(source.config)
@@ -37,29 +39,69 @@ def make_config(source: ModelSource) -> PretrainedConfig:
         raise ConfigError(source.info.location, f"transformers rejects it: {problem[:200]}") from exc
 
 
+def _check_sub_configs(config_class: Any, raw: dict[str, Any], where: str, depth: int = 0) -> None:
+    """The sub-configs a config class declares (``sub_configs``) are objects, or absent; the check follows
+    each declared sub-config whose class declares its own. A key that merely ends in ``_config`` (SmolVLM's
+    boolean ``is_llama_config``) is no sub-config."""
+    for key, sub_class in (getattr(config_class, "sub_configs", None) or {}).items():
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(where, f"{key} = {shown(value)} is not an object (a sub-config)")
+        if depth < 4:
+            _check_sub_configs(sub_class, value, where, depth + 1)
+
+
 def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module]:
-    """The class named in ``architectures``, or the image-text-to-text class mapped to the config."""
+    """The class named in ``architectures``; else, or when transformers spells that class otherwise, the
+    image-text-to-text class mapped to the config (said in one warning line)."""
     import transformers
-    from transformers import AutoModelForImageTextToText
 
     names = source.config.get("architectures") or []
     if names:
         cls = getattr(transformers, names[0], None)
-        if cls is None:
+        if cls is not None:
+            return cls  # type: ignore[no-any-return]
+        fallback = _mapped_class(config)
+        missing = _missing_sub_configs(config, source.config)
+        if fallback is None or missing:
+            why = (f"; its model_type {source.config['model_type']!r} would build a default "
+                   f"{type(config).__name__} instead (no {' or '.join(missing)} in the config)") if missing else ""
             raise UnsupportedArchitectureError(
                 source.model_id,
-                f"architecture {names[0]!r} is not in transformers {transformers.__version__};"
+                f"architecture {names[0]!r} is not in transformers {transformers.__version__}{why};"
                 " check the config's 'architectures' field or upgrade transformers",
             )
-        return cls  # type: ignore[no-any-return]
-    mapping = AutoModelForImageTextToText._model_mapping
-    if type(config) not in mapping:
+        warnings.warn(f"{source.model_id}: architecture {names[0]!r} is not in transformers "
+                      f"{transformers.__version__}; built {fallback.__name__}, the class of its model_type "
+                      f"{source.config['model_type']!r}", VlmscopeWarning, stacklevel=2)
+        return fallback  # type: ignore[no-any-return]
+    found = _mapped_class(config)
+    if found is None:
         raise UnsupportedArchitectureError(source.model_id,
                                            "config has no 'architectures' and no image-text-to-text class")
+    return found  # type: ignore[no-any-return]
+
+
+def _mapped_class(config: PretrainedConfig) -> Any:
+    """The image-text-to-text class transformers maps the config's class to (the first of several), or None."""
+    from transformers import AutoModelForImageTextToText
+
+    mapping = AutoModelForImageTextToText._model_mapping
+    if type(config) not in mapping:
+        return None
     found: Any = mapping[type(config)]
     if isinstance(found, tuple):  # some configs map to several classes: the first is the default
         found = next(cls for cls in found if cls is not None)
-    return found  # type: ignore[no-any-return]
+    return found
+
+
+def _missing_sub_configs(config: PretrainedConfig, raw: dict[str, Any]) -> list[str]:
+    """The text and vision sub-configs the config's class declares that the raw config lacks: building it
+    anyway would silently fill them with the class's defaults (a flat, original-format config)."""
+    declared = getattr(type(config), "sub_configs", None) or {}
+    return [key for key in ("text_config", "vision_config") if key in declared and not isinstance(raw.get(key), dict)]
 
 
 def build(source: ModelSource, *, trust_remote_code: bool = False) -> nn.Module:
@@ -70,14 +112,15 @@ def build(source: ModelSource, *, trust_remote_code: bool = False) -> nn.Module:
 
     model_type = source.config["model_type"]
     rebuilt = REBUILT.get(model_type)
+    if rebuilt is None and not (trust_remote_code and model_type not in CONFIG_MAPPING and "auto_map" in source.config):
+        config = make_config(source)
+        cls = model_class(config, source)  # outside quiet(): a fallback class is said in a warning
+        with quiet(), torch.device("meta"):
+            return _instantiate(cls, config, source)
     with quiet(), torch.device("meta"):
         if rebuilt is not None:
             return rebuilt(source.config)
-        if trust_remote_code and model_type not in CONFIG_MAPPING and "auto_map" in source.config:
-            return _build_remote(source)
-        config = make_config(source)
-        cls = model_class(config, source)
-        return _instantiate(cls, config, source)
+        return _build_remote(source)
 
 
 _MODEL_KEYS = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM", "AutoModel")

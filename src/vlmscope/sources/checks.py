@@ -78,8 +78,6 @@ def check_config(config: dict[str, Any], where: str) -> None:
 def _check_key(where: str, key: str, value: Any) -> None:
     if value is None:
         return
-    if key.endswith("_config") and not isinstance(value, dict):
-        raise ConfigError(where, f"{key} = {shown(value)} is not an object (a sub-config)")
     if _is_count(key):
         for v in _ints(value):
             if not _is_int(v) or v < 0:

@@ -1,0 +1,42 @@
+"""The inputs a language model's forward is fed on meta tensors: the prompt's embeddings, as a VLM's prefill
+feeds it (the image features merged in), or token ids for a forward that cannot start from embeddings alone
+(Gemma 3n / Gemma 4 recover the ids from the embeddings, a data-dependent lookup); an encoder–decoder's
+decoder gets its own start tokens."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def takes(module: nn.Module, name: str) -> bool:
+    """Whether ``module``'s forward takes the keyword ``name``."""
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def language_forward(lm: nn.Module, batch: int, tokens: int, width: int, dtype: torch.dtype | None = None,
+                     **kwargs: Any) -> Any:
+    """``lm``'s forward over ``batch`` × ``tokens`` positions: from embeddings, or from token ids where the
+    forward needs data the embeddings cannot give on meta tensors."""
+    if takes(lm, "decoder_input_ids") and "decoder_input_ids" not in kwargs:
+        kwargs["decoder_input_ids"] = torch.zeros(batch, 1, dtype=torch.long)  # the decoder's start token
+    try:
+        return lm(inputs_embeds=torch.randn(batch, tokens, width, dtype=dtype), **kwargs)
+    except NotImplementedError:  # a data-dependent op (nonzero) that meta tensors do not implement
+        return lm(input_ids=torch.zeros(batch, tokens, dtype=torch.long), **kwargs)
+
+
+def cache_of(out: Any) -> Any:
+    """The cache a forward returned (``past_key_values`` or ``cache`` of its output, or its second item)."""
+    cache = getattr(out, "past_key_values", None) or getattr(out, "cache", None)
+    if cache is None and isinstance(out, tuple) and len(out) > 1:
+        cache = out[1]
+    if cache is None:
+        raise TypeError("the forward returned no cache")
+    return cache
