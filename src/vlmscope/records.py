@@ -88,6 +88,10 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
         "weights_bytes_by_role": {role: dict(v) for role, v in c.role_weights_bytes.items()},
         "kv_cache_bytes_per_token": c.kv_cache_bytes_per_token, "kv_layers": c.kv_layers,
         "sliding_window": c.sliding_window,
+        "kv_cache": None if c.kv is None else {
+            "per_layer_bytes_per_token": list(c.kv.per_token), "layer_caps": list(c.kv.caps),
+            "state_bytes": c.kv.state_bytes, "cross_bytes_per_state": c.kv.cross_bytes_per_state,
+            "cross_states": c.cross_states, "method": c.kv.method},
         "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
                      "gpu_gb": c.gpu_gb, "gpu_bytes": c.gpu_bytes, "fits": c.fits},
         "assumptions": list(c.assumptions),

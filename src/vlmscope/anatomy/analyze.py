@@ -112,7 +112,8 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
     q_heads, _ = blocks.heads(block)
     mlp = blocks.block_mlp(block)
     facts = {"hidden_size": hidden, "layers": layers, "intermediate_size": mlp.dims[1],
-             "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size}
+             "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size,
+             "learned_positions": bool(positions), "mlp_gated": mlp.gated}
     if positions:
         embeddings += f" + Embedding({positions})"
     return VisionFacts(
@@ -121,6 +122,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         image_size=image_size, positions=positions, class_token=class_token, embeddings=embeddings,
         attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
         native_resolution=_takes(root, "grid_thw"), variable_frames=_takes(root, "patch_attention_mask"),
+        any_size=_takes(root, "image_sizes"),
     )
 
 

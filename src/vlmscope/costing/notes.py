@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmscope.data import Anatomy, CostRequest, ImageTokens, Quant
+from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, Quant
 from vlmscope.sources import ModelSource
 
 
@@ -30,10 +30,12 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
 
 
 def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
-             window: int | None, config: dict[str, Any] | None = None, how: Quant | None = None) -> tuple[str, ...]:
+             window: int | None, config: dict[str, Any] | None = None, how: Quant | None = None,
+             counted: Flops | None = None) -> tuple[str, ...]:
     """Sentences naming what the model was not made for: a context or prompt beyond its positions, a prompt
-    longer than the context, a sliding window that caps the cache."""
-    found: list[str] = []
+    longer than the context, a sliding window that caps the cache; and each FLOP figure that could not be
+    counted, with why."""
+    found: list[str] = list(_uncounted(counted)) if counted is not None else []
     limit = anatomy.language.max_position_embeddings
     if limit and request.context > limit:
         found.append(f"context {request.context:,} is beyond the language model's max_position_embeddings "
@@ -50,3 +52,16 @@ def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
         found.append(f"the config's quantization_config (quant_method {str(q.get('quant_method'))[:40]!r}) is not "
                      f"a method vlmscope models: weights counted at {how.method}; pass --quant to choose one")
     return tuple(found)
+
+
+def _uncounted(counted: Flops) -> list[str]:
+    """One sentence per FLOP figure that is missing, with the reason its method recorded."""
+    reasons = {part.split(":", 1)[0].strip(): part.split(":", 1)[1].strip()
+               for part in counted.method.split("; ") if ":" in part}
+    said = []
+    for figure, value, part in (("vision", counted.vision, "vision"), ("prefill", counted.prefill, "language"),
+                                ("decode", counted.decode_per_token, "language")):
+        if value is None:
+            why = reasons.get(part) or "no image size, or no way into the model for images"
+            said.append(f"{figure} FLOPs not counted: {why}")
+    return said

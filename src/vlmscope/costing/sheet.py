@@ -7,12 +7,19 @@ from vlmscope.anatomy import Reading
 from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet
+from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import encoded, request_tokens
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
-    """The cost sheet of one model for one request (``reading`` is the skeleton the anatomy was read from)."""
+    """The cost sheet of one model for one request (``reading`` is the skeleton the anatomy was read from).
+    transformers' advisory messages (slow fallback kernels, deprecated argument names) are kept quiet."""
+    with quiet():
+        return _sheet(reading, source, anatomy, request)
+
+
+def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
     index, roles = reading.index, reading.roles
     enc = encoded(anatomy.vision, anatomy.connector)
     (width, height), img = request_tokens(enc, source, request.image_size)
@@ -35,7 +42,7 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
         vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
         gpu_bytes=request.gpu_bytes,
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img),
-        warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how),
+        warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
         processor_defaults=notes.processor_defaults(anatomy, source, request),
         memory=held,
         kv=layout, cross_states=cross,

@@ -35,11 +35,15 @@ def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch:
 
 
 def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int) -> dict[str, Any]:
-    """Keyword inputs besides the pixels that a tower's forward needs (Idefics2's patch mask)."""
+    """Keyword inputs besides the pixels that a tower's forward needs (Idefics2's patch mask, Pixtral's
+    image sizes)."""
     height, width = frame
-    if "patch_attention_mask" in pyinspect.signature(tower.forward).parameters:
+    params = pyinspect.signature(tower.forward).parameters
+    if "patch_attention_mask" in params:
         return {"patch_attention_mask": torch.ones(frames, height // patch, width // patch, dtype=torch.bool,
                                                    device="meta")}
+    if "image_sizes" in params:  # each frame's own size, read as numbers (Pixtral)
+        return {"image_sizes": [(height, width)] * frames}
     return {}
 
 

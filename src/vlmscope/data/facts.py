@@ -117,6 +117,7 @@ class VisionFacts:
     norm: NormFacts
     native_resolution: bool = False  # the tower's forward takes the patch grid (any image size, no resize)
     variable_frames: bool = False  # the tower's forward takes a patch mask: frames of any size, padded
+    any_size: bool = False  # the tower's forward takes each image's size: one frame at the image's own aspect
 
     @property
     def intermediate_size(self) -> int:

@@ -133,7 +133,7 @@ def seed_tables(comparison: Comparison) -> tuple[Table, Table]:
 
 
 def gflops(n: int | None) -> str:
-    return "—" if n is None else f"{n / 1e9:,.1f}"
+    return "not counted (see the warnings)" if n is None else f"{n / 1e9:,.1f}"
 
 
 def size_text(size: tuple[int, int]) -> str:

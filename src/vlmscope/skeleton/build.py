@@ -30,10 +30,12 @@ def make_config(source: ModelSource) -> PretrainedConfig:
         )
     from huggingface_hub.errors import StrictDataclassError  # transformers' configs validate with these
 
-    _check_sub_configs(CONFIG_MAPPING[model_type], source.config, source.info.location or source.model_id)
+    config_class = CONFIG_MAPPING[model_type]
+    _check_sub_configs(config_class, source.config, source.info.location or source.model_id)
+    raw = _lift_flat_text(config_class, source)
     try:
         with quiet():
-            return CONFIG_MAPPING[model_type].from_dict(source.config)
+            return config_class.from_dict(raw)
     except (TypeError, ValueError, KeyError, StrictDataclassError) as exc:
         problem = " ".join(str(exc).split())
         raise ConfigError(source.info.location, f"transformers rejects it: {problem[:200]}") from exc
@@ -51,6 +53,29 @@ def _check_sub_configs(config_class: Any, raw: dict[str, Any], where: str, depth
             raise ConfigError(where, f"{key} = {shown(value)} is not an object (a sub-config)")
         if depth < 4:
             _check_sub_configs(sub_class, value, where, depth + 1)
+
+
+_OUTER_KEYS = ("model_type", "architectures", "auto_map", "transformers_version", "torch_dtype", "dtype")
+
+
+def _lift_flat_text(config_class: Any, source: ModelSource) -> dict[str, Any]:
+    """A pre-v5 composite config that keeps its text model's keys at the top level, with no ``text_config``
+    (GLM-4.1V's first release): transformers 5 ignores those keys and builds the text model from its
+    defaults, losing e.g. the partial rotary factor and mrope sections its forward needs. They are read as
+    the ``text_config``, and a warning says so. Any other config is returned as it is."""
+    raw = source.config
+    declared = getattr(config_class, "sub_configs", None) or {}
+    if "text_config" not in declared or "text_config" in raw or "vision_config" not in raw \
+            or not {"hidden_size", "num_hidden_layers"} <= raw.keys():
+        return raw
+    import dataclasses
+
+    own = {f.name for f in dataclasses.fields(config_class)} if dataclasses.is_dataclass(config_class) else set()
+    text = {k: v for k, v in raw.items() if k not in own and k not in declared and k not in _OUTER_KEYS}
+    warnings.warn(f"{source.model_id}: a flat config (no text_config); its top-level keys "
+                  f"({len(text)}, rope settings included) were read as the text model's", VlmscopeWarning,
+                  stacklevel=3)
+    return {**raw, "text_config": text}
 
 
 def model_class(config: PretrainedConfig, source: ModelSource) -> type[nn.Module]:

@@ -69,8 +69,16 @@ def _from_folder(folder: Path, config_path: Path, origin: Origin, model_id: str,
     location = location or str(folder if origin is not Origin.file else config_path)
     info = SourceInfo(origin, location, tuple(files),
                       reconstructed=config_path.name == "config.reconstructed.json")
-    return ModelSource(model_id, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, card,
+    return ModelSource(model_id, config, _image_settings(extras), extras.get(_EXTRA_FILES[1]), info, card,
                        code_location=str(folder))
+
+
+def _image_settings(extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The image processor's settings: preprocessor_config.json, or where a model keeps them nested in its
+    processor_config.json (``image_processor``, as Gemma 4 does)."""
+    pre = extras.get(_EXTRA_FILES[0])
+    nested = (extras.get(_EXTRA_FILES[1]) or {}).get("image_processor")
+    return pre if pre is not None else nested if isinstance(nested, dict) else None
 
 
 def resolve(ref: str) -> ModelSource:
@@ -114,7 +122,7 @@ def _from_hub(ref: str) -> ModelSource:
     extras = {name: read_json(path) for name, path in files.items() if name != hub.CONFIG}
     repo_id, revision = hub.split(ref)
     info = SourceInfo(Origin.hub, f"{hub.endpoint()}/{repo_id}" + (f"@{revision}" if revision else ""), tuple(files))
-    return ModelSource(ref, config, extras.get(_EXTRA_FILES[0]), extras.get(_EXTRA_FILES[1]), info, None,
+    return ModelSource(ref, config, _image_settings(extras), extras.get(_EXTRA_FILES[1]), info, None,
                        code_location=repo_id, revision=revision)
 
 

@@ -226,3 +226,40 @@ def variable_frames(image_size: int, base: int, rule: str, pre: dict[str, Any], 
                                  f"{frame[1]}×{frame[0]}", frame=frame)
     return ImageTokens(n, len(crops), f"{rule}; image splitting: 4 crops + 1 global, padded to {frame[1]}×{frame[0]}"
                                       f" frames, × {base} = {n}", frame=frame)
+
+
+def longest_edge(image_size: int, patch: int, merge: int, pre: dict[str, Any], width: int,
+                 height: int) -> ImageTokens:
+    """Pixtral / Mistral 3: the image is shrunk (never enlarged) so that both sides fit ``longest_edge``
+    (floored), then rounded up to whole merged patches; the encoder runs over that one frame, each row of
+    merged patches ends with a break token, the last with the end token. As PixtralProcessor counts it
+    (``get_resize_output_image_size``, ``_get_num_multimodal_tokens``: (columns + 1) × rows)."""
+    size = pre.get("size") or {}
+    longest = int(size.get("longest_edge", image_size))
+    step = patch * merge
+    ratio = max(height / longest, width / longest)
+    h, w = (math.floor(height / ratio), math.floor(width / ratio)) if ratio > 1 else (height, width)
+    rows, cols = (h - 1) // step + 1, (w - 1) // step + 1
+    n = (cols + 1) * rows
+    merged = f" → {merge}×{merge} merge" if merge > 1 else ""
+    return ImageTokens(n, 1, f"resized within {longest}² to {cols * step}×{rows * step}: "
+                             f"{cols * merge}×{rows * merge} patches{merged} = {rows}×{cols} + {rows} row "
+                             f"break/end tokens = {n}", frame=(rows * step, cols * step))
+
+
+def soft_token_budget(patch: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """Gemma 4: the image is resized, keeping its aspect ratio, to the largest size within a budget of
+    ``max_soft_tokens`` × k² patches whose sides are whole multiples of k × patch; every k × k patches are
+    pooled into one soft token. As Gemma4Processor._get_num_multimodal_tokens counts it (with
+    ``get_aspect_ratio_preserving_size``); the begin/end-of-image tokens around them are not counted."""
+    from transformers.models.gemma4.image_processing_pil_gemma4 import get_aspect_ratio_preserving_size
+
+    patch = int(pre.get("patch_size") or patch)
+    k = int(pre.get("pooling_kernel_size") or 1)
+    budget = int(pre["max_soft_tokens"])
+    h, w = get_aspect_ratio_preserving_size(height=height, width=width, patch_size=patch,
+                                            max_patches=budget * k * k, pooling_kernel_size=k)
+    rows, cols = h // patch, w // patch
+    n = rows * cols // (k * k)
+    return ImageTokens(n, 1, f"resized within {budget} × {k}² patches to {w}×{h}: {cols}×{rows} patches → "
+                             f"{k}×{k} pool = {n}", grid=(rows, cols), frame=(h, w))

@@ -35,6 +35,7 @@ class Encoded:
     flat: bool = False  # no vision encoder: flattened patches of ``patch_size`` go straight into the LM
     processing: str | None = None  # a rebuilt skeleton's own processor geometry (e.g. the HD transform)
     variable_frames: bool = False  # the encoder takes frames of any size (patch mask): resized, split, padded
+    any_size: bool = False  # the encoder takes each image at its own size (Pixtral): resized within the longest edge
 
 
 def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | None:
@@ -44,7 +45,7 @@ def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | 
     return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, connector.queries,
                    connector.merge, connector.avg_pool, dynamic=vision.native_resolution,
                    tiled=connector.merge_hint == "scale_factor", processing=connector.processing,
-                   variable_frames=vision.variable_frames)
+                   variable_frames=vision.variable_frames, any_size=vision.any_size)
 
 
 def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
@@ -82,7 +83,8 @@ def request_tokens(enc: Encoded | None, source: ModelSource,
                    size: tuple[int, int] | None) -> tuple[tuple[int, int], ImageTokens]:
     """(image size, tokens) of one image of ``size`` (default: ``default_size``)."""
     width, height = size or default_size(enc, source.config)
-    countable = enc is not None and enc.patch_size and (enc.flat or enc.image_size or enc.dynamic)
+    budget = enc is not None and "max_soft_tokens" in (source.preprocessor or {})
+    countable = enc is not None and enc.patch_size and (enc.flat or enc.image_size or enc.dynamic or budget)
     if enc is None or not countable or not (width and height):
         return (width, height), ImageTokens(None, 0, NO_SIZE)
     found = image_tokens(enc, source, width, height)
@@ -107,6 +109,8 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     config, pre = source.config, source.preprocessor or {}
     if enc.flat:
         return processors.flat_patch_tokens(enc.patch_size, pre, width, height)
+    if "max_soft_tokens" in pre:
+        return processors.soft_token_budget(enc.patch_size, pre, width, height)
     if enc.dynamic:
         return processors.dynamic(enc.patch_size, enc.merge, pre, width, height)
     base, rule = per_crop(enc, config)
@@ -118,6 +122,8 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
         return processors.crop_to_patches(enc.image_size, base, pre, width, height)
     if enc.tiled:
         return processors.tiles(enc.image_size, base, pre, width, height)
+    if enc.any_size:
+        return processors.longest_edge(enc.image_size, enc.patch_size, enc.merge, pre, width, height)
     if enc.variable_frames:
         return processors.variable_frames(enc.image_size, base, rule, pre, width, height)
     if pre.get("do_image_splitting"):

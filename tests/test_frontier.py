@@ -1,0 +1,171 @@
+"""The 2025–2026 reference set (tests/data/frontier, copied from ../shared/reference/frontier with each
+folder's SOURCE.txt): every folder builds with its figures, or is refused with one line that says why.
+Parameters against the safetensors index totals, tokens against transformers' processor arithmetic, the KV
+cache against the cache transformers fills, FLOPs present or said to be missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vlmscope
+from vlmscope.costing.inputs import cache_of, language_forward, takes
+from vlmscope.costing.kvcache import _held, _layers
+from vlmscope.data import CostRequest
+from vlmscope.errors import UnsupportedArchitectureError
+from vlmscope.sources import resolve
+
+FRONTIER = Path(__file__).parent / "data" / "frontier"
+FOLDERS = sorted(p.name for p in FRONTIER.iterdir() if p.is_dir())
+# Remote-code formats (no code ships here) and the flat original-format LLaVA-OneVision config: refused.
+REFUSED = {
+    "OpenGVLab__InternVL3_5-8B": "trust-remote-code",
+    "moonshotai__Kimi-VL-A3B-Instruct": "trust-remote-code",
+    "openbmb__MiniCPM-V-2_6": "trust-remote-code",
+    "lmms-lab__llava-onevision-qwen2-7b-ov": "would build a default",
+}
+BUILT = [f for f in FOLDERS if f not in REFUSED]
+# 1T parameters: built once for its own test, not in every parametrized one
+HEAVY = {"moonshotai__Kimi-K2.5"}
+
+
+def _index_total(folder: str) -> int | None:
+    index = FRONTIER / folder / ".model.safetensors.index.json"
+    if not index.exists():
+        return None
+    return int(json.loads(index.read_text())["metadata"]["total_size"]) // 2
+
+
+def test_the_reference_set_is_all_here() -> None:
+    assert len(FOLDERS) == 18
+    assert all((FRONTIER / f / "SOURCE.txt").exists() and (FRONTIER / f / "config.json").exists() for f in FOLDERS)
+
+
+@pytest.mark.parametrize("folder", sorted(REFUSED))
+def test_refused_with_one_line_saying_why(folder: str) -> None:
+    with pytest.raises(UnsupportedArchitectureError, match=REFUSED[folder]) as info:
+        vlmscope.inspect(str(FRONTIER / folder), use_cache=False)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("folder", [f for f in BUILT if _index_total(f) is not None])
+def test_parameters_equal_the_index_total(folder: str) -> None:
+    anatomy = vlmscope.inspect(str(FRONTIER / folder), use_cache=False)
+    assert anatomy.params.total == _index_total(folder)
+    p = anatomy.params
+    assert p.vision + p.connector + p.language + p.lm_head + p.other == p.total
+
+
+@pytest.mark.parametrize("folder", [f for f in BUILT if f not in HEAVY])
+def test_every_figure_or_a_word_why(folder: str) -> None:
+    """Tokens at 1024×768, KV per token, memory; each FLOP figure present or named in the warnings."""
+    anatomy, sheet = vlmscope.cost(str(FRONTIER / folder), CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert anatomy.language.heads, "a language model with attention layers shows its heads"
+    assert sheet.kv_cache_bytes_per_token > 0
+    assert sheet.memory is not None and sheet.memory.weights_bytes > 0
+    if anatomy.architecture != "encoder-decoder":
+        assert sheet.visual_tokens, sheet.tokens_rule
+    for figure, value in (("vision", sheet.flops.vision), ("prefill", sheet.flops.prefill),
+                          ("decode", sheet.flops.decode_per_token)):
+        assert value is not None or any(w.startswith(f"{figure} FLOPs not counted: ") for w in sheet.warnings)
+
+
+def test_kimi_k25_builds_under_its_model_types_class() -> None:
+    with pytest.warns(UserWarning, match="built Kimi_K25ForConditionalGeneration"):
+        anatomy = vlmscope.inspect(str(FRONTIER / "moonshotai__Kimi-K2.5"), use_cache=False)
+    assert anatomy.model_class == "Kimi_K25ForConditionalGeneration"
+    assert anatomy.params.total > 10**12  # about 1T parameters, as the card says
+
+
+def test_smolvlm_boolean_ending_in_config_is_no_sub_config() -> None:
+    anatomy = vlmscope.inspect(str(FRONTIER / "HuggingFaceTB__SmolVLM-256M-Instruct"), use_cache=False)
+    assert 256_000_000 < anatomy.params.total < 257_000_000  # the card: about 256.5M
+
+
+# --- the KV cache against the cache transformers fills -------------------------------------------------------
+
+KV_CASES = [("Qwen__Qwen3.5-0.8B", 9), ("LiquidAI__LFM2.5-VL-1.6B", 9), ("google__gemma-3-4b-it", 1030),
+            ("google__gemma-4-E2B-it", 600), ("zai-org__GLM-4.1V-9B-Thinking", 9),
+            ("meta-llama__Llama-3.2-11B-Vision-Instruct", 9)]
+
+
+@pytest.mark.parametrize("folder, tokens", KV_CASES)
+def test_kv_cache_equals_what_transformers_holds(folder: str, tokens: int) -> None:
+    """A prefill of ``tokens`` (past the sliding window where the model has one) through the real language
+    model on meta tensors; the cache transformers fills holds exactly what the layout predicts."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.activations import in_bf16
+    from vlmscope.skeleton import build
+
+    source = resolve(str(FRONTIER / folder))
+    anatomy, sheet = vlmscope.cost(str(FRONTIER / folder), CostRequest(image_size=(1024, 768)), use_cache=False)
+    reading = read(build(source))
+    lm = reading.index.modules[reading.roles.language_root]
+    with in_bf16(reading.model), torch.no_grad(), torch.device("meta"):
+        cache = cache_of(language_forward(lm, 1, tokens, anatomy.language.hidden_size, torch.bfloat16,
+                                          use_cache=True))
+    held = sum(_held(layer) for layer in _layers(cache))
+    assert sheet.kv is not None and sheet.kv.method.startswith("measured")
+    assert sheet.kv.bytes(tokens, 1) == held
+
+
+def test_hybrid_models_keep_their_fixed_state_apart() -> None:
+    _, sheet = vlmscope.cost(str(FRONTIER / "Qwen__Qwen3.5-0.8B"), CostRequest(context=4096), use_cache=False)
+    assert sheet.kv is not None
+    assert sheet.kv.full == 6 and sheet.kv.state_bytes > 0  # 6 of 24 layers attend; 18 keep a fixed state
+    assert sheet.kv.bytes(8192, 1) - sheet.kv.bytes(4096, 1) == 4096 * sheet.kv.bytes_per_token
+
+
+def test_mllama_cross_attention_states_in_the_cache() -> None:
+    from vlmscope.anatomy import read
+    from vlmscope.skeleton import build
+
+    folder = str(FRONTIER / "meta-llama__Llama-3.2-11B-Vision-Instruct")
+    _, sheet = vlmscope.cost(folder, CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert sheet.kv is not None
+    lm = read(build(resolve(folder))).index.modules["model.language_model"]
+    assert takes(lm, "cross_attention_states")
+    cross_layers = len(lm.cross_attention_layers)
+    config = lm.config
+    head_dim = config.hidden_size // config.num_attention_heads
+    assert sheet.kv.cross_bytes_per_state == cross_layers * 2 * config.num_key_value_heads * head_dim * 2
+
+
+# --- tokens against transformers' processor arithmetic -----------------------------------------------------
+
+SIZES = [(1024, 768), (768, 1024), (1540, 1540), (3000, 200), (200, 3000), (640, 480), (2000, 1500)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pixtral_tokens_match_the_processor(size: tuple[int, int]) -> None:
+    """PixtralProcessor._get_num_multimodal_tokens: (columns + 1) × rows of merged patches."""
+    from transformers.models.pixtral.image_processing_pil_pixtral import get_resize_output_image_size
+
+    folder = str(FRONTIER / "mistralai__Devstral-Small-2-24B-Instruct-2512")
+    _, sheet = vlmscope.cost(folder, CostRequest(image_size=size), use_cache=True)
+    config = json.loads((FRONTIER / "mistralai__Devstral-Small-2-24B-Instruct-2512" / "config.json").read_text())
+    step = config["vision_config"]["patch_size"] * config["spatial_merge_size"]
+    longest = config["vision_config"]["image_size"]
+    width, height = size
+    h, w = get_resize_output_image_size(np.zeros((height, width, 3)), size=(longest, longest),
+                                        patch_size=(step, step))
+    assert sheet.visual_tokens == (w // step + 1) * (h // step)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_gemma4_tokens_match_the_processor(size: tuple[int, int]) -> None:
+    """Gemma4Processor._get_num_multimodal_tokens, with the settings nested in processor_config.json."""
+    from transformers.models.gemma4.image_processing_pil_gemma4 import get_aspect_ratio_preserving_size
+
+    folder = FRONTIER / "google__gemma-4-E2B-it"
+    pre = json.loads((folder / "processor_config.json").read_text())["image_processor"]
+    _, sheet = vlmscope.cost(str(folder), CostRequest(image_size=size), use_cache=True)
+    k, patch = pre["pooling_kernel_size"], pre["patch_size"]
+    width, height = size
+    h, w = get_aspect_ratio_preserving_size(height=height, width=width, patch_size=patch,
+                                            max_patches=pre["max_soft_tokens"] * k * k, pooling_kernel_size=k)
+    assert sheet.visual_tokens == (h // patch) * (w // patch) // (k * k)
