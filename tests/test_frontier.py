@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import vlmscope
-from vlmscope.costing.inputs import cache_of, language_forward, takes
+from vlmscope.anatomy.blocks import takes
+from vlmscope.costing.inputs import cache_of, language_forward
 from vlmscope.costing.kvcache import _held, _layers
 from vlmscope.data import CostRequest
 from vlmscope.errors import UnsupportedArchitectureError

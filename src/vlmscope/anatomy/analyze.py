@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect as pyinspect
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -121,19 +120,11 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         block_class=type(block).__name__, hidden_size=hidden, heads=q_heads, patch_size=patch,
         image_size=image_size, positions=positions, class_token=class_token, embeddings=embeddings,
         attention=blocks.attention_class(block), mlp=mlp, norm=blocks.block_norm(block),
-        native_resolution=_takes(root, "grid_thw"), variable_frames=_takes(root, "patch_attention_mask"),
-        any_size=_takes(root, "image_sizes"),
+        # what the tower's forward takes says how it sees an image: the patch grid (``grid_thw``: any size as
+        # flattened patches), a patch mask (frames of any size, padded), or each image's own size (Pixtral)
+        native_resolution=blocks.takes(root, "grid_thw"), variable_frames=blocks.takes(root, "patch_attention_mask"),
+        any_size=blocks.takes(root, "image_sizes"),
     )
-
-
-def _takes(root: nn.Module, argument: str) -> bool:
-    """Whether a vision tower's forward takes ``argument``: the patch grid (``grid_thw``: it encodes any image
-    size as flattened patches, a configured image_size only sizes its position table), or a patch mask
-    (``patch_attention_mask``: frames of any size, padded to a common one)."""
-    try:
-        return argument in pyinspect.signature(root.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:

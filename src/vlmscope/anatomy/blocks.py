@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -142,6 +143,14 @@ def heads(block: nn.Module) -> tuple[int | None, int | None]:
     if kv is None and head_dim and isinstance(k_proj, nn.Linear):
         kv = k_proj.out_features // head_dim
     return q, kv if kv is not None else q
+
+
+def takes(module: nn.Module, argument: str) -> bool:
+    """Whether ``module``'s forward takes the keyword ``argument``."""
+    try:
+        return argument in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def square_side(n: int) -> int | None:

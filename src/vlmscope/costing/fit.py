@@ -35,7 +35,7 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
     per_seq = act / sheet.batch
 
     def peak(context: int, batch: int) -> int:
-        return m.weights_bytes + layout.bytes(context, batch, sheet.cross_states) + int(per_seq * batch)
+        return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
 
     max_context = _largest(lambda c: peak(c, sheet.batch) <= gpu_bytes, max(prompt, 1), max(limit, prompt))
     max_batch = _largest(lambda b: peak(sheet.context, b) <= gpu_bytes, 1, MAX_TOKENS // max(sheet.context, 1))

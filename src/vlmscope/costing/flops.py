@@ -16,7 +16,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
 from vlmscope.costing.echo import count_stacked
-from vlmscope.costing.inputs import cache_of, language_forward, takes
+from vlmscope.costing.inputs import cache_keyword, cache_of, language_forward
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, tower_flops
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
 
@@ -98,8 +98,7 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
     if fillable is None:  # per-layer shapes the config does not give in one place (Gemma 4's head_dims)
         with torch.device("meta"):
             cache = cache_of(language_forward(lm, 1, context, width, use_cache=True))
-        key = "cache" if takes(lm, "cache") else "past_key_values"
-        return count(lambda: language_forward(lm, 1, 1, width, use_cache=True, **{key: cache})) \
+        return count(lambda: language_forward(lm, 1, 1, width, use_cache=True, **{cache_keyword(lm): cache})) \
             + _head_flops(anatomy)
 
     def run() -> None:

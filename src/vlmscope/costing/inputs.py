@@ -5,19 +5,12 @@ decoder gets its own start tokens."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-
-def takes(module: nn.Module, name: str) -> bool:
-    """Whether ``module``'s forward takes the keyword ``name``."""
-    try:
-        return name in inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
+from vlmscope.anatomy.blocks import takes
 
 
 def language_forward(lm: nn.Module, batch: int, tokens: int, width: int, dtype: torch.dtype | None = None,
@@ -30,6 +23,11 @@ def language_forward(lm: nn.Module, batch: int, tokens: int, width: int, dtype: 
         return lm(inputs_embeds=torch.randn(batch, tokens, width, dtype=dtype), **kwargs)
     except NotImplementedError:  # a data-dependent op (nonzero) that meta tensors do not implement
         return lm(input_ids=torch.zeros(batch, tokens, dtype=torch.long), **kwargs)
+
+
+def cache_keyword(lm: nn.Module) -> str:
+    """The keyword ``lm``'s forward takes its cache by (``cache`` in transformers 5, else ``past_key_values``)."""
+    return "cache" if takes(lm, "cache") else "past_key_values"
 
 
 def cache_of(out: Any) -> Any:

@@ -13,17 +13,19 @@ heads for every layer that has attention, and the method says so.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
 from torch import nn
 
 from vlmscope.anatomy import blocks
+from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations
 from vlmscope.costing.counting import first_that_runs
-from vlmscope.costing.inputs import cache_of, language_forward, takes
+from vlmscope.costing.inputs import cache_keyword, cache_of, language_forward
 from vlmscope.data import Anatomy, KVCache
 
 SLIDING = ("sliding_attention", "chunked_attention", "hybrid_sliding", "reference_sliding_attention")
@@ -31,14 +33,22 @@ NO_CACHE = ("dummy", "conv", "linear_attention", "hybrid", "mamba")
 MEASURED = "measured: transformers' cache filled on meta tensors (bf16), layer by layer"
 
 
+# One layout per built skeleton: it does not depend on the request (several image sizes measure it once).
+_LAYOUTS: weakref.WeakKeyDictionary[nn.Module, KVCache] = weakref.WeakKeyDictionary()
+
+
 def kv_cache(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> KVCache:
     """The language model's cache layout: measured from transformers' cache, else read from the config."""
     lm = index.modules[roles.language_root]
+    known = _LAYOUTS.get(lm)
+    if known is not None:
+        return known
     width = anatomy.language.hidden_size
     found, how = first_that_runs((MEASURED, lambda: _measured(index.model, lm, width)))
-    if found is not None:
-        return found
-    return _from_config(index, roles, anatomy, f"from the config (the cache could not be {how.removeprefix('not ')})")
+    layout = found if found is not None else _from_config(
+        index, roles, anatomy, f"from the config (the cache could not be {how.removeprefix('not ')})")
+    _LAYOUTS[lm] = layout
+    return layout
 
 
 def _layers(cache: Any) -> list[Any]:
@@ -70,7 +80,7 @@ def _held(layer: Any) -> int:
 
 
 def _measured(model: nn.Module, lm: nn.Module, width: int) -> KVCache:
-    cache_key = "cache" if takes(lm, "cache") else "past_key_values"
+    cache_key = cache_keyword(lm)
 
     def step(cache: Any = None, **kwargs: Any) -> Any:
         if cache is not None:

@@ -40,7 +40,7 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
     if how.source == "--dtype" and request.vision_dtype and "vision" in by_role:
         by_role["vision"] = int(anatomy.params.vision * DTYPE_BYTES[request.vision_dtype])
     weights_bytes = sum(by_role.values())
-    kv = layout.bytes(request.context, request.batch, img.cross_states * request.images)
+    kv = layout.bytes(request.context, request.batch)
     peak, traced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
@@ -135,12 +135,11 @@ def _apart(layout: KVCache) -> str:
     return "".join(f"; {part}" for part in said if part)
 
 
-def scenario(anatomy: Anatomy, request: CostRequest, layout: KVCache,
-             cross_states: int = 0) -> tuple[int, bool | None]:
+def scenario(anatomy: Anatomy, request: CostRequest, layout: KVCache) -> tuple[int, bool | None]:
     """(bytes, fits) of the weights in the requested dtypes plus the KV cache for batch × context (sliding
     layers capped); ``fits`` is None without a GPU size."""
     vision_dtype = request.vision_dtype or request.weights_dtype
     vision_bytes = int(anatomy.params.vision * DTYPE_BYTES[vision_dtype])
     rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
-    total = vision_bytes + rest + layout.bytes(request.context, request.batch, cross_states)
+    total = vision_bytes + rest + layout.bytes(request.context, request.batch)
     return total, None if request.gpu_bytes is None else total <= request.gpu_bytes

@@ -28,8 +28,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = memory.weights(anatomy)
     layout = kvcache.kv_cache(index, roles, anatomy)
-    cross = img.cross_states * request.images if layout.cross_bytes_per_state else 0
-    scenario, fits = memory.scenario(anatomy, request, layout, cross)
+    scenario, fits = memory.scenario(anatomy, request, layout)
     how = memory.storage(request, source.config)
     held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
     return CostSheet(
@@ -45,7 +44,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
         processor_defaults=notes.processor_defaults(anatomy, source, request),
         memory=held,
-        kv=layout, cross_states=cross,
+        kv=layout,
         latency=None if request.gpu is None else latency.bounds(
             request.gpu, None if counted.prefill is None else (counted.vision or 0) + counted.prefill,
             counted.decode_per_token, held, request.batch, held.quant),

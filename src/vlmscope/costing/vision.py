@@ -12,6 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
@@ -38,11 +39,10 @@ def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: i
     """Keyword inputs besides the pixels that a tower's forward needs (Idefics2's patch mask, Pixtral's
     image sizes)."""
     height, width = frame
-    params = pyinspect.signature(tower.forward).parameters
-    if "patch_attention_mask" in params:
+    if takes(tower, "patch_attention_mask"):
         return {"patch_attention_mask": torch.ones(frames, height // patch, width // patch, dtype=torch.bool,
                                                    device="meta")}
-    if "image_sizes" in params:  # each frame's own size, read as numbers (Pixtral)
+    if takes(tower, "image_sizes"):  # each frame's own size, read as numbers (Pixtral)
         return {"image_sizes": [(height, width)] * frames}
     return {}
 

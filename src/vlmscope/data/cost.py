@@ -184,11 +184,12 @@ class KVCache:
         caps = [cap for n, cap in zip(self.per_token, self.caps, strict=True) if n and cap is not None]
         return min(caps) + 1 if caps else None
 
-    def bytes(self, context: int, batch: int, cross_states: int = 0) -> int:
-        """The cache of ``batch`` sequences after ``context`` tokens, with ``cross_states`` image states each."""
+    def bytes(self, context: int, batch: int) -> int:
+        """The cache of ``batch`` sequences after ``context`` tokens (cross-attention states not included: the
+        image states a request puts there are not counted yet)."""
         grown = sum(n * (context if cap is None else min(context, cap))
                     for n, cap in zip(self.per_token, self.caps, strict=True))
-        return batch * (grown + self.state_bytes + self.cross_bytes_per_state * cross_states)
+        return batch * (grown + self.state_bytes)
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,6 @@ class CostSheet:
     kv_sliding_layers: int = 0  # of kv_layers, those capped by the sliding window
     latency: Latency | None = None
     kv: KVCache | None = None  # the cache layer by layer (fixed states and cross-attention apart)
-    cross_states: int = 0  # image states the cross-attention layers read, per sequence (Mllama)
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,6 @@ class ImageTokens:
     rule: str
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
     frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
-    cross_states: int = 0  # states of this image that cross-attention layers read (Mllama), besides its tokens
 
 
 class Costed(NamedTuple):

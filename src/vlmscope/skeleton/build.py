@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +69,6 @@ def _lift_flat_text(config_class: Any, source: ModelSource) -> dict[str, Any]:
     if "text_config" not in declared or "text_config" in raw or "vision_config" not in raw \
             or not {"hidden_size", "num_hidden_layers"} <= raw.keys():
         return raw
-    import dataclasses
-
     own = {f.name for f in dataclasses.fields(config_class)} if dataclasses.is_dataclass(config_class) else set()
     text = {k: v for k, v in raw.items() if k not in own and k not in declared and k not in _OUTER_KEYS}
     warnings.warn(f"{source.model_id}: a flat config (no text_config); its top-level keys "
