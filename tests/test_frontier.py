@@ -15,7 +15,7 @@ import torch
 import vlmscope
 from vlmscope.anatomy.blocks import takes
 from vlmscope.costing.inputs import cache_of, language_forward
-from vlmscope.costing.kvcache import _held, _layers
+from vlmscope.costing.kvcache import _held, cache_layers
 from vlmscope.data import CostRequest
 from vlmscope.errors import UnsupportedArchitectureError
 from vlmscope.sources import resolve
@@ -109,7 +109,7 @@ def test_kv_cache_equals_what_transformers_holds(folder: str, tokens: int) -> No
     with in_bf16(reading.model), torch.no_grad(), torch.device("meta"):
         cache = cache_of(language_forward(lm, 1, tokens, anatomy.language.hidden_size, torch.bfloat16,
                                           use_cache=True))
-    held = sum(_held(layer) for layer in _layers(cache))
+    held = sum(_held(layer) for layer in cache_layers(cache))
     assert sheet.kv is not None and sheet.kv.method.startswith("measured")
     assert sheet.kv.bytes(tokens, 1) == held
 
@@ -170,3 +170,131 @@ def test_gemma4_tokens_match_the_processor(size: tuple[int, int]) -> None:
     h, w = get_aspect_ratio_preserving_size(height=height, width=width, patch_size=patch,
                                             max_patches=pre["max_soft_tokens"] * k * k, pooling_kernel_size=k)
     assert sheet.visual_tokens == (h // patch) * (w // patch) // (k * k)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_mllama_tiles_match_the_processor(size: tuple[int, int]) -> None:
+    """MllamaImageProcessor: the canvas get_optimal_tiled_canvas picks; the tower runs over max_image_tiles
+    tiles, each (560/14)² patches + a class token, all read by the cross-attention layers; one text position."""
+    from transformers.models.mllama.image_processing_pil_mllama import get_optimal_tiled_canvas
+
+    from vlmscope.tokens import processors
+
+    folder = FRONTIER / "meta-llama__Llama-3.2-11B-Vision-Instruct"
+    pre = json.loads((folder / "preprocessor_config.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    width, height = size
+    tile, most = pre["size"]["height"], pre["max_image_tiles"]
+    canvas = get_optimal_tiled_canvas(height, width, most, tile)
+    assert processors._canvas(height, width, most, tile) == tuple(int(x) for x in canvas)
+    found = processors.aspect_ratio_tiles(tile, 14, True, pre, config, width, height)
+    assert (found.tokens, found.states) == (1, most * ((tile // 14) ** 2 + 1))
+    assert f"{canvas[1] // tile}×{canvas[0] // tile} tiles" in found.rule
+
+
+def test_mllama_cost_counts_every_tile_and_every_state() -> None:
+    folder = str(FRONTIER / "meta-llama__Llama-3.2-11B-Vision-Instruct")
+    small = CostRequest(image_size=(560, 560), context=4096)
+    _, one = vlmscope.cost(folder, small, use_cache=True)
+    _, two = vlmscope.cost(folder, CostRequest(image_size=(560, 560), images=2, context=4096), use_cache=True)
+    assert one.visual_tokens == 1 and one.kv is not None and one.kv.cross_states == 4 * 1601
+    assert one.memory is not None and two.memory is not None
+    # the K/V of the image states: 6,404 of them per image, in every sequence's cache
+    assert two.memory.kv_cache_bytes - one.memory.kv_cache_bytes == 4 * 1601 * one.kv.cross_bytes_per_state
+    # the tower runs over all four tiles even when the image fills one: the same vision FLOPs at any size
+    _, large = vlmscope.cost(folder, CostRequest(image_size=(1120, 1120)), use_cache=True)
+    assert one.flops.vision == large.flops.vision and one.flops.vision
+    assert two.flops.prefill is not None and one.flops.prefill is not None
+    assert two.flops.prefill > one.flops.prefill  # the cross-attention layers read twice the states
+
+
+LFM2_SIZES = [*SIZES, (256, 256), (100, 100), (512, 512), (1000, 400), (4000, 3000)]
+
+
+@pytest.mark.parametrize("size", LFM2_SIZES)
+def test_lfm2_tiles_match_the_processor(size: tuple[int, int]) -> None:
+    """Lfm2VlImageProcessor (resize_and_split: too large → grid + thumbnail, else one smart-resized view) and
+    Lfm2VlProcessor's token counts, loaded from the installed transformers source (the module needs
+    torchvision to import)."""
+    from tf_source import load
+
+    from vlmscope.tokens import processors
+
+    names = ("round_by_factor", "find_closest_aspect_ratio")
+    image = load("models.lfm2_vl.image_processing_lfm2_vl", names,
+                 {"Lfm2VlImageProcessor": ("smart_resize", "_is_image_too_large", "_get_grid_layout",
+                                           "_target_ratios")})
+    counts = load("models.lfm2_vl.processing_lfm2_vl", (),
+                  {"Lfm2VlProcessor": ("_compute_tokens_per_tile", "_compute_tokens_for_image")})
+
+    class Processor:  # the methods' self: what they call on it
+        def _target_ratios(self, low: int, high: int) -> list[tuple[int, int]]:
+            return image["_target_ratios"](self, low, high)
+
+    me = Processor()
+    config = json.loads((FRONTIER / "LiquidAI__LFM2.5-VL-1.6B" / "config.json").read_text())
+    s = {**processors.defaults("smart_tiles"), **{k: v for k, v in config.items()
+                                                  if k in processors.defaults("smart_tiles")}}
+    width, height = size
+    p, f, tile = s["encoder_patch_size"], s["downsample_factor"], s["tile_size"]
+    new_w, new_h = image["smart_resize"](me, height, width, f, s["min_image_tokens"], s["max_image_tokens"], p)
+    view = counts["_compute_tokens_for_image"](None, [new_h, new_w], p, f)
+    if image["_is_image_too_large"](me, height, width, s["max_image_tokens"], p, f, s["max_pixels_tolerance"]):
+        cols, rows, *_ = image["_get_grid_layout"](me, height, width, s["min_tiles"], s["max_tiles"], tile)
+        per_tile = counts["_compute_tokens_per_tile"](None, tile, p, f)
+        expected = cols * rows * per_tile + (view if cols * rows != 1 else 0)
+    else:
+        expected = view
+    assert processors.smart_tiles(16, {}, config, width, height).tokens == expected
+
+
+def test_lfm2_cost_at_1024x768() -> None:
+    """3×2 tiles of 512² + a 576×416 thumbnail; the tower runs over 7 views of 1,024 patches each (padded)."""
+    _, sheet = vlmscope.cost(str(FRONTIER / "LiquidAI__LFM2.5-VL-1.6B"), CostRequest(image_size=(1024, 768)),
+                             use_cache=True)
+    assert (sheet.visual_tokens, sheet.crops) == (6 * 256 + 13 * 18, 7)
+    assert sheet.flops.vision
+
+
+PATCH_GRID_TOWERS = ["LiquidAI__LFM2.5-VL-1.6B", "google__gemma-4-E2B-it", "openbmb__MiniCPM-V-4.6-AWQ"]
+
+
+@pytest.mark.parametrize("folder", PATCH_GRID_TOWERS)
+def test_towers_fed_patch_sequences_are_counted(folder: str) -> None:
+    """SigLIP2's spatial shapes, Gemma 4's patch positions, MiniCPM-V's target sizes: built from the request's
+    grid, so the tower's own forward runs; its FLOPs grow with the image where the processor's frame does."""
+    _, sheet = vlmscope.cost(str(FRONTIER / folder), CostRequest(image_size=(1024, 768)), use_cache=True)
+    assert sheet.flops.vision and not any(w.startswith("vision FLOPs not counted") for w in sheet.warnings)
+
+
+def test_moe_experts_are_counted_as_the_tokens_they_route() -> None:
+    """grouped_mm (transformers' default experts) has no FLOP formula in torch; counted as batched_mm, every
+    token costs its top-k experts' three projections."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import experts_batched
+    from vlmscope.skeleton import build
+    from vlmscope.sources.zoo import default_source
+
+    model = read(build(default_source("qwen3_vl_moe"))).model
+    experts = next(m for m in model.modules() if hasattr(m, "_is_expert_parallel"))
+    text = model.config.text_config
+    tokens, k = 10, text.num_experts_per_tok
+    hidden = torch.randn(tokens, text.hidden_size, device="meta")
+    index = torch.zeros(tokens, k, dtype=torch.long, device="meta")
+    with experts_batched(model), FlopCounterMode(display=False) as counter:
+        experts(hidden, index, torch.ones(tokens, k, device="meta"))
+    assert counter.get_total_flops() == 2 * tokens * k * 3 * text.hidden_size * text.moe_intermediate_size
+    assert text._experts_implementation != "batched_mm"  # put back afterwards
+
+
+def test_today_set_is_the_catalogs_official_checkpoints() -> None:
+    from vlmscope.sources import catalog
+
+    assert len(vlmscope.api.TODAY_MODELS) == 13
+    for model_id in vlmscope.api.TODAY_MODELS:
+        entry = catalog.find(model_id)
+        assert entry is not None and entry.card.origin is not None and entry.card.origin.value == "official"
+        folder = FRONTIER / entry.folder.name
+        assert (entry.folder / "config.json").read_bytes() == (folder / "config.json").read_bytes()

@@ -31,6 +31,24 @@ SEED_MODELS: tuple[str, ...] = (
     "microsoft/Phi-3-vision-128k-instruct",
     "llava-hf/llava-1.5-7b-hf",
 )
+# Official 2025–2026 checkpoints in the bundled catalog (sources: catalog/models/SOURCES.md). Kimi-K2.5 is in
+# the catalog but not here: its 1T-parameter skeleton takes minutes to build.
+TODAY_MODELS: tuple[str, ...] = (
+    "Qwen/Qwen2.5-VL-7B-Instruct",
+    "Qwen/Qwen3-VL-4B-Instruct",
+    "Qwen/Qwen3.5-0.8B",
+    "HuggingFaceTB/SmolVLM-256M-Instruct",
+    "google/gemma-3-4b-it",
+    "google/gemma-4-E2B-it",
+    "google/paligemma2-3b-mix-448",
+    "meta-llama/Llama-3.2-11B-Vision-Instruct",
+    "zai-org/GLM-4.1V-9B-Thinking",
+    "mistralai/Devstral-Small-2-24B-Instruct-2512",
+    "LiquidAI/LFM2.5-VL-1.6B",
+    "openbmb/MiniCPM-V-4.6-AWQ",
+    "microsoft/Florence-2-base",
+)
+MODEL_SETS: dict[str, tuple[str, ...]] = {"seed": SEED_MODELS, "today": TODAY_MODELS}
 
 
 def inspect(ref: str, *, use_cache: bool = True, trust_remote_code: bool = False) -> Anatomy:

@@ -91,6 +91,7 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
         "kv_cache": None if c.kv is None else {
             "per_layer_bytes_per_token": list(c.kv.per_token), "layer_caps": list(c.kv.caps),
             "state_bytes": c.kv.state_bytes, "cross_bytes_per_state": c.kv.cross_bytes_per_state,
+            "cross_states": c.kv.cross_states,
             "method": c.kv.method},
         "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
                      "gpu_gb": c.gpu_gb, "gpu_bytes": c.gpu_bytes, "fits": c.fits},

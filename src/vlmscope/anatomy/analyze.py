@@ -60,15 +60,19 @@ def analyze(reading: Reading, source: ModelSource) -> Anatomy:
 
 
 def _positions(index: ModuleIndex, root: str, hidden: int) -> int | None:
-    """Learned positions of the vision tower: its first Embedding's size, or a (1, N, hidden) position tensor
-    held as a bare parameter (BLIP-2's), N > 1."""
+    """Learned positions of the vision tower: its first Embedding of the tower's width, or a (1, N, hidden)
+    position tensor held as a bare parameter (BLIP-2's), or an (N, hidden) one named as positions (Mllama's,
+    beside its embedding of tile arrangements), N > 1."""
     emb = index.first(root, nn.Embedding)
-    if emb is not None:
-        module = index.modules[emb]
-        assert isinstance(module, nn.Embedding)
+    module = index.modules[emb] if emb is not None else None
+    if isinstance(module, nn.Embedding) and module.embedding_dim == hidden:
         return module.num_embeddings
-    tensors = (p for p in index.modules[root].parameters() if p.dim() == 3 and p.shape[0] == 1 and p.shape[2] == hidden)
-    return next((int(p.shape[1]) for p in tensors if p.shape[1] > 1), None)
+    for name, p in index.modules[root].named_parameters():
+        if p.dim() == 3 and p.shape[0] == 1 and p.shape[2] == hidden and p.shape[1] > 1:
+            return int(p.shape[1])
+        if p.dim() == 2 and p.shape[1] == hidden and p.shape[0] > 1 and "position" in name:
+            return int(p.shape[0])
+    return module.num_embeddings if isinstance(module, nn.Embedding) else None
 
 
 def _patch_facts(module: nn.Module, config: Any) -> tuple[int, int | None, str]:
@@ -112,6 +116,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
     mlp = blocks.block_mlp(block)
     facts = {"hidden_size": hidden, "layers": layers, "intermediate_size": mlp.dims[1],
              "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size,
+             "tiles_with_aspect": blocks.takes(root, "aspect_ratio_ids"),
              "learned_positions": bool(positions), "mlp_gated": mlp.gated}
     if positions:
         embeddings += f" + Embedding({positions})"
@@ -123,7 +128,8 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         # what the tower's forward takes says how it sees an image: the patch grid (``grid_thw``: any size as
         # flattened patches), a patch mask (frames of any size, padded), or each image's own size (Pixtral)
         native_resolution=blocks.takes(root, "grid_thw"), variable_frames=blocks.takes(root, "patch_attention_mask"),
-        any_size=blocks.takes(root, "image_sizes"),
+        any_size=blocks.takes(root, "image_sizes"), aspect_tiles=blocks.takes(root, "aspect_ratio_ids"),
+        patch_grids=blocks.takes(root, "spatial_shapes"),
     )
 
 

@@ -51,6 +51,17 @@ TrustOpt = Annotated[bool, typer.Option(
     "--trust-remote-code", help="Run the Python code a model ships (auto_map) to build it. Off by default: "
                                 "only do this for repositories you trust.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Rebuild every model; ignore the on-disk cache.")]
+
+
+class ModelSet(StrEnum):
+    seed = "seed"
+    today = "today"
+
+
+SetOpt = Annotated[ModelSet, typer.Option(
+    "--set", help="The catalog models compared when none are named: 'seed' (the seed's nine, 2024) or 'today' "
+                  "(official 2025–2026 checkpoints: Qwen2.5/3-VL, Qwen3.5, SmolVLM, Gemma 3/4, PaliGemma 2, "
+                  "Llama 3.2 Vision, GLM-4.1V, Devstral 2, LFM2.5-VL, MiniCPM-V 4.6, Florence-2).")]
 WideOpt = Annotated[bool, typer.Option(
     "--wide", help="Terminal tables: never shorten a long name or URL with …, even if a model then needs a "
                    "group of columns of its own. Cells wrap at spaces only, with or without it.")]

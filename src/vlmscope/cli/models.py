@@ -15,8 +15,10 @@ from vlmscope.cli.common import (
     GpuOpt,
     GroupSizeOpt,
     ImageSizeOpt,
+    ModelSet,
     NoCacheOpt,
     QuantOpt,
+    SetOpt,
     ShowFormat,
     TextTokensOpt,
     TrustOpt,
@@ -43,9 +45,10 @@ if TYPE_CHECKING:
 def compare(
     models: Annotated[list[str] | None, typer.Argument(
         help="Catalog names (full id or unique short name), model folders, config.json paths or Hub repo ids "
-             "(org/name or org/name@revision; config files only). Default: the nine seed models.",
+             "(org/name or org/name@revision; config files only). Default: the models of --set.",
         show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    model_set: SetOpt = ModelSet.seed,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     cost: Annotated[bool, typer.Option(
         "--cost/--no-cost", help="The cost table: tokens per image, vision / prefill / decode GFLOPs (real "
@@ -67,11 +70,18 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
-    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
+    comparison, failed = _batch(models or list(_sets()[model_set]), request, jobs, no_cache,
+                                trust_remote_code, debug)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
     if failed:
         raise typer.Exit(2)
+
+
+def _sets() -> dict[str, tuple[str, ...]]:
+    from vlmscope import api
+
+    return api.MODEL_SETS
 
 
 def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: object) -> CostRequest | None:

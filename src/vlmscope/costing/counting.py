@@ -7,10 +7,12 @@ tensors (no data, no memory). They are FLOPs (a multiply-add counts 2), not MACs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 T = TypeVar("T")
@@ -44,3 +46,20 @@ def first_that_runs(*ways: tuple[str, Callable[[], T]]) -> tuple[T | None, str]:
         except Exception as exc:  # the one catch-all of the cost stage: see the docstring
             reason = why(exc)
     return None, f"not counted ({reason})"
+
+
+@contextmanager
+def experts_batched(model: nn.Module) -> Iterator[None]:
+    """Mixture-of-experts layers run as transformers' ``batched_mm`` experts while FLOPs are counted: each
+    token multiplied by the weights of its top-k experts, which is what the model computes. Their default,
+    ``grouped_mm``, takes bf16 only and has no formula in torch's FLOP counter (it would count 0)."""
+    configs = {id(c): c for m in model.modules() if hasattr(m, "_is_expert_parallel")
+               and (c := getattr(m, "config", None)) is not None and hasattr(c, "_experts_implementation_internal")}
+    saved = {key: c._experts_implementation_internal for key, c in configs.items()}
+    try:
+        for c in configs.values():
+            c._experts_implementation_internal = "batched_mm"
+        yield
+    finally:
+        for key, c in configs.items():
+            c._experts_implementation_internal = saved[key]

@@ -7,16 +7,19 @@ position (the next-token logits), as generation computes it. Each figure says ho
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 from torch import nn
 
+from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
-from vlmscope.costing.counting import count, first_that_runs
+from vlmscope.costing.counting import experts_batched, first_that_runs
 from vlmscope.costing.echo import count_stacked
-from vlmscope.costing.inputs import cache_keyword, cache_of, language_forward
+from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, language_forward
+from vlmscope.costing.kvcache import cache_layers, kept_tokens
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, tower_flops
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
 
@@ -24,12 +27,20 @@ from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
 def flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
           prefill_tokens: int | None) -> Flops:
     """Vision, prefill and decode FLOPs of ``request``, with the method behind each."""
+    with experts_batched(index.modules[""]):
+        return _flops(index, roles, anatomy, img, request, prefill_tokens)
+
+
+def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
+           prefill_tokens: int | None) -> Flops:
     vision, methods = _vision_flops(index, roles, anatomy, img, request)
     lm = index.modules[roles.language_root]
 
+    extra = _cross_states(lm, anatomy, img.states * request.images)
+
     def language() -> tuple[int | None, int]:
-        prefill = _prefill_flops(lm, anatomy, prefill_tokens, index, roles) if prefill_tokens else None
-        return prefill, _decode_flops(lm, anatomy, request.context, index, roles)
+        prefill = _prefill_flops(lm, anatomy, prefill_tokens, index, roles, extra) if prefill_tokens else None
+        return prefill, _decode_flops(lm, anatomy, request.context, index, roles, extra)
 
     # e.g. remote code whose language model has no inputs_embeds forward: not counted, and said so
     counted, how = first_that_runs(("forward", language))
@@ -42,8 +53,9 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
     v = anatomy.vision
     if request.images == 0:  # a text-only request: the vision side does not run
         return 0, ["vision: no images in the request"]
-    if v is not None and v.image_size and v.patch_size and img.tokens is not None and not v.native_resolution:
-        frame = img.frame or (v.image_size, v.image_size)  # padded frames of any size, or the native square
+    if v is not None and v.patch_size and img.tokens is not None and not v.native_resolution and (
+            img.frame or v.image_size):
+        frame = img.frame or (v.image_size or 0, v.image_size or 0)  # frames of their own size, or the native square
         tower, how = tower_flops(index, roles, frame, v.patch_size)
         if tower is None:  # a tower whose forward cannot run on meta tensors, even block by block
             return None, [f"vision: {how}"]
@@ -68,40 +80,53 @@ def _head_flops(anatomy: Anatomy) -> int:
     return 2 * anatomy.lm_head.in_features * anatomy.lm_head.out_features
 
 
-def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIndex, roles: Roles) -> int:
+def _cross_states(lm: nn.Module, anatomy: Anatomy, states: int) -> dict[str, Any]:
+    """The image states a cross-attention language model (Mllama) reads, as its forward takes them; none
+    for any other model, or a request without images."""
+    if not states or not takes(lm, "cross_attention_states"):
+        return {}
+    return {"cross_attention_states": torch.randn(1, states, anatomy.language.hidden_size, device="meta",
+                                                  dtype=dtype_of(lm))}
+
+
+def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIndex, roles: Roles,
+                   extra: dict[str, Any]) -> int:
     width = anatomy.language.hidden_size
     # use_cache=True: with a cache, transformers skips a data-dependent packed-sequence check on the mask.
-    run = lambda: language_forward(lm, 1, tokens, width, use_cache=True)  # noqa: E731
+    run = lambda: language_forward(lm, 1, tokens, width, use_cache=True, **extra)  # noqa: E731
     return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
 
 
-def _filled_cache(lm: nn.Module, context: int) -> Any:
-    """A transformers DynamicCache holding ``context`` tokens of meta keys and values for every layer."""
-    from transformers import DynamicCache
-
-    config: Any = getattr(lm, "config")  # noqa: B009 - typed as Any on purpose
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    with torch.device("meta"):
-        cache = DynamicCache(config=config)
-        for layer in range(config.num_hidden_layers):
-            keys = torch.empty(1, config.num_key_value_heads, context, head_dim)
-            cache.update(keys, keys.clone(), layer)
+def _filled_cache(lm: nn.Module, width: int, context: int, extra: dict[str, Any]) -> Any:
+    """transformers' own cache for ``lm`` as a prefill of ``context`` tokens leaves it: the cache one token's
+    forward fills (its layers' shapes as the model stores them: MLA's keys and values, per-layer head dims,
+    fixed linear-attention states), each growing key/value tensor then widened to ``context`` positions, or
+    to the window − 1 a sliding-window layer keeps."""
+    with torch.device("meta"), torch.no_grad():
+        cache = cache_of(language_forward(lm, 1, 1, width, use_cache=True, **extra))
+    for layer in cache_layers(cache):
+        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+        if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor) or keys.dim() < 3 \
+                or keys.shape[-2] != 1:  # no K/V, or a cross-attention layer's (the image states, not grown)
+            continue
+        cap = kept_tokens(layer)
+        held = context if cap is None else min(context, cap)
+        layer.keys = keys.new_empty(*keys.shape[:-2], held, keys.shape[-1])
+        layer.values = values.new_empty(*values.shape[:-2], held, values.shape[-1])
+        if isinstance(getattr(layer, "cumulative_length", None), int):
+            layer.cumulative_length = context
     return cache
 
 
-def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIndex, roles: Roles) -> int:
-    """One token against a cache of ``context`` tokens. The cache is filled directly (same shapes as a
-    prefill would leave); where the config does not say how, a real prefill fills it. Every run gets a
-    fresh cache: a decode step appends to the cache it is given."""
+def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIndex, roles: Roles,
+                  extra: dict[str, Any]) -> int:
+    """One token against a cache of ``context`` tokens, widened from the cache one token fills (same shapes
+    as a prefill would leave). Every run gets a fresh copy: a decode step appends to the cache it is given."""
     width = anatomy.language.hidden_size
-    fillable, _ = first_that_runs(("config", lambda: _filled_cache(lm, 1)))  # does the config say how?
-    if fillable is None:  # per-layer shapes the config does not give in one place (Gemma 4's head_dims)
-        with torch.device("meta"):
-            cache = cache_of(language_forward(lm, 1, context, width, use_cache=True))
-        return count(lambda: language_forward(lm, 1, 1, width, use_cache=True, **{cache_keyword(lm): cache})) \
-            + _head_flops(anatomy)
+    filled = _filled_cache(lm, width, context, extra)  # cross-attention K/V, if any, stay as the prefill left them
+    keyword = cache_keyword(lm)
 
     def run() -> None:
-        lm(inputs_embeds=torch.randn(1, 1, width), cache=_filled_cache(lm, context), use_cache=True)
+        language_forward(lm, 1, 1, width, use_cache=True, **{keyword: copy.deepcopy(filled)})
 
     return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)

@@ -13,10 +13,17 @@ from torch import nn
 from vlmscope.anatomy.blocks import takes
 
 
+def dtype_of(module: nn.Module) -> torch.dtype:
+    """The dtype a module computes in: that of its first floating-point parameter (a config's ``dtype`` can
+    build a sub-model in bf16 while the rest stays fp32, and matmuls take one dtype)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+
+
 def language_forward(lm: nn.Module, batch: int, tokens: int, width: int, dtype: torch.dtype | None = None,
                      **kwargs: Any) -> Any:
-    """``lm``'s forward over ``batch`` × ``tokens`` positions: from embeddings, or from token ids where the
-    forward needs data the embeddings cannot give on meta tensors."""
+    """``lm``'s forward over ``batch`` × ``tokens`` positions: from embeddings (in ``dtype``, default the
+    model's own), or from token ids where the forward needs data the embeddings cannot give on meta tensors."""
+    dtype = dtype or dtype_of(lm)
     if takes(lm, "decoder_input_ids") and "decoder_input_ids" not in kwargs:
         kwargs["decoder_input_ids"] = torch.zeros(batch, 1, dtype=torch.long)  # the decoder's start token
     try:

@@ -51,7 +51,7 @@ def kv_cache(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> KVCache:
     return layout
 
 
-def _layers(cache: Any) -> list[Any]:
+def cache_layers(cache: Any) -> list[Any]:
     """A cache's per-layer objects (an encoder–decoder cache: its decoder self-attention's)."""
     inner = getattr(cache, "self_attention_cache", cache)
     layers = getattr(inner, "layers", None)
@@ -89,14 +89,14 @@ def _measured(model: nn.Module, lm: nn.Module, width: int) -> KVCache:
 
     with activations.in_bf16(model), torch.no_grad(), torch.device("meta"):
         cache = step()
-        first = [_held(layer) for layer in _layers(cache)]
+        first = [_held(layer) for layer in cache_layers(cache)]
         step(cache)
-        second = [_held(layer) for layer in _layers(cache)]
-        caps = [_cap(layer) for layer in _layers(cache)]
+        second = [_held(layer) for layer in cache_layers(cache)]
+        caps = [kept_tokens(layer) for layer in cache_layers(cache)]
         cross = 0
         if takes(lm, "cross_attention_states"):
             with_state = step(cross_attention_states=torch.randn(1, 1, width, dtype=torch.bfloat16))
-            cross = sum(_held(layer) for layer in _layers(with_state)) - sum(first)
+            cross = sum(_held(layer) for layer in cache_layers(with_state)) - sum(first)
     grown = [b - a for a, b in zip(first, second, strict=True)]
     if any(g < 0 for g in grown) or not any(grown):
         raise ValueError("the cache did not grow by one token")
@@ -104,7 +104,7 @@ def _measured(model: nn.Module, lm: nn.Module, width: int) -> KVCache:
     return KVCache(tuple(grown), tuple(caps), state, cross, MEASURED)
 
 
-def _cap(layer: Any) -> int | None:
+def kept_tokens(layer: Any) -> int | None:
     """Tokens a cache layer keeps at most: window − 1 for a sliding window, else None (the whole context)."""
     window = getattr(layer, "sliding_window", None)
     return int(window) - 1 if isinstance(window, int) and window > 0 else None

@@ -98,9 +98,8 @@ def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Co
     tower = vision_module(index.modules[roles.vision])
 
     def run() -> Any:
-        pixels = torch.randn(frames, 3, h, w, dtype=torch.bfloat16)
-        kwargs = tower_inputs(tower, frames, (h, w), v.patch_size or 1)
-        return run_echoed(lambda: tower(pixel_values=pixels, **kwargs), index, roles.vision_stack)
+        kwargs = tower_inputs(tower, frames, (h, w), v.patch_size or 1, torch.bfloat16)
+        return run_echoed(lambda: tower(**kwargs), index, roles.vision_stack)
 
     peak = activations.traced_peak(run, index.model)
     if peak is not None:

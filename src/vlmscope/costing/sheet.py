@@ -3,6 +3,8 @@ and the KV cache. The orchestration; each figure is computed in its own module."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vlmscope.anatomy import Reading
 from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
@@ -27,7 +29,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = memory.weights(anatomy)
-    layout = kvcache.kv_cache(index, roles, anatomy)
+    layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images)
     scenario, fits = memory.scenario(anatomy, request, layout)
     how = memory.storage(request, source.config)
     held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))

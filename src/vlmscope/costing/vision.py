@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect as pyinspect
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -17,6 +19,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
 from vlmscope.costing.echo import count_stacked, uniform
+from vlmscope.costing.inputs import dtype_of
 from vlmscope.data import Anatomy
 
 
@@ -35,23 +38,55 @@ def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch:
                            ("forward per block", lambda: _tower_per_block(index, roles, frame, patch)))
 
 
-def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int) -> dict[str, Any]:
-    """Keyword inputs besides the pixels that a tower's forward needs (Idefics2's patch mask, Pixtral's
-    image sizes)."""
+def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int,
+                 dtype: torch.dtype) -> dict[str, Any]:
+    """The keyword inputs of one forward of a tower over ``frames`` frames of (height, width): the pixels as
+    it takes them and what else its forward needs, read off its signature: Idefics2's patch mask, Pixtral's
+    image sizes, Mllama's tiles (padded to ``max_num_tiles``) with their aspect ratio, and for towers fed
+    flattened patches, each frame's patch grid (SigLIP2's spatial shapes, Gemma 4's patch positions,
+    MiniCPM-V's target sizes). Index tensors stay on the CPU: the forward reads them as numbers."""
     height, width = frame
+    rows, cols = height // patch, width // patch
+    pixels = torch.randn(frames, 3, height, width, dtype=dtype)
     if takes(tower, "patch_attention_mask"):
-        return {"patch_attention_mask": torch.ones(frames, height // patch, width // patch, dtype=torch.bool,
-                                                   device="meta")}
+        return {"pixel_values": pixels, "patch_attention_mask": torch.ones(frames, rows, cols, dtype=torch.bool)}
     if takes(tower, "image_sizes"):  # each frame's own size, read as numbers (Pixtral)
-        return {"image_sizes": [(height, width)] * frames}
-    return {}
+        return {"pixel_values": pixels, "image_sizes": [(height, width)] * frames}
+    if takes(tower, "aspect_ratio_ids"):  # every image's tiles, padded to the most it may have (Mllama)
+        tiles = int(getattr(getattr(tower, "config", None), "max_num_tiles", 1))
+        return {"pixel_values": torch.randn(frames, 1, tiles, 3, height, width, dtype=dtype),
+                "aspect_ratio_ids": torch.ones(frames, 1, dtype=torch.long, device="cpu"),
+                "aspect_ratio_mask": torch.ones(frames, 1, tiles, dtype=torch.long, device="cpu")}
+    grids = torch.tensor([[rows, cols]] * frames, dtype=torch.long, device="cpu")
+    patches = torch.randn(frames, rows * cols, 3 * patch * patch, dtype=dtype)
+    if takes(tower, "spatial_shapes"):
+        return {"pixel_values": patches, "spatial_shapes": grids,
+                "pixel_attention_mask": torch.ones(frames, rows * cols, dtype=torch.long, device="cpu")}
+    if takes(tower, "pixel_position_ids"):  # (x, y) of every patch
+        ys, xs = torch.meshgrid(torch.arange(rows, device="cpu"), torch.arange(cols, device="cpu"), indexing="ij")
+        where = torch.stack([xs, ys], dim=-1).reshape(1, rows * cols, 2).repeat(frames, 1, 1)
+        return {"pixel_values": patches, "pixel_position_ids": where}
+    if takes(tower, "target_sizes"):
+        return {"pixel_values": pixels, "target_sizes": grids.to(torch.int32)}
+    return {"pixel_values": pixels}
+
+
+def _on_cpu(kwargs: dict[str, Any]) -> bool:
+    return any(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in kwargs.values())
 
 
 def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
     tower = vision_module(index.modules[roles.vision or ""])
-    kwargs = tower_inputs(tower, 1, frame, patch)
-    return count_stacked(lambda: tower(pixel_values=torch.randn(1, 3, *frame), **kwargs), index,
-                         roles.vision_stack)
+    with torch.device("meta"):
+        kwargs = tower_inputs(tower, 1, frame, patch, dtype_of(tower))
+    if not _on_cpu(kwargs):
+        return count_stacked(lambda: tower(**kwargs), index, roles.vision_stack)
+
+    def run() -> None:  # index tensors read as numbers: new tensors on the CPU, joined to meta where mixed
+        with _MetaPromotion(), _unpadded():
+            tower(**kwargs)
+
+    return count_stacked(run, index, roles.vision_stack, on_meta=False)
 
 
 def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
@@ -70,13 +105,34 @@ def _block_flops(block: nn.Module, tokens: int, width: int) -> int:
     return count(lambda: block(torch.randn(1, tokens, width), None))
 
 
+@contextmanager
+def _unpadded() -> Iterator[None]:
+    """A mask selecting the tower's valid (unpadded) patches on meta tensors (``hidden[mask]``): the frames
+    built here have no padding, so every entry is selected, which is what torch's meta ``nonzero`` then
+    assumes."""
+    from torch.fx.experimental import _config
+
+    saved = _config.meta_nonzero_assume_all_nonzero
+    _config.meta_nonzero_assume_all_nonzero = True
+    try:
+        yield
+    finally:
+        _config.meta_nonzero_assume_all_nonzero = saved
+
+
 class _MetaPromotion(TorchFunctionMode):
     """Where one operation mixes meta tensors with real (CPU) tensors — values a forward computed from the
     patch grid, such as interpolation weights — the real ones join the meta device. Operations on real
-    tensors alone (attention spans, split sizes) keep their values."""
+    tensors alone (attention spans, split sizes) keep their values, and so does an integer or boolean tensor
+    a forward moves to the model's device (a padding mask it then checks with ``.all()``): it stays real
+    until an operation mixes it with meta tensors."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        if func is torch.Tensor.to and args and isinstance(args[0], torch.Tensor) and args[0].device.type == "cpu" \
+                and not args[0].is_floating_point():
+            moved = func(*args, **kwargs)
+            return args[0].to(dtype=moved.dtype) if moved.device.type == "meta" else moved
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         if any(t.device.type == "meta" for t in tensors) and any(
                 t.device.type != "meta" and t.dim() > 0 for t in tensors):
@@ -89,27 +145,43 @@ class _MetaPromotion(TorchFunctionMode):
 def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int], merge: int) -> int:
     """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
     the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
-    are precomputed by transformers' own helper; the flattened patches are meta tensors. The tower's own
-    merger runs inside this forward."""
+    are precomputed by transformers' own helper; the patches are meta tensors, laid out as the patch
+    embedding takes them (flattened, or one small image per patch). The tower's own merger runs inside."""
     tower = index.modules[roles.vision or ""]
-    embed = index.modules[roles.patch_embedding or ""]
-    kernel = getattr(embed, "kernel_size", (1,))
-    dim = int(getattr(embed, "in_channels", 3)) * math.prod(kernel if isinstance(kernel, tuple) else (kernel,))
     rows, cols = grid
     grid_thw = torch.tensor([[1, rows, cols]], device="cpu")
     kwargs: dict[str, Any] = {}
     positions, _ = first_that_runs(("helper", lambda: _position_ids(grid_thw, merge)))
     if positions is not None:  # older transformers: the tower computes its positions itself
         kwargs["position_ids"] = positions
-    # Index tensors the forward builds from the grid (window indices, spans) must hold values: new tensors
-    # stay on the CPU; the patches and every weight are meta tensors.
-    patches = torch.randn(rows * cols, dim, device="meta")
+    if takes(tower, "merge_sizes"):  # a merge size per image (VideoLLaMA3)
+        kwargs["merge_sizes"] = torch.tensor([merge], device="cpu")
+    failure: Exception | None = None
+    for shape in _patch_shapes(index.modules[roles.patch_embedding or ""], rows * cols):
+        # Index tensors the forward builds from the grid (window indices, spans) must hold values: new
+        # tensors stay on the CPU; the patches and every weight are meta tensors.
+        patches = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
 
-    def run() -> None:
-        with _MetaPromotion():
-            tower(patches, grid_thw=grid_thw, **kwargs)
+        def run(patches: torch.Tensor = patches) -> None:
+            with _MetaPromotion():
+                tower(patches, grid_thw=grid_thw, **kwargs)
 
-    return count_stacked(run, index, roles.vision_stack, on_meta=False)
+        try:
+            return count_stacked(run, index, roles.vision_stack, on_meta=False)
+        except Exception as exc:  # another layout of the patches may be the one this embedding takes
+            failure = failure or exc
+    raise failure or ValueError("no patch embedding")
+
+
+def _patch_shapes(embed: nn.Module, n: int) -> list[tuple[int, ...]]:
+    """Layouts in which a native-resolution tower may take ``n`` patches: flattened (a linear embedding's
+    inputs, or channels × kernel), one channels × kernel image per patch, or that with a batch of one."""
+    if isinstance(embed, nn.Linear):
+        return [(n, embed.in_features)]
+    kernel = getattr(embed, "kernel_size", (1,))
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    channels = int(getattr(embed, "in_channels", 3))
+    return [(n, channels * math.prod(kernel)), (n, channels, *kernel), (1, n, channels, *kernel)]
 
 
 def _position_ids(grid_thw: torch.Tensor, merge: int) -> torch.Tensor:

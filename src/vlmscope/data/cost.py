@@ -157,13 +157,15 @@ class KVCache:
     A layer's K/V grow by ``per_token[i]`` bytes a token, up to ``caps[i]`` tokens (a sliding window keeps
     window − 1; None: the whole context). Linear-attention and convolution layers keep a state of fixed size
     per sequence (``state_bytes``), whatever the context. Cross-attention layers hold the K/V of the image
-    states they read (``cross_bytes_per_state`` for one state, all such layers together)."""
+    states they read (``cross_bytes_per_state`` for one state, all such layers together); a request's images
+    put ``cross_states`` of them in every sequence's cache."""
 
     per_token: tuple[int, ...]
     caps: tuple[int | None, ...]
     state_bytes: int = 0
     cross_bytes_per_state: int = 0
     method: str = ""
+    cross_states: int = 0
 
     @property
     def bytes_per_token(self) -> int:
@@ -185,11 +187,11 @@ class KVCache:
         return min(caps) + 1 if caps else None
 
     def bytes(self, context: int, batch: int) -> int:
-        """The cache of ``batch`` sequences after ``context`` tokens (cross-attention states not included: the
-        image states a request puts there are not counted yet)."""
+        """The cache of ``batch`` sequences after ``context`` tokens, with their fixed states and the K/V of
+        the image states their cross-attention layers read."""
         grown = sum(n * (context if cap is None else min(context, cap))
                     for n, cap in zip(self.per_token, self.caps, strict=True))
-        return batch * (grown + self.state_bytes)
+        return batch * (grown + self.state_bytes + self.cross_states * self.cross_bytes_per_state)
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ class ImageTokens:
     rule: str
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
     frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
+    states: int = 0  # image states a cross-attention language model reads (Mllama), apart from the tokens
 
 
 class Costed(NamedTuple):

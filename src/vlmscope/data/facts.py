@@ -118,6 +118,8 @@ class VisionFacts:
     native_resolution: bool = False  # the tower's forward takes the patch grid (any image size, no resize)
     variable_frames: bool = False  # the tower's forward takes a patch mask: frames of any size, padded
     any_size: bool = False  # the tower's forward takes each image's size: one frame at the image's own aspect
+    aspect_tiles: bool = False  # the tower's forward takes each image's tiles with their aspect ratio (Mllama)
+    patch_grids: bool = False  # the tower's forward takes flattened patches with each frame's grid (SigLIP2)
 
     @property
     def intermediate_size(self) -> int:

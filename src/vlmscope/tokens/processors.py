@@ -56,7 +56,7 @@ def _rescale_longest(height: int, width: int, longest: int) -> tuple[int, int]:
     return longest, max(short, 1)
 
 
-def _cap(height: int, width: int, limit: int) -> tuple[int, int]:
+def kept_tokens(height: int, width: int, limit: int) -> tuple[int, int]:
     """Shrink (keeping the aspect ratio) when the longer side exceeds ``limit``."""
     ratio = width / height
     if width >= height and width > limit:
@@ -75,7 +75,7 @@ def tiles(image_size: int, base: int, pre: dict[str, Any], width: int, height: i
     longest = int((pre.get("size") or {}).get("longest_edge", rules["size_longest_edge_in_tiles"] * tile))
     if not pre.get("do_image_splitting", rules["do_image_splitting"]):
         return ImageTokens(base, 1, f"one {tile}×{tile} view × {base} = {base}")
-    h, w = _cap(*_rescale_longest(height, width, longest), rules["absolute_max_size"])
+    h, w = kept_tokens(*_rescale_longest(height, width, longest), rules["absolute_max_size"])
     rows, cols = -(-h // tile), -(-w // tile)
     if rows * cols == 1:
         return ImageTokens(base, 1, f"fits one {tile}×{tile} tile × {base} = {base}")
@@ -263,3 +263,88 @@ def soft_token_budget(patch: int, pre: dict[str, Any], width: int, height: int) 
     n = rows * cols // (k * k)
     return ImageTokens(n, 1, f"resized within {budget} × {k}² patches to {w}×{h}: {cols}×{rows} patches → "
                              f"{k}×{k} pool = {n}", grid=(rows, cols), frame=(h, w))
+
+
+def _canvas(height: int, width: int, tiles: int, tile: int) -> tuple[int, int]:
+    """Mllama's tile canvas (height, width): of the arrangements of at most ``tiles`` tiles, the one that
+    needs the least upscaling, else the least downscaling; on a tie the smallest area. As
+    get_optimal_tiled_canvas picks it (an arrangement's first number is read as rows)."""
+    canvases = [(a * tile, b * tile) for a in range(1, tiles + 1) for b in range(1, tiles + 1) if a * b <= tiles]
+    scales = [min(h / height, w / width) for h, w in canvases]
+    up = [x for x in scales if x >= 1]
+    chosen = min(up) if up else max(scales)
+    return min((c for c, x in zip(canvases, scales, strict=True) if x == chosen), key=lambda c: c[0] * c[1])
+
+
+def aspect_ratio_tiles(tile: int, patch: int, class_token: bool, pre: dict[str, Any], config: dict[str, Any],
+                       width: int, height: int) -> ImageTokens:
+    """Mllama (Llama 3.2 Vision): the image is fitted to a canvas of at most ``max_image_tiles`` tiles of the
+    encoder's size and cut into them; the tower runs over all ``max_image_tiles`` tiles (unused ones padded)
+    and every tile's patches (+ class token) become states the cross-attention layers read. In the text, an
+    image takes one position (its ``<|image|>`` token). As MllamaImageProcessor and MllamaProcessor do it."""
+    vision = config.get("vision_config") or {}
+    most = int(pre.get("max_image_tiles") or vision.get("max_num_tiles")
+               or defaults("aspect_ratio_tiles")["max_image_tiles"])
+    canvas_h, canvas_w = _canvas(height, width, most, tile)
+    rows, cols = canvas_h // tile, canvas_w // tile
+    per_tile = (tile // patch) ** 2 + (1 if class_token else 0)
+    states = most * per_tile
+    return ImageTokens(1, 1, f"{cols}×{rows} tiles of {tile}² (padded to {most}) → 1 image position in the text; "
+                             f"{most} tiles × {per_tile} = {states} cross-attention states", states=states)
+
+
+def _lfm2_resize(height: int, width: int, patch: int, factor: int, low: int, high: int) -> tuple[int, int]:
+    """LFM2-VL's smart resize: sides rounded to multiples of patch × factor, the area kept within
+    [low, high] tokens' worth of pixels."""
+    step = patch * factor
+    h, w = max(step, round(height / step) * step), max(step, round(width / step) * step)
+    if h * w > high * step * step:
+        beta = math.sqrt(height * width / (high * step * step))
+        return max(step, math.floor(height / beta / step) * step), max(step, math.floor(width / beta / step) * step)
+    if h * w < low * step * step:
+        beta = math.sqrt(low * step * step / (height * width))
+        return math.ceil(height * beta / step) * step, math.ceil(width * beta / step) * step
+    return h, w
+
+
+def _lfm2_grid(height: int, width: int, low: int, high: int, tile: int) -> tuple[int, int]:
+    """(columns, rows) of the tile grid closest to the image's aspect ratio, as find_closest_aspect_ratio picks
+    it from the grids of ``low``..``high`` tiles (ordered by area; on a tie the larger, while the image's area
+    exceeds half the grid's)."""
+    grids = sorted({(w, h) for n in range(low, high + 1) for w in range(1, n + 1) for h in range(1, n + 1)
+                    if low <= w * h <= high}, key=lambda g: g[0] * g[1])
+    aspect, best, best_diff = width / height, (1, 1), float("inf")
+    for grid in grids:
+        diff = abs(aspect - grid[0] / grid[1])
+        if diff < best_diff:
+            best, best_diff = grid, diff
+        elif diff == best_diff and width * height > 0.5 * tile * tile * grid[0] * grid[1]:
+            best = grid
+    return best
+
+
+def smart_tiles(patch: int, pre: dict[str, Any], config: dict[str, Any], width: int, height: int) -> ImageTokens:
+    """LFM2-VL: an image too large for one view (beyond ``max_image_tokens`` × tolerance) is cut into the grid of
+    ``tile_size`` tiles closest to its aspect ratio, plus a thumbnail (the image smart-resized within the token
+    budget); a smaller image is that one view. After the factor × factor unshuffle every tile is
+    (tile / patch / factor)² tokens. Every view is padded to the same number of patches for the tower. As
+    Lfm2VlImageProcessor cuts it and Lfm2VlProcessor counts it."""
+    s = {**defaults("smart_tiles"), **{k: v for k, v in config.items() if k in defaults("smart_tiles")},
+         **{k: v for k, v in pre.items() if k in defaults("smart_tiles")}}
+    p, f, tile = int(s["encoder_patch_size"] or patch), int(s["downsample_factor"]), int(s["tile_size"])
+    low, high = int(s["min_image_tokens"]), int(s["max_image_tokens"])
+    step = p * f
+    rounded = max(p, round(height / step) * step) * max(p, round(width / step) * step)
+    splitting = bool(s["do_image_splitting"]) and not int(s["min_tiles"]) == int(s["max_tiles"]) == 1
+    h, w = _lfm2_resize(height, width, p, f, low, high)
+    view = math.ceil((h // p) / f) * math.ceil((w // p) / f)
+    padded = max(high * f * f, (tile // p) ** 2 if splitting else 0)  # patches every view is padded to
+    frame = (p, padded * p)
+    if not (splitting and rounded > high * step * step * float(s["max_pixels_tolerance"])):
+        return ImageTokens(view, 1, f"one view resized to {w}×{h}: {view} tokens", frame=frame)
+    cols, rows = _lfm2_grid(height, width, int(s["min_tiles"]), int(s["max_tiles"]), tile)
+    per_tile = math.ceil((tile // p) / f) ** 2
+    thumb = bool(s["use_thumbnail"]) and cols * rows != 1
+    n = cols * rows * per_tile + (view if thumb else 0)
+    rule = f"{cols}×{rows} tiles of {tile}², {per_tile} each" + (f" + a {w}×{h} thumbnail of {view}" if thumb else "")
+    return ImageTokens(n, cols * rows + thumb, f"{rule} = {n}", frame=frame)

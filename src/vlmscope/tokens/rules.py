@@ -36,6 +36,8 @@ class Encoded:
     processing: str | None = None  # a rebuilt skeleton's own processor geometry (e.g. the HD transform)
     variable_frames: bool = False  # the encoder takes frames of any size (patch mask): resized, split, padded
     any_size: bool = False  # the encoder takes each image at its own size (Pixtral): resized within the longest edge
+    aspect_tiles: bool = False  # the encoder takes an image's tiles with their aspect ratio (Mllama)
+    patch_grids: bool = False  # the encoder takes flattened patches with each frame's grid (SigLIP2)
 
 
 def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | None:
@@ -45,7 +47,8 @@ def encoded(vision: VisionFacts | None, connector: ConnectorFacts) -> Encoded | 
     return Encoded(vision.image_size or 0, vision.patch_size or 0, vision.class_token, connector.queries,
                    connector.merge, connector.avg_pool, dynamic=vision.native_resolution,
                    tiled=connector.merge_hint == "scale_factor", processing=connector.processing,
-                   variable_frames=vision.variable_frames, any_size=vision.any_size)
+                   variable_frames=vision.variable_frames, any_size=vision.any_size,
+                   aspect_tiles=vision.aspect_tiles, patch_grids=vision.patch_grids)
 
 
 def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
@@ -111,6 +114,11 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
         return processors.flat_patch_tokens(enc.patch_size, pre, width, height)
     if "max_soft_tokens" in pre:
         return processors.soft_token_budget(enc.patch_size, pre, width, height)
+    if enc.aspect_tiles:
+        return processors.aspect_ratio_tiles(enc.image_size, enc.patch_size, enc.class_token, pre, config, width,
+                                             height)
+    if enc.patch_grids and "downsample_factor" in config:
+        return processors.smart_tiles(enc.patch_size, pre, config, width, height)
     if enc.dynamic:
         return processors.dynamic(enc.patch_size, enc.merge, pre, width, height)
     base, rule = per_crop(enc, config)
