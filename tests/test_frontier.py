@@ -294,6 +294,9 @@ def test_today_set_is_the_catalogs_official_checkpoints() -> None:
     from vlmscope.sources import catalog
 
     assert len(vlmscope.api.TODAY_MODELS) == 13
+    from vlmscope.cli.common import ModelSet
+
+    assert {s.value for s in ModelSet} == set(vlmscope.api.MODEL_SETS)  # --set offers every named set
     for model_id in vlmscope.api.TODAY_MODELS:
         entry = catalog.find(model_id)
         assert entry is not None and entry.card.origin is not None and entry.card.origin.value == "official"

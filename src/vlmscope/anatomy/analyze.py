@@ -112,11 +112,12 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         image_size = (blocks.square_side(positions) or blocks.square_side(positions - 1) or 0) * patch or None
     side = image_size // patch if image_size and patch else None
     class_token = bool(positions and side and positions == side * side + 1)
+    tiled = blocks.takes(root, "aspect_ratio_ids")  # an image's tiles with their aspect ratio (Mllama)
     q_heads, _ = blocks.heads(block)
     mlp = blocks.block_mlp(block)
     facts = {"hidden_size": hidden, "layers": layers, "intermediate_size": mlp.dims[1],
              "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size,
-             "tiles_with_aspect": blocks.takes(root, "aspect_ratio_ids"),
+             "tiles_with_aspect": tiled,
              "learned_positions": bool(positions), "mlp_gated": mlp.gated}
     if positions:
         embeddings += f" + Embedding({positions})"
@@ -128,7 +129,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         # what the tower's forward takes says how it sees an image: the patch grid (``grid_thw``: any size as
         # flattened patches), a patch mask (frames of any size, padded), or each image's own size (Pixtral)
         native_resolution=blocks.takes(root, "grid_thw"), variable_frames=blocks.takes(root, "patch_attention_mask"),
-        any_size=blocks.takes(root, "image_sizes"), aspect_tiles=blocks.takes(root, "aspect_ratio_ids"),
+        any_size=blocks.takes(root, "image_sizes"), aspect_tiles=tiled,
         patch_grids=blocks.takes(root, "spatial_shapes"),
     )
 

@@ -70,18 +70,11 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
-    comparison, failed = _batch(models or list(_sets()[model_set]), request, jobs, no_cache,
-                                trust_remote_code, debug)
+    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
     if failed:
         raise typer.Exit(2)
-
-
-def _sets() -> dict[str, tuple[str, ...]]:
-    from vlmscope import api
-
-    return api.MODEL_SETS
 
 
 def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: object) -> CostRequest | None:
@@ -92,12 +85,12 @@ def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: ob
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
-           debug: bool) -> tuple[Comparison, bool]:
+           debug: bool, model_set: ModelSet = ModelSet.seed) -> tuple[Comparison, bool]:
     """(comparison, with its cost sheets when costed; whether a model failed) of the models a batch command
-    names (default: the seed models); each failure has had its error line."""
+    names (default: the catalog models of ``model_set``); each failure has had its error line."""
     from vlmscope import api
 
-    refs = tuple(models) if models else api.SEED_MODELS
+    refs = tuple(models) if models else api.MODEL_SETS[model_set]
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust, on_done=done, cost_request=request,
         fail_fast=debug))

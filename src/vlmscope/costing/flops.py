@@ -70,8 +70,8 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         return vision, [f"patch projection: {how_c}"]
     if v is not None and (not v.image_size or v.native_resolution) and img.grid is not None:
         grid, merge = img.grid, anatomy.connector.merge
-        per_image, how = first_that_runs(("forward over the patch grid (with its merger)",
-                                          lambda: dynamic_tower_flops(index, roles, grid, merge)))
+        per_image, layout = dynamic_tower_flops(index, roles, grid, merge)
+        how = layout if per_image is None else f"forward over the patch grid (with its merger), {layout}"
         return (None if per_image is None else per_image * request.images), [f"vision: {how}"]
     return None, []
 

@@ -142,11 +142,13 @@ class _MetaPromotion(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int], merge: int) -> int:
+def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
+                        merge: int) -> tuple[int | None, str]:
     """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
     the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
     are precomputed by transformers' own helper; the patches are meta tensors, laid out as the patch
-    embedding takes them (flattened, or one small image per patch). The tower's own merger runs inside."""
+    embedding takes them (the first layout it runs with: flattened, or one small image per patch). The
+    tower's own merger runs inside. (FLOPs, method), as ``first_that_runs`` gives them."""
     tower = index.modules[roles.vision or ""]
     rows, cols = grid
     grid_thw = torch.tensor([[1, rows, cols]], device="cpu")
@@ -156,21 +158,21 @@ def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
         kwargs["position_ids"] = positions
     if takes(tower, "merge_sizes"):  # a merge size per image (VideoLLaMA3)
         kwargs["merge_sizes"] = torch.tensor([merge], device="cpu")
-    failure: Exception | None = None
-    for shape in _patch_shapes(index.modules[roles.patch_embedding or ""], rows * cols):
+
+    def counted(shape: tuple[int, ...]) -> int:
         # Index tensors the forward builds from the grid (window indices, spans) must hold values: new
         # tensors stay on the CPU; the patches and every weight are meta tensors.
         patches = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
 
-        def run(patches: torch.Tensor = patches) -> None:
+        def run() -> None:
             with _MetaPromotion():
                 tower(patches, grid_thw=grid_thw, **kwargs)
 
-        try:
-            return count_stacked(run, index, roles.vision_stack, on_meta=False)
-        except Exception as exc:  # another layout of the patches may be the one this embedding takes
-            failure = failure or exc
-    raise failure or ValueError("no patch embedding")
+        return count_stacked(run, index, roles.vision_stack, on_meta=False)
+
+    shapes = _patch_shapes(index.modules[roles.patch_embedding or ""], rows * cols)
+    return first_that_runs(*((f"patches as {'×'.join(map(str, shape))}", lambda shape=shape: counted(shape))
+                             for shape in shapes))
 
 
 def _patch_shapes(embed: nn.Module, n: int) -> list[tuple[int, ...]]:

@@ -7,6 +7,7 @@ follows; the tests check each against that code. Torch-free: the dispatcher in `
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 from vlmscope.data import ImageTokens
@@ -36,11 +37,16 @@ def anyres(size: int, patch: int, base: int, config: dict[str, Any], width: int,
 
 
 def defaults(name: str) -> dict[str, Any]:
+    """The cited processor defaults of one processing scheme (knowledge/processing.json), read once."""
+    return _processing()[name]  # type: ignore[no-any-return]
+
+
+@cache
+def _processing() -> dict[str, Any]:
     import json
     from importlib import resources
 
-    data = json.loads(resources.files("vlmscope.knowledge").joinpath("processing.json").read_text())
-    return data[name]  # type: ignore[no-any-return]
+    return json.loads(resources.files("vlmscope.knowledge").joinpath("processing.json").read_text())  # type: ignore[no-any-return]
 
 
 def _rescale_longest(height: int, width: int, longest: int) -> tuple[int, int]:
@@ -83,6 +89,21 @@ def tiles(image_size: int, base: int, pre: dict[str, Any], width: int, height: i
     return ImageTokens(n, rows * cols + 1, f"{rows}×{cols} tiles of {tile}² + 1 global view, {base} each = {n}")
 
 
+def _closest_grid(grids: list[tuple[int, int]], width: int, height: int, tile_area: int) -> tuple[int, int]:
+    """(columns, rows) of the grid, in the processor's own order, whose aspect ratio is closest to the image's;
+    on a tie the later one, while the image's area exceeds half the grid's tiles' (InternVL's and LFM2-VL's
+    find_closest_aspect_ratio)."""
+    aspect, area = width / height, width * height
+    best, best_diff = (1, 1), float("inf")
+    for cols, rows in grids:
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and area > 0.5 * tile_area * cols * rows:
+            best = (cols, rows)
+    return best
+
+
 def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
     """InternVL / GOT-OCR2 (``crop_to_patches`` in the preprocessor config): the grid of encoder-sized tiles
     (between min_patches and max_patches of them) whose aspect ratio is closest to the image's — on a tie the
@@ -97,14 +118,7 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     # enumerated in O(high · log high) rather than over all high² pairs
     grids = sorted(((c, r) for c in range(1, high + 1) for r in range(max(1, -(-low // c)), high // c + 1)),
                    key=lambda g: g[0] * g[1])
-    aspect, area = width / height, width * height
-    best, best_diff = (1, 1), float("inf")
-    for cols, rows in grids:
-        diff = abs(aspect - cols / rows)
-        if diff < best_diff:
-            best, best_diff = (cols, rows), diff
-        elif diff == best_diff and area > 0.5 * tile_h * tile_w * cols * rows:
-            best = (cols, rows)
+    best = _closest_grid(grids, width, height, tile_h * tile_w)
     tiles = best[0] * best[1]
     crops = tiles + 1 if tiles > 1 else 1
     n = base * crops
@@ -112,9 +126,11 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     return ImageTokens(n, crops, f"{what} of {tile_w}×{tile_h}, {base} each = {n}")
 
 
-def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """Round both sides to multiples of ``factor`` and keep the pixel count within [min, max] (Qwen2-VL)."""
-    h, w = round(height / factor) * factor, round(width / factor) * factor
+def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
+                  least: int = 0) -> tuple[int, int]:
+    """Round both sides to multiples of ``factor`` (at least ``least``: LFM2-VL's rounding) and keep the pixel
+    count within [min, max] (Qwen2-VL's smart_resize)."""
+    h, w = max(least, round(height / factor) * factor), max(least, round(width / factor) * factor)
     if h * w > max_pixels:
         scale = math.sqrt(height * width / max_pixels)
         return (max(factor, math.floor(height / scale / factor) * factor),
@@ -293,34 +309,13 @@ def aspect_ratio_tiles(tile: int, patch: int, class_token: bool, pre: dict[str, 
                              f"{most} tiles × {per_tile} = {states} cross-attention states", states=states)
 
 
-def _lfm2_resize(height: int, width: int, patch: int, factor: int, low: int, high: int) -> tuple[int, int]:
-    """LFM2-VL's smart resize: sides rounded to multiples of patch × factor, the area kept within
-    [low, high] tokens' worth of pixels."""
-    step = patch * factor
-    h, w = max(step, round(height / step) * step), max(step, round(width / step) * step)
-    if h * w > high * step * step:
-        beta = math.sqrt(height * width / (high * step * step))
-        return max(step, math.floor(height / beta / step) * step), max(step, math.floor(width / beta / step) * step)
-    if h * w < low * step * step:
-        beta = math.sqrt(low * step * step / (height * width))
-        return math.ceil(height * beta / step) * step, math.ceil(width * beta / step) * step
-    return h, w
-
-
 def _lfm2_grid(height: int, width: int, low: int, high: int, tile: int) -> tuple[int, int]:
     """(columns, rows) of the tile grid closest to the image's aspect ratio, as find_closest_aspect_ratio picks
     it from the grids of ``low``..``high`` tiles (ordered by area; on a tie the larger, while the image's area
     exceeds half the grid's)."""
     grids = sorted({(w, h) for n in range(low, high + 1) for w in range(1, n + 1) for h in range(1, n + 1)
                     if low <= w * h <= high}, key=lambda g: g[0] * g[1])
-    aspect, best, best_diff = width / height, (1, 1), float("inf")
-    for grid in grids:
-        diff = abs(aspect - grid[0] / grid[1])
-        if diff < best_diff:
-            best, best_diff = grid, diff
-        elif diff == best_diff and width * height > 0.5 * tile * tile * grid[0] * grid[1]:
-            best = grid
-    return best
+    return _closest_grid(grids, width, height, tile * tile)
 
 
 def smart_tiles(patch: int, pre: dict[str, Any], config: dict[str, Any], width: int, height: int) -> ImageTokens:
@@ -336,7 +331,7 @@ def smart_tiles(patch: int, pre: dict[str, Any], config: dict[str, Any], width: 
     step = p * f
     rounded = max(p, round(height / step) * step) * max(p, round(width / step) * step)
     splitting = bool(s["do_image_splitting"]) and not int(s["min_tiles"]) == int(s["max_tiles"]) == 1
-    h, w = _lfm2_resize(height, width, p, f, low, high)
+    h, w = _smart_resize(height, width, step, low * step * step, high * step * step, least=step)
     view = math.ceil((h // p) / f) * math.ceil((w // p) / f)
     padded = max(high * f * f, (tile // p) ** 2 if splitting else 0)  # patches every view is padded to
     frame = (p, padded * p)
