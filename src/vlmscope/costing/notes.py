@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlmscope.costing import quant
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, Quant
 from vlmscope.sources import ModelSource
 
@@ -47,8 +48,8 @@ def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
     if window and request.context > window:
         found.append(f"sliding window {window:,}: layers with sliding-window attention keep the last "
                      f"{window - 1:,} tokens in their KV cache, not the whole context of {request.context:,}")
-    q = (config or {}).get("quantization_config")
-    if isinstance(q, dict) and how is not None and how.source == "--dtype":
+    q = quant.config_of(config or {})
+    if q is not None and how is not None and how.source == "--dtype":
         found.append(f"the config's quantization_config (quant_method {str(q.get('quant_method'))[:40]!r}) is not "
                      f"a method vlmscope models: weights counted at {how.method}; pass --quant to choose one")
     return tuple(found)

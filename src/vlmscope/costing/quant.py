@@ -11,6 +11,7 @@ from torch import nn
 
 from vlmscope.anatomy.index import ModuleIndex, parent_of, under
 from vlmscope.anatomy.roles import Roles, role_of
+from vlmscope.costing import compressed
 from vlmscope.data import DTYPE_BYTES, Quant
 
 NF4_BLOCK = 64  # bitsandbytes 4-bit: one absmax per 64 weights
@@ -18,7 +19,8 @@ NESTED_BLOCK = 256  # double quantization: one fp32 scale per 256 absmax values
 FP8_BLOCK = 128  # transformers' FineGrainedFP8: one fp32 scale per 128 × 128 block
 
 
-PACKED = ("fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8")  # methods with a storage layout of their own
+PACKED = ("fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8", "compressed-tensors")  # own storage layouts
+SCOPES = {"text_config": "language", "vision_config": "vision"}  # a sub-config's quantization_config covers this role
 
 
 def packed(quant: Quant) -> bool:
@@ -34,6 +36,8 @@ def _ceil(a: int, b: int) -> int:
 def linear_bytes(out_features: int, in_features: int, quant: Quant) -> int:
     """Bytes one quantized Linear weight is stored in (its bias is counted apart, at the compute dtype)."""
     n, m = out_features * in_features, quant.method
+    if quant.scheme is not None:
+        return compressed.linear_bytes(out_features, in_features, quant.scheme)
     if not packed(quant):
         return int(n * DTYPE_BYTES[m])  # a plain dtype: every weight at that width
     groups = _ceil(in_features, quant.group_size) if quant.group_size > 0 else 1
@@ -54,6 +58,11 @@ def linear_bytes(out_features: int, in_features: int, quant: Quant) -> int:
 
 def quantized_roles(quant: Quant) -> str:
     """Which Linear layers a method quantizes by default; all other weights stay at the compute dtype."""
+    if quant.scheme is not None:
+        scope = f" of the {quant.scope} model" if quant.scope else ""
+        kept = (f"the Linear layers{scope} its config targets ({compressed.describe(quant.scheme)}); "
+                f"ignored: {', '.join(quant.scheme.ignore)[:300] or 'none'}; every other weight at 16 bit")
+        return kept
     if quant.method in ("awq-int4", "gptq-int4", "gptq-int8"):
         kept = "the language model's decoder-block linears (AutoAWQ / GPTQ); vision, connector, embeddings and "\
                "LM head at 16 bit"
@@ -74,16 +83,19 @@ class Stored:
 
 
 def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
-    """Bytes of every parameter as the checkpoint of ``quant`` stores it, in total and per role."""
+    """Bytes of every parameter as the checkpoint of ``quant`` stores it, in total and per role. A fused
+    experts tensor (experts × out × in) is stored as one Linear per expert, gate and up apart."""
     by_role: dict[str, int] = {}
     linears = 0
     for name, numel in index.params.items():
         path = parent_of(name)
         module = index.modules.get(path)
         role = str(role_of(name, roles))
-        if isinstance(module, nn.Linear) and name.endswith("weight") and _quantizes(path, role, roles, quant):
-            size = linear_bytes(module.out_features, module.in_features, quant)
-            linears += 1
+        shapes = _linear_shapes(module, name)
+        if shapes and _quantizes(path if isinstance(module, nn.Linear) else f"{path}.0.{name.rpartition('.')[2]}",
+                                 role, roles, quant):
+            size = sum(count * linear_bytes(out, inp, quant) for count, out, inp in shapes)
+            linears += sum(count for count, _, _ in shapes)
         elif not packed(quant):  # a plain dtype: every tensor at it
             size = int(numel * DTYPE_BYTES[quant.method])
         else:
@@ -92,10 +104,30 @@ def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
     return Stored(sum(by_role.values()), by_role, linears)
 
 
+def _linear_shapes(module: nn.Module | None, name: str) -> list[tuple[int, int, int]]:
+    """(how many, out, in) of the Linear weights a parameter is: a Linear's weight, or a fused experts tensor
+    (transformers' experts modules: (experts, out, in), or (experts, in, out) where ``is_transposed``)."""
+    if isinstance(module, nn.Linear):
+        return [(1, module.out_features, module.in_features)] if name.endswith("weight") else []
+    attr = name.rpartition(".")[2]
+    param = getattr(module, attr, None)
+    if module is None or not hasattr(module, "is_transposed") or not isinstance(param, nn.Parameter) \
+            or param.dim() != 3:
+        return []
+    experts, out, inp = param.shape if not module.is_transposed else (param.shape[0], param.shape[2], param.shape[1])
+    if attr == "gate_up_proj" and getattr(module, "has_gate", False) and out % 2 == 0:
+        return [(2 * experts, out // 2, inp)]  # stored as gate_proj and up_proj per expert
+    return [(experts, out, inp)]
+
+
 def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
     m = quant.method
     if not packed(quant) or (roles.head is not None and under(path, roles.head)):
         return False
+    if quant.scope is not None and role != quant.scope:
+        return False
+    if quant.scheme is not None:
+        return compressed.quantizes(path, "Linear", quant.scheme)
     if any(part and f".{part}." in f".{path}." for part in quant.skip_modules):  # the module or one above it
         return False
     if m in ("awq-int4", "gptq-int4", "gptq-int8"):
@@ -104,24 +136,46 @@ def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
 
 
 def from_config(config: dict[str, Any]) -> Quant | None:
-    """The quantization a config's ``quantization_config`` describes (a quantized Hub repo), or None."""
-    q = config.get("quantization_config")
-    if not isinstance(q, dict):
+    """The quantization a config's ``quantization_config`` describes (a quantized Hub repo), or None. One in a
+    sub-config (Kimi-K2.5's ``text_config``) covers that sub-model only."""
+    found = _config_of(config)
+    if found is None:
         return None
+    q, scope, dtype = found
     kind = str(q.get("quant_method", "")).lower()
+    if kind == "compressed-tensors":
+        return compressed.from_config(q, dtype, scope)
     group = q.get("group_size", q.get("q_group_size", 128))
     group = int(group) if isinstance(group, int) and not isinstance(group, bool) else 128
     skip = tuple(str(s) for s in (q.get("modules_to_not_convert") or q.get("llm_int8_skip_modules") or ()))
     bits = q.get("bits", q.get("w_bit"))
     if kind == "awq" and bits == 4:
-        return Quant("awq-int4", group, skip_modules=skip, source="quantization_config")
+        return Quant("awq-int4", group, skip_modules=skip, source="quantization_config", scope=scope)
     if kind == "gptq" and bits in (4, 8):
-        return Quant(f"gptq-int{bits}", group if group > 0 else -1, skip_modules=skip, source="quantization_config")
+        return Quant(f"gptq-int{bits}", group if group > 0 else -1, skip_modules=skip, source="quantization_config",
+                     scope=scope)
     if kind == "bitsandbytes" and q.get("load_in_4bit"):
         return Quant("nf4", 64, double_quant=bool(q.get("bnb_4bit_use_double_quant")), skip_modules=skip,
-                     source="quantization_config")
+                     source="quantization_config", scope=scope)
     if kind == "bitsandbytes" and q.get("load_in_8bit"):
-        return Quant("int8", 0, skip_modules=skip, source="quantization_config")
+        return Quant("int8", 0, skip_modules=skip, source="quantization_config", scope=scope)
     if kind == "fp8":
-        return Quant("fp8", FP8_BLOCK, skip_modules=skip, source="quantization_config")
+        return Quant("fp8", FP8_BLOCK, skip_modules=skip, source="quantization_config", scope=scope)
     return None  # a method vlmscope does not model: the sheet says so and counts the config's dtype
+
+
+def config_of(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``quantization_config`` a model's config carries, at the top or in one sub-config."""
+    found = _config_of(config)
+    return None if found is None else found[0]
+
+
+def _config_of(config: dict[str, Any]) -> tuple[dict[str, Any], str | None, Any] | None:
+    q = config.get("quantization_config")
+    if isinstance(q, dict):
+        return q, None, config.get("dtype", config.get("torch_dtype"))
+    for key, role in SCOPES.items():
+        sub = config.get(key)
+        if isinstance(sub, dict) and isinstance(sub.get("quantization_config"), dict):
+            return sub["quantization_config"], role, sub.get("dtype", sub.get("torch_dtype", config.get("dtype")))
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vlmscope.data.cost import (
     DTYPE_BYTES,
     QUANT_METHODS,
+    CompressedScheme,
     Costed,
     CostRequest,
     CostSheet,
@@ -51,6 +52,7 @@ __all__ = [
     "Card",
     "Cited",
     "Comparison",
+    "CompressedScheme",
     "ConnectorFacts",
     "CostRequest",
     "CostSheet",

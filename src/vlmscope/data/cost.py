@@ -102,6 +102,24 @@ class Quant:
     double_quant: bool = False  # nf4: absmax quantized again (bnb_4bit_use_double_quant)
     skip_modules: tuple[str, ...] = ()  # module names left at the compute dtype (modules_to_not_convert)
     source: str = "--quant"  # "--quant", "quantization_config" or "--dtype"
+    scheme: CompressedScheme | None = None  # method "compressed-tensors": the weights' scheme as the config gives it
+    scope: str | None = None  # the one role a sub-config's quantization_config covers (text_config: "language")
+
+
+@dataclass(frozen=True)
+class CompressedScheme:
+    """One ``compressed-tensors`` weight scheme (``config_groups.*.weights`` and the group's ``format``)."""
+
+    format: str  # "pack-quantized", "int-quantized", "float-quantized", "naive-quantized", "nvfp4-pack-quantized"
+    bits: int  # num_bits of the weights
+    kind: str  # "int" or "float"
+    strategy: str  # "tensor", "channel", "group", "block" or "tensor_group"
+    group_size: int  # group / block side along the input; 0 where the strategy has none
+    symmetric: bool
+    scale_bytes: int  # width of one stored scale (the config's scale_dtype, else the checkpoint's dtype)
+    targets: tuple[str, ...]  # class names ("Linear"), module names or "re:" patterns the group quantizes
+    ignore: tuple[str, ...]  # module names or "re:" patterns left at the compute dtype
+    input_scales: int  # bytes of static input-activation scales each quantized Linear stores
 
 
 @dataclass(frozen=True)
