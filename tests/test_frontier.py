@@ -268,6 +268,66 @@ def test_towers_fed_patch_sequences_are_counted(folder: str) -> None:
     assert sheet.flops.vision and not any(w.startswith("vision FLOPs not counted") for w in sheet.warnings)
 
 
+MINICPM = FRONTIER / "openbmb__MiniCPM-V-4.6-AWQ"
+MINICPM_SIZES = [*SIZES, (448, 448), (100, 50), (4000, 3000)]
+
+
+@pytest.mark.parametrize("size", MINICPM_SIZES)
+def test_minicpm_v_slices_match_the_image_processor(size: tuple[int, int]) -> None:
+    """transformers' MiniCPMV4_6ImageProcessorPil cuts a blank image of the size; MiniCPMV4_6Processor inserts
+    (rows × cols) / 16 image tokens for every view it returns."""
+    from PIL import Image
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+
+    pre = json.loads((MINICPM / "processor_config.json").read_text())["image_processor"]
+    processor = MiniCPMV4_6ImageProcessorPil(**{k: v for k, v in pre.items() if k != "image_processor_type"})
+    views = np.asarray(processor(Image.new("RGB", size), return_tensors="np")["target_sizes"])
+    source = resolve(str(MINICPM))
+    anatomy = vlmscope.inspect(str(MINICPM), use_cache=True)
+    from vlmscope.tokens.rules import encoded, image_tokens
+
+    enc = encoded(anatomy.vision, anatomy.connector)
+    assert enc is not None
+    found = image_tokens(enc, source, *size)
+    assert found.tokens == int((views.prod(-1) // 16).sum())
+    assert found.crops == len(views)
+
+
+def _image_features(model: torch.nn.Module, views: list[tuple[int, int]], patch: int,
+                    dtype: torch.dtype) -> tuple[int, int]:
+    """(FLOPs, tokens) of MiniCPM-V's own get_image_features over views packed as its processor packs them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vlmscope.costing.vision import _MetaPromotion, _unpadded
+
+    sizes = torch.tensor([[h // patch, w // patch] for h, w in views], dtype=torch.int32)
+    with torch.device("meta"):
+        pixels = torch.randn(1, 3, patch, sum(h * w // patch for h, w in views), dtype=dtype)
+    with _MetaPromotion(), _unpadded(), FlopCounterMode(display=False) as counter:
+        out = model.model.get_image_features(pixel_values=pixels, target_sizes=sizes)  # type: ignore[operator]
+    return counter.get_total_flops(), sum(t.shape[0] for t in out.pooler_output)
+
+
+@pytest.mark.parametrize("model, size, views", [
+    ("openbmb__MiniCPM-V-4.6-AWQ", (640, 480), [(392, 504), (560, 392), (560, 392)]),  # a view and 1×2 slices
+    ("minicpm_ocr", (1024, 768), [(384, 512)] * 5),  # the zoo's default: patch 16, "4x" (no inner merger)
+])
+def test_minicpm_vision_flops_equal_its_image_features_forward(model: str, size: tuple[int, int],
+                                                               views: list[tuple[int, int]]) -> None:
+    """The tower runs over each view at its own size, the connector over what the tower's inner merger leaves
+    (none in "4x" mode): the same FLOPs and tokens as the model's own get_image_features."""
+    from vlmscope.anatomy import read
+    from vlmscope.skeleton import build
+    from vlmscope.sources.zoo import default_source
+
+    source = resolve(str(FRONTIER / model)) if "__" in model else default_source(model)
+    _, sheet = vlmscope.api.cost_source(source, CostRequest(image_size=size), use_cache=False)
+    built = read(build(source)).model
+    patch = built.config.vision_config.patch_size
+    dtype = next(built.model.vision_tower.parameters()).dtype  # type: ignore[union-attr]
+    assert _image_features(built, views, patch, dtype) == (sheet.flops.vision, sheet.visual_tokens)
+
+
 def test_moe_experts_are_counted_as_the_tokens_they_route() -> None:
     """grouped_mm (transformers' default experts) has no FLOP formula in torch; counted as batched_mm, every
     token costs its top-k experts' three projections."""

@@ -130,7 +130,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         # flattened patches), a patch mask (frames of any size, padded), or each image's own size (Pixtral)
         native_resolution=blocks.takes(root, "grid_thw"), variable_frames=blocks.takes(root, "patch_attention_mask"),
         any_size=blocks.takes(root, "image_sizes"), aspect_tiles=tiled,
-        patch_grids=blocks.takes(root, "spatial_shapes"),
+        patch_grids=blocks.takes(root, "spatial_shapes") or blocks.takes(root, "target_sizes"),
     )
 
 

@@ -56,13 +56,20 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
     if v is not None and v.patch_size and img.tokens is not None and not v.native_resolution and (
             img.frame or v.image_size):
         frame = img.frame or (v.image_size or 0, v.image_size or 0)  # frames of their own size, or the native square
-        tower, how = tower_flops(index, roles, frame, v.patch_size)
-        if tower is None:  # a tower whose forward cannot run on meta tensors, even block by block
-            return None, [f"vision: {how}"]
-        crops = img.crops * request.images
-        patches = (frame[0] // v.patch_size) * (frame[1] // v.patch_size)
-        connector, how_c = connector_flops(index, roles, anatomy, crops, patches, v.hidden_size)
-        return tower * crops + connector, [f"vision: {how}", f"connector: {how_c}"]
+        total, methods = 0, []
+        for count, height, width in img.views or ((img.crops, *frame),):  # views of different sizes each apart
+            counted, how = tower_flops(index, roles, (height, width), v.patch_size)
+            if counted is None:  # a tower whose forward cannot run on meta tensors, even block by block
+                return None, [f"vision: {how}"]
+            tower, states = counted
+            crops = count * request.images
+            patches = (height // v.patch_size) * (width // v.patch_size)
+            if states is not None and states < patches:  # merged inside the tower: the connector gets fewer
+                patches = states
+            connector, how_c = connector_flops(index, roles, anatomy, crops, patches, v.hidden_size)
+            total += tower * crops + connector
+            methods = methods or [f"vision: {how}", f"connector: {how_c}"]
+        return total, methods
     if v is None and img.grid is not None:  # flattened patches: the patch projection is the vision compute
         rows, cols = img.grid
         width = int(getattr(index.modules[roles.patch_embedding or ""], "in_features", 0))

@@ -31,11 +31,14 @@ def vision_module(module: nn.Module) -> nn.Module:
     return module
 
 
-def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> tuple[int | None, str]:
-    """(FLOPs, method) of one vision-encoder pass over a (height, width) frame: the whole tower's forward,
-    else patch embedding plus one forward per block (for towers with data-dependent code, e.g. ``.item()``)."""
+def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
+                patch: int) -> tuple[tuple[int, int | None] | None, str]:
+    """((FLOPs, states out), method) of one vision-encoder pass over a (height, width) frame: the whole tower's
+    forward, else patch embedding plus one forward per block (for towers with data-dependent code, e.g.
+    ``.item()``). States out: the length of the sequence the forward returned (fewer than the patches where
+    the tower merges inside, as MiniCPM-V's does), None where unknown."""
     return first_that_runs(("forward", lambda: _tower_forward(index, roles, frame, patch)),
-                           ("forward per block", lambda: _tower_per_block(index, roles, frame, patch)))
+                           ("forward per block", lambda: (_tower_per_block(index, roles, frame, patch), None)))
 
 
 def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int,
@@ -75,18 +78,28 @@ def _on_cpu(kwargs: dict[str, Any]) -> bool:
     return any(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in kwargs.values())
 
 
-def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
+def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> tuple[int, int | None]:
     tower = vision_module(index.modules[roles.vision or ""])
     with torch.device("meta"):
         kwargs = tower_inputs(tower, 1, frame, patch, dtype_of(tower))
+    if takes(tower, "use_vit_merger"):  # MiniCPM-V: its "4x" mode (MiniCPM-OCR's default) skips the inner merger
+        kwargs["use_vit_merger"] = getattr(index.model.config, "downsample_mode", None) != "4x"
+    out: list[Any] = []
     if not _on_cpu(kwargs):
-        return count_stacked(lambda: tower(**kwargs), index, roles.vision_stack)
+        flops = count_stacked(lambda: out.append(tower(**kwargs)), index, roles.vision_stack)
+        return flops, _length(out[-1])
 
     def run() -> None:  # index tensors read as numbers: new tensors on the CPU, joined to meta where mixed
         with _MetaPromotion(), _unpadded():
-            tower(**kwargs)
+            out.append(tower(**kwargs))
 
-    return count_stacked(run, index, roles.vision_stack, on_meta=False)
+    return count_stacked(run, index, roles.vision_stack, on_meta=False), _length(out[-1])
+
+
+def _length(output: Any) -> int | None:
+    """The sequence length of a tower's output (``last_hidden_state``, or the output itself)."""
+    hidden = getattr(output, "last_hidden_state", output)
+    return int(hidden.shape[-2]) if isinstance(hidden, torch.Tensor) and hidden.dim() >= 2 else None
 
 
 def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
@@ -244,7 +257,7 @@ def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: 
     if counted is not None:  # else a forward that needs more inputs, or data-dependent code: one level down
         return counted
     children = [(f"{name}.{k}", c) for k, c in module.named_children()]
-    if children and not isinstance(module, nn.ModuleList) and not _owns_queries(module):
+    if children and not _owns_queries(module):  # a ModuleList's members each over the tokens they take
         return sum(_module_flops(c, k, crops, n, first.in_features, queries, analytic) for k, c in children)
     if _owns_queries(module) and (counted := _resampler_flops(module, x)) is not None:
         return counted

@@ -265,6 +265,8 @@ class ImageTokens:
     grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
     frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
     states: int = 0  # image states a cross-attention language model reads (Mllama), apart from the tokens
+    views: tuple[tuple[int, int, int], ...] = ()  # (count, height, width) of frames of different sizes, where
+    # the encoder runs over each at its own size (MiniCPM-V's view + slices); () = ``crops`` × ``frame``
 
 
 class Costed(NamedTuple):

@@ -15,7 +15,7 @@ from vlmscope.data import ConnectorFacts, ImageTokens, VisionFacts
 from vlmscope.errors import LimitError
 from vlmscope.limits import MAX_VISUAL_TOKENS
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import processors
+from vlmscope.tokens import processors, slicing
 
 NO_SIZE = "no vision encoder, or no image size: pass one (--image-size)"
 
@@ -117,6 +117,8 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     if enc.aspect_tiles:
         return processors.aspect_ratio_tiles(enc.image_size, enc.patch_size, enc.class_token, pre, config, width,
                                              height)
+    if enc.patch_grids and ("scale_resolution" in pre or "insert_layer_id" in config):
+        return slicing.slices(enc.patch_size, pre, config, width, height)
     if enc.patch_grids and "downsample_factor" in config:
         return processors.smart_tiles(enc.patch_size, pre, config, width, height)
     if enc.dynamic:
