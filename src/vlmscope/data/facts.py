@@ -119,7 +119,7 @@ class VisionFacts:
     variable_frames: bool = False  # the tower's forward takes a patch mask: frames of any size, padded
     any_size: bool = False  # the tower's forward takes each image's size: one frame at the image's own aspect
     aspect_tiles: bool = False  # the tower's forward takes each image's tiles with their aspect ratio (Mllama)
-    patch_grids: bool = False  # the tower takes each frame's patch grid (SigLIP2 spatial shapes, MiniCPM-V target sizes)
+    patch_grids: bool = False  # the tower takes each frame's patch grid (SigLIP2 shapes, MiniCPM-V target sizes)
 
     @property
     def intermediate_size(self) -> int:
