@@ -56,7 +56,7 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
     if v is not None and v.patch_size and img.tokens is not None and not v.native_resolution and (
             img.frame or v.image_size):
         frame = img.frame or (v.image_size or 0, v.image_size or 0)  # frames of their own size, or the native square
-        total, methods = 0, []
+        total, methods = 0, list[str]()
         for count, height, width in img.views or ((img.crops, *frame),):  # views of different sizes each apart
             counted, how = tower_flops(index, roles, (height, width), v.patch_size)
             if counted is None:  # a tower whose forward cannot run on meta tensors, even block by block
