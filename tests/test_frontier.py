@@ -69,8 +69,7 @@ def test_every_figure_or_a_word_why(folder: str) -> None:
     assert anatomy.language.heads, "a language model with attention layers shows its heads"
     assert sheet.kv_cache_bytes_per_token > 0
     assert sheet.memory is not None and sheet.memory.weights_bytes > 0
-    if anatomy.architecture != "encoder-decoder":
-        assert sheet.visual_tokens, sheet.tokens_rule
+    assert sheet.visual_tokens, sheet.tokens_rule
     for figure, value in (("vision", sheet.flops.vision), ("prefill", sheet.flops.prefill),
                           ("decode", sheet.flops.decode_per_token)):
         assert value is not None or any(w.startswith(f"{figure} FLOPs not counted: ") for w in sheet.warnings)
@@ -298,12 +297,13 @@ def _image_features(model: torch.nn.Module, views: list[tuple[int, int]], patch:
     """(FLOPs, tokens) of MiniCPM-V's own get_image_features over views packed as its processor packs them."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vlmscope.costing.vision import _MetaPromotion, _unpadded
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import _unpadded
 
     sizes = torch.tensor([[h // patch, w // patch] for h, w in views], dtype=torch.int32)
     with torch.device("meta"):
         pixels = torch.randn(1, 3, patch, sum(h * w // patch for h, w in views), dtype=dtype)
-    with _MetaPromotion(), _unpadded(), FlopCounterMode(display=False) as counter:
+    with MetaPromotion(), _unpadded(), FlopCounterMode(display=False) as counter:
         out = model.model.get_image_features(pixel_values=pixels, target_sizes=sizes)  # type: ignore[operator]
     return counter.get_total_flops(), sum(t.shape[0] for t in out.pooler_output)
 
@@ -326,6 +326,51 @@ def test_minicpm_vision_flops_equal_its_image_features_forward(model: str, size:
     patch = built.config.vision_config.patch_size
     dtype = next(built.model.vision_tower.parameters()).dtype  # type: ignore[union-attr]
     assert _image_features(built, views, patch, dtype) == (sheet.flops.vision, sheet.visual_tokens)
+
+
+FLORENCE = FRONTIER / "microsoft__Florence-2-base"
+
+
+def test_florence2_tokens_and_vision_flops_are_its_image_features() -> None:
+    """Florence-2 resizes every image to 768² and inserts image_seq_length (577) tokens; its DaViT returns a
+    24×24 map that the projector turns into 576 + 1 pooled states. Both the count and the vision FLOPs
+    (tower and projector over the map) equal the model's own get_image_features on meta tensors."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vlmscope.anatomy import read
+    from vlmscope.skeleton import build
+
+    anatomy, sheet = vlmscope.cost(str(FLORENCE), CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert anatomy.vision is not None and anatomy.vision.family == "hierarchical ViT (4 stages, d=128→1024, L=12)"
+    model = read(build(resolve(str(FLORENCE)))).model
+    with torch.device("meta"):
+        pixels = torch.randn(1, 3, 768, 768, dtype=next(model.parameters()).dtype)
+    with FlopCounterMode(display=False) as counter:
+        features = model.model.get_image_features(pixel_values=pixels)  # type: ignore[operator]
+    pre = json.loads((FLORENCE / "preprocessor_config.json").read_text())
+    assert sheet.visual_tokens == features.pooler_output.shape[1] == pre["image_seq_length"]
+    assert sheet.flops.vision == counter.get_total_flops()
+    assert sheet.flops.prefill and sheet.flops.decode_per_token
+
+
+def test_florence2_cross_attention_cache_holds_the_encoded_prompt() -> None:
+    """The decoder's cross-attention cache after a prefill holds the K/V of every encoded token: what transformers'
+    EncoderDecoderCache holds after encoding the prompt, per token, times the prompt."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.activations import in_bf16
+    from vlmscope.skeleton import build
+
+    request = CostRequest(image_size=(1024, 768), text_tokens=20, context=512)
+    _, sheet = vlmscope.cost(str(FLORENCE), request, use_cache=False)
+    reading = read(build(resolve(str(FLORENCE))))
+    lm = reading.index.modules[reading.roles.language_root]
+    assert sheet.kv is not None and sheet.prefill_tokens == 597
+    with in_bf16(reading.model), torch.no_grad(), torch.device("meta"):
+        cache = cache_of(language_forward(lm, 1, sheet.prefill_tokens, 768, torch.bfloat16, use_cache=True))
+    held = sum(_held(layer) for layer in cache.cross_attention_cache.layers)
+    assert held == sheet.kv.cross_states * sheet.kv.cross_bytes_per_state
+    assert sheet.memory is not None
+    assert sheet.memory.kv_cache_bytes == 512 * sheet.kv_cache_bytes_per_token + held
 
 
 def test_moe_experts_are_counted_as_the_tokens_they_route() -> None:

@@ -106,6 +106,11 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
     root = index.modules[roles.vision]
     hidden, patch, embeddings = _patch_facts(index.modules[roles.patch_embedding], getattr(root, "config", None))
     layers, block = stack_block(index, roles.vision_stack)
+    stages = _stage_widths(index.modules[roles.vision_stack])
+    if stages:  # a hierarchical tower (DaViT, Swin): stages of blocks at widening widths; its output is the last's
+        layers = sum(len(list(stage.children())) for stage in index.modules[roles.vision_stack].children())
+        hidden = stages[-1]
+        block = next(iter(block.children()))
     positions = _positions(index, roles.vision, hidden)
     image_size = _image_size(root)
     if image_size is None and positions and patch:
@@ -118,7 +123,7 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
     facts = {"hidden_size": hidden, "layers": layers, "intermediate_size": mlp.dims[1],
              "heads": q_heads, "class_token": class_token, "patch_size": patch, "image_size": image_size,
              "tiles_with_aspect": tiled,
-             "learned_positions": bool(positions), "mlp_gated": mlp.gated}
+             "learned_positions": bool(positions), "mlp_gated": mlp.gated, "stages": stages}
     if positions:
         embeddings += f" + Embedding({positions})"
     return VisionFacts(
@@ -132,6 +137,17 @@ def _vision(index: ModuleIndex, roles: Roles) -> VisionFacts:
         any_size=blocks.takes(root, "image_sizes"), aspect_tiles=tiled,
         patch_grids=blocks.takes(root, "spatial_shapes") or blocks.takes(root, "target_sizes"),
     )
+
+
+def _stage_widths(stack: nn.Module) -> list[int]:
+    """The width of each stage, where a stack's members are themselves lists of blocks at different widths
+    (the first norm of each); [] for a stack of blocks."""
+    stages = list(stack.children())
+    if not stages or not all(isinstance(s, (nn.ModuleList, nn.Sequential)) and len(s) for s in stages):
+        return []
+    widths = [next((int(m.normalized_shape[0]) for m in s.modules() if isinstance(m, nn.LayerNorm)), 0)
+              for s in stages]
+    return widths if all(widths) and len(set(widths)) > 1 else []
 
 
 def _language(index: ModuleIndex, roles: Roles) -> LanguageFacts:

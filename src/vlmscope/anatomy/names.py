@@ -37,7 +37,10 @@ def _matches(spec: dict[str, Any], facts: dict[str, Any]) -> bool:
 def vision_family(facts: dict[str, Any]) -> str:
     """E.g. "CLIP ViT-L/14 @336"; an unmatched shape is described by its dimensions."""
     name = next((s["name"] for s in signatures()["vision"] if _matches(s["match"], facts)), None)
-    if name is None:
+    if name is None and facts.get("stages"):
+        widths = facts["stages"]
+        name = f"hierarchical ViT ({len(widths)} stages, d={widths[0]}→{widths[-1]}, L={facts['layers']})"
+    elif name is None:
         name = f"ViT (d={facts['hidden_size']}, L={facts['layers']})"
     patch, size = facts.get("patch_size"), facts.get("image_size")
     return f"{name}/{patch} @{size}" if patch and size else name

@@ -20,7 +20,7 @@ from vlmscope.costing.counting import experts_batched, first_that_runs
 from vlmscope.costing.echo import count_stacked
 from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, language_forward
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
-from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, tower_flops
+from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, map_connector_flops, tower_flops
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
 
 
@@ -37,6 +37,8 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
     lm = index.modules[roles.language_root]
 
     extra = _cross_states(lm, anatomy, img.states * request.images)
+    if prefill_tokens and anatomy.architecture == "encoder-decoder":  # the decoder reads the encoded prompt
+        extra["encoder_tokens"] = prefill_tokens
 
     def language() -> tuple[int | None, int]:
         prefill = _prefill_flops(lm, anatomy, prefill_tokens, index, roles, extra) if prefill_tokens else None
@@ -61,12 +63,15 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
             counted, how = tower_flops(index, roles, (height, width), v.patch_size)
             if counted is None:  # a tower whose forward cannot run on meta tensors, even block by block
                 return None, [f"vision: {how}"]
-            tower, states = counted
+            tower, out = counted
             crops = count * request.images
             patches = (height // v.patch_size) * (width // v.patch_size)
-            if states is not None and states < patches:  # merged inside the tower: the connector gets fewer
-                patches = states
-            connector, how_c = connector_flops(index, roles, anatomy, crops, patches, v.hidden_size)
+            if out is not None and out.dim() == 3 and out.shape[1] < patches:  # merged inside the tower
+                patches = out.shape[1]
+            connector, how_c = map_connector_flops(index, roles, out, crops) if out is not None and out.dim() == 4 \
+                else (None, "")
+            if connector is None:  # a sequence, or a map the connector does not take: its modules over the tokens
+                connector, how_c = connector_flops(index, roles, anatomy, crops, patches, v.hidden_size)
             total += tower * crops + connector
             methods = methods or [f"vision: {how}", f"connector: {how_c}"]
         return total, methods

@@ -5,7 +5,8 @@ cache it filled. What each cache layer holds after the first and the second toke
 (full and sliding-window attention, MLA's keys and values as the model stores them) and its fixed state
 (linear attention, short convolutions: the same at any context). A sliding-window layer keeps window − 1
 tokens, as transformers' ``DynamicSlidingWindowLayer`` does. A language model that reads cross-attention
-states (Mllama) runs once more with one such state, which gives what each state adds.
+states (Mllama) runs once more with one such state, which gives what each state adds; an encoder–decoder's
+cross-attention cache, filled from an encoder run over one token, gives what each encoded token adds.
 
 Where that forward cannot run on meta tensors, the layout is read from the config, one attention layer's
 heads for every layer that has attention, and the method says so.
@@ -93,7 +94,8 @@ def _measured(model: nn.Module, lm: nn.Module, width: int) -> KVCache:
         step(cache)
         second = [_held(layer) for layer in cache_layers(cache)]
         caps = [kept_tokens(layer) for layer in cache_layers(cache)]
-        cross = 0
+        encoded = getattr(getattr(cache, "cross_attention_cache", None), "layers", None)
+        cross = sum(_held(layer) for layer in encoded) if isinstance(encoded, list) else 0  # one encoded token's
         if takes(lm, "cross_attention_states"):
             with_state = step(cross_attention_states=torch.randn(1, 1, width, dtype=torch.bfloat16))
             cross = sum(_held(layer) for layer in cache_layers(with_state)) - sum(first)

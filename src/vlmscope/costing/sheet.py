@@ -29,7 +29,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     weights, by_role = memory.weights(anatomy)
-    layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images)
+    prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
+    layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     scenario, fits = memory.scenario(anatomy, request, layout)
     how = memory.storage(request, source.config)
     held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))

@@ -11,15 +11,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten, tree_map
 
 from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
 from vlmscope.costing.echo import count_stacked, uniform
-from vlmscope.costing.inputs import dtype_of
+from vlmscope.costing.inputs import MetaPromotion, dtype_of
 from vlmscope.data import Anatomy
 
 
@@ -32,11 +30,12 @@ def vision_module(module: nn.Module) -> nn.Module:
 
 
 def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
-                patch: int) -> tuple[tuple[int, int | None] | None, str]:
-    """((FLOPs, states out), method) of one vision-encoder pass over a (height, width) frame: the whole tower's
+                patch: int) -> tuple[tuple[int, torch.Tensor | None] | None, str]:
+    """((FLOPs, output), method) of one vision-encoder pass over a (height, width) frame: the whole tower's
     forward, else patch embedding plus one forward per block (for towers with data-dependent code, e.g.
-    ``.item()``). States out: the length of the sequence the forward returned (fewer than the patches where
-    the tower merges inside, as MiniCPM-V's does), None where unknown."""
+    ``.item()``). Output: the (meta) tensor the forward returned, its ``last_hidden_state``: a sequence
+    (fewer states than patches where the tower merges inside, as MiniCPM-V's does) or a feature map
+    (Florence-2's DaViT); None where unknown."""
     return first_that_runs(("forward", lambda: _tower_forward(index, roles, frame, patch)),
                            ("forward per block", lambda: (_tower_per_block(index, roles, frame, patch), None)))
 
@@ -71,14 +70,28 @@ def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: i
         return {"pixel_values": patches, "pixel_position_ids": where}
     if takes(tower, "target_sizes"):
         return {"pixel_values": pixels, "target_sizes": grids.to(torch.int32)}
-    return {"pixel_values": pixels}
+    return {_pixels_keyword(tower): pixels}
+
+
+def _pixels_keyword(tower: nn.Module) -> str:
+    """``pixel_values``, or the first parameter of a forward that names its pixels otherwise (Florence-2's
+    DaViT: ``hidden_states``)."""
+    if takes(tower, "pixel_values"):
+        return "pixel_values"
+    try:
+        first = next(iter(pyinspect.signature(tower.forward).parameters.values()), None)
+    except (TypeError, ValueError):
+        first = None
+    return first.name if first is not None and first.kind in (first.POSITIONAL_OR_KEYWORD, first.KEYWORD_ONLY) \
+        else "pixel_values"
 
 
 def _on_cpu(kwargs: dict[str, Any]) -> bool:
     return any(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in kwargs.values())
 
 
-def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> tuple[int, int | None]:
+def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
+                   patch: int) -> tuple[int, torch.Tensor | None]:
     tower = vision_module(index.modules[roles.vision or ""])
     with torch.device("meta"):
         kwargs = tower_inputs(tower, 1, frame, patch, dtype_of(tower))
@@ -90,16 +103,27 @@ def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], pat
         return flops, _length(out[-1])
 
     def run() -> None:  # index tensors read as numbers: new tensors on the CPU, joined to meta where mixed
-        with _MetaPromotion(), _unpadded():
+        with MetaPromotion(), _unpadded():
             out.append(tower(**kwargs))
 
     return count_stacked(run, index, roles.vision_stack, on_meta=False), _length(out[-1])
 
 
-def _length(output: Any) -> int | None:
-    """The sequence length of a tower's output (``last_hidden_state``, or the output itself)."""
+def _length(output: Any) -> torch.Tensor | None:
+    """A tower's output tensor (its ``last_hidden_state``, or the output itself)."""
     hidden = getattr(output, "last_hidden_state", output)
-    return int(hidden.shape[-2]) if isinstance(hidden, torch.Tensor) and hidden.dim() >= 2 else None
+    return hidden if isinstance(hidden, torch.Tensor) else None
+
+
+def map_connector_flops(index: ModuleIndex, roles: Roles, feature_map: torch.Tensor,
+                        crops: int) -> tuple[int | None, str]:
+    """FLOPs of a lone connector over a tower's (batch, channels, height, width) feature map, as its forward
+    takes it (Florence-2's projector: positions, pooled token and projection), for ``crops`` maps."""
+    module = index.modules.get(roles.connector[0]) if len(roles.connector) == 1 else None
+    if module is None:
+        return None, "not counted (no single connector module)"
+    counted, how = first_that_runs(("forward over the feature map", lambda: count(lambda: module(feature_map))))
+    return (None if counted is None else counted * crops), how
 
 
 def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
@@ -133,28 +157,6 @@ def _unpadded() -> Iterator[None]:
         _config.meta_nonzero_assume_all_nonzero = saved
 
 
-class _MetaPromotion(TorchFunctionMode):
-    """Where one operation mixes meta tensors with real (CPU) tensors — values a forward computed from the
-    patch grid, such as interpolation weights — the real ones join the meta device. Operations on real
-    tensors alone (attention spans, split sizes) keep their values, and so does an integer or boolean tensor
-    a forward moves to the model's device (a padding mask it then checks with ``.all()``): it stays real
-    until an operation mixes it with meta tensors."""
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func is torch.Tensor.to and args and isinstance(args[0], torch.Tensor) and args[0].device.type == "cpu" \
-                and not args[0].is_floating_point():
-            moved = func(*args, **kwargs)
-            return args[0].to(dtype=moved.dtype) if moved.device.type == "meta" else moved
-        tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        if any(t.device.type == "meta" for t in tensors) and any(
-                t.device.type != "meta" and t.dim() > 0 for t in tensors):
-            args, kwargs = tree_map(
-                lambda t: t.to("meta") if isinstance(t, torch.Tensor) and t.device.type != "meta" else t,
-                (args, kwargs))
-        return func(*args, **kwargs)
-
-
 def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
                         merge: int) -> tuple[int | None, str]:
     """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
@@ -178,7 +180,7 @@ def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
         patches = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
 
         def run() -> None:
-            with _MetaPromotion():
+            with MetaPromotion():
                 tower(patches, grid_thw=grid_thw, **kwargs)
 
         return count_stacked(run, index, roles.vision_stack, on_meta=False)

@@ -174,9 +174,10 @@ class KVCache:
 
     A layer's K/V grow by ``per_token[i]`` bytes a token, up to ``caps[i]`` tokens (a sliding window keeps
     window − 1; None: the whole context). Linear-attention and convolution layers keep a state of fixed size
-    per sequence (``state_bytes``), whatever the context. Cross-attention layers hold the K/V of the image
-    states they read (``cross_bytes_per_state`` for one state, all such layers together); a request's images
-    put ``cross_states`` of them in every sequence's cache."""
+    per sequence (``state_bytes``), whatever the context. Cross-attention layers hold the K/V of the states
+    they read (``cross_bytes_per_state`` for one state, all such layers together): a request's images put
+    ``cross_states`` of them in every sequence's cache (Mllama: the images' tile states; an encoder–decoder:
+    its whole encoded prompt)."""
 
     per_token: tuple[int, ...]
     caps: tuple[int | None, ...]

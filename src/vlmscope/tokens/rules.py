@@ -72,21 +72,35 @@ def per_crop(enc: Encoded, config: dict[str, Any]) -> tuple[int, str]:
     return n, f"{rule} = {n}"
 
 
-def default_size(enc: Encoded | None, config: dict[str, Any]) -> tuple[int, int]:
+def fixed_sequence(pre: dict[str, Any]) -> tuple[int, tuple[int, int]] | None:
+    """(tokens, (height, width)) where a processor resizes every image to one size and inserts a stated
+    ``image_seq_length`` (Florence-2: the length its tower and projector return at that size); else None."""
+    n, size = pre.get("image_seq_length"), pre.get("size")
+    if type(n) is not int or not 0 < n <= 1 << 20 or not isinstance(size, dict):
+        return None
+    h, w = size.get("height"), size.get("width")
+    return (n, (h, w)) if type(h) is int and type(w) is int and 0 < h <= 1 << 14 and 0 < w <= 1 << 14 else None
+
+
+def default_size(enc: Encoded | None, config: dict[str, Any],
+                 pre: dict[str, Any] | None = None) -> tuple[int, int]:
     """The image size a request without one is costed at: the encoder's native size, the config's image_size
-    for flat patches, or (0, 0) for encoders that take any size."""
+    for flat patches, the processor's fixed size, or (0, 0) for encoders that take any size."""
     if enc is None:
         return 0, 0
     if enc.flat:
         return processors.config_size(config)
+    if not enc.image_size and (fixed := fixed_sequence(pre or {})) is not None:
+        return fixed[1][1], fixed[1][0]
     return (enc.image_size, enc.image_size) if enc.image_size and not enc.dynamic else (0, 0)
 
 
 def request_tokens(enc: Encoded | None, source: ModelSource,
                    size: tuple[int, int] | None) -> tuple[tuple[int, int], ImageTokens]:
     """(image size, tokens) of one image of ``size`` (default: ``default_size``)."""
-    width, height = size or default_size(enc, source.config)
-    budget = enc is not None and "max_soft_tokens" in (source.preprocessor or {})
+    pre = source.preprocessor or {}
+    width, height = size or default_size(enc, source.config, pre)
+    budget = "max_soft_tokens" in pre or fixed_sequence(pre) is not None
     countable = enc is not None and enc.patch_size and (enc.flat or enc.image_size or enc.dynamic or budget)
     if enc is None or not countable or not (width and height):
         return (width, height), ImageTokens(None, 0, NO_SIZE)
@@ -112,6 +126,10 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     config, pre = source.config, source.preprocessor or {}
     if enc.flat:
         return processors.flat_patch_tokens(enc.patch_size, pre, width, height)
+    if not enc.image_size and (fixed := fixed_sequence(pre)) is not None:
+        tokens, (h, w) = fixed
+        return ImageTokens(tokens, 1, f"resized to {w}×{h}: the processor's image_seq_length, {tokens} (the same for "
+                                      "any image size)", frame=(h, w))
     if "max_soft_tokens" in pre:
         return processors.soft_token_budget(enc.patch_size, pre, width, height)
     if enc.aspect_tiles:
