@@ -231,3 +231,23 @@ def test_help_has_no_stray_line_breaks(command: str) -> None:
     lines = [line.strip() for line in result.stdout.splitlines()]
     for paragraph in paragraphs:  # a paragraph longer than the width still fills its first line
         assert paragraph in lines if len(paragraph) < 190 else any(x.startswith(paragraph[:150]) for x in lines)
+
+
+@pytest.mark.parametrize("command", [["fit", "--gpu", "h100-sxm", "-f", "json"], ["report", "--no-cost"],
+                                     ["compare", "--no-cost", "-f", "json"]])
+def test_set_picks_the_models_of_batch_commands(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """--set today names the default models of compare, fit and report alike (a two-model set stands in
+    for today's thirteen here: the command reads the set, not a list of its own)."""
+    from typer.testing import CliRunner
+
+    from vlmscope import api
+    from vlmscope.cli import app
+
+    two = ("HuggingFaceTB/SmolVLM-256M-Instruct", "microsoft/Florence-2-base")
+    monkeypatch.setitem(api.MODEL_SETS, "today", two)
+    extra = ["-o", str(tmp_path / "r.html")] if command[0] == "report" else []
+    result = CliRunner().invoke(app, [*command, "--set", "today", *extra])
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "r.html").read_text() if extra else result.output
+    assert all(model in written for model in two) and "llava" not in written.lower()

@@ -15,8 +15,10 @@ from vlmscope.cli.common import (
     GpuOpt,
     GroupSizeOpt,
     ImageSizeOpt,
+    ModelSet,
     NoCacheOpt,
     QuantOpt,
+    SetOpt,
     TextTokensOpt,
     TrustOpt,
     VersionOpt,
@@ -34,7 +36,8 @@ from vlmscope.cli.common import (
 @app.command()
 def fit(
     models: Annotated[list[str] | None, typer.Argument(
-        help="Models (as for compare). Default: the nine seed models.", show_default=False)] = None,
+        help="Models (as for compare). Default: the models of --set.", show_default=False)] = None,
+    model_set: SetOpt = ModelSet.seed,
     gpu: GpuOpt = None,
     gpu_mem: Annotated[str | None, typer.Option(help="GPU memory with its unit instead of --gpu's: 24GB (10^9 "
                                                      "bytes), 80GiB (2^30 bytes).", show_default=False)] = None,
@@ -69,7 +72,7 @@ def fit(
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None)[0])
-    refs = tuple(models) if models else api.SEED_MODELS
+    refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust_remote_code, on_done=done,

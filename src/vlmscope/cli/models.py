@@ -172,7 +172,8 @@ def diff_models(
 @app.command()
 def report(
     models: Annotated[list[str] | None, typer.Argument(
-        help="Models to report on (as for compare). Default: the nine seed models.", show_default=False)] = None,
+        help="Models to report on (as for compare). Default: the models of --set.", show_default=False)] = None,
+    model_set: SetOpt = ModelSet.seed,
     output: Annotated[str, typer.Option("--output", "-o", metavar="FILE",
                                         help="HTML file to write (replaced whole, keeping its mode; a target that "
                                              "is not a regular file is refused).")
@@ -197,7 +198,7 @@ def report(
 
     target = output_path(output)
     request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
-    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug)
+    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         page = render_report(comparison, fits=_fits(comparison, request))
         write(target, page)
