@@ -47,7 +47,10 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
     # e.g. remote code whose language model has no inputs_embeds forward: not counted, and said so
     counted, how = first_that_runs(("forward", language))
     prefill, decode = counted if counted is not None else (None, None)
-    return Flops(vision, prefill, decode, "; ".join([*methods, f"language: {how}"]))
+    parts = [*methods, f"language: {how}"]
+    if counted is not None and prefill_tokens is None:  # the decode ran; the prompt's length is unknown
+        parts.append("prefill: no prompt length (the visual tokens of an image are unknown: pass --image-size)")
+    return Flops(vision, prefill, decode, "; ".join(parts))
 
 
 def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
@@ -112,22 +115,29 @@ def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIn
 def _filled_cache(lm: nn.Module, width: int, context: int, extra: dict[str, Any]) -> Any:
     """transformers' own cache for ``lm`` as a prefill of ``context`` tokens leaves it: the cache one token's
     forward fills (its layers' shapes as the model stores them: MLA's keys and values, per-layer head dims,
-    fixed linear-attention states), each growing key/value tensor then widened to ``context`` positions, or
-    to the window − 1 a sliding-window layer keeps."""
+    fixed linear-attention states, a sparse-attention indexer's keys), and every tensor that a second token
+    grows by one position then widened to ``context`` positions, or to the window − 1 a sliding-window layer
+    keeps. What does not grow (cross-attention K/V, fixed states) stays as the first token left it."""
+    keyword = cache_keyword(lm)
     with torch.device("meta"), torch.no_grad():
         cache = cache_of(language_forward(lm, 1, 1, width, use_cache=True, **extra))
-    for layer in cache_layers(cache):
-        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
-        if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor) or keys.dim() < 3 \
-                or keys.shape[-2] != 1:  # no K/V, or a cross-attention layer's (the image states, not grown)
-            continue
+        first = [_lengths(layer) for layer in cache_layers(cache)]
+        language_forward(lm, 1, 1, width, use_cache=True, **{keyword: cache})
+    for layer, before in zip(cache_layers(cache), first, strict=True):
         cap = kept_tokens(layer)
         held = context if cap is None else min(context, cap)
-        layer.keys = keys.new_empty(*keys.shape[:-2], held, keys.shape[-1])
-        layer.values = values.new_empty(*values.shape[:-2], held, values.shape[-1])
+        for name, length in _lengths(layer).items():
+            if before.get(name) == length - 1:  # one position a token: widened to the context
+                value = getattr(layer, name)
+                setattr(layer, name, value.new_empty(*value.shape[:-2], held, value.shape[-1]))
         if isinstance(getattr(layer, "cumulative_length", None), int):
             layer.cumulative_length = context
     return cache
+
+
+def _lengths(layer: Any) -> dict[str, int]:
+    """The sequence length (dim −2) of each tensor a cache layer holds."""
+    return {k: v.shape[-2] for k, v in vars(layer).items() if isinstance(v, torch.Tensor) and v.dim() >= 3}
 
 
 def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIndex, roles: Roles,

@@ -60,9 +60,11 @@ def _uncounted(counted: Flops) -> list[str]:
     reasons = {part.split(":", 1)[0].strip(): part.split(":", 1)[1].strip()
                for part in counted.method.split("; ") if ":" in part}
     said = []
-    for figure, value, part in (("vision", counted.vision, "vision"), ("prefill", counted.prefill, "language"),
-                                ("decode", counted.decode_per_token, "language")):
+    for figure, value, parts in (("vision", counted.vision, ("vision",)),
+                                 ("prefill", counted.prefill, ("prefill", "language")),
+                                 ("decode", counted.decode_per_token, ("language",))):
         if value is None:
-            why = reasons.get(part) or "no image size, or no way into the model for images"
+            why = next((reasons[p] for p in parts if p in reasons), None) or \
+                "no image size, or no way into the model for images"
             said.append(f"{figure} FLOPs not counted: {why}")
     return said
