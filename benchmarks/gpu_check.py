@@ -125,6 +125,19 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
     return rows
 
 
+def _memory_line(torch: Any) -> None:
+    """The card's total as the driver reports it, against the accelerator table, and what the CUDA context
+    takes before any tensor: the measured part of fit's --reserve (whose default, 1 GiB, is an allowance)."""
+    from vlmscope.costing.fit import DEFAULT_RESERVE
+    from vlmscope.costing.latency import accelerators
+
+    free, total = torch.cuda.mem_get_info()
+    listed = [k for k, v in accelerators().items() if v["memory_mib"] * 2**20 == total]
+    print(f"memory: driver total {total:,} bytes ({total // 2**20:,} MiB; in the table as {listed or 'no card'}); "
+          f"taken before any tensor (CUDA context, other processes): {total - free:,} bytes; "
+          f"fit's default reserve: {DEFAULT_RESERVE:,} bytes")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append")
@@ -139,6 +152,7 @@ def main() -> int:
     import transformers
 
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, transformers {transformers.__version__}")
+    _memory_line(torch)
     sizes = [tuple(int(x) for x in s.lower().split("x")) for s in (args.image_size or ["1024x768"])]
     print(f"{'model':28} {'size':9} {'figure':34} {'predicted':>20} {'measured':>20} {'ratio':>7}")
     for ref in args.model or DEFAULT_MODELS:

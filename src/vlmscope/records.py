@@ -116,7 +116,10 @@ def latency_record(lat: Latency | None) -> dict[str, Any] | None:
 
 def fit_record(f: Fit) -> dict[str, Any]:
     """One object of ``fit -f json`` (docs/json.md)."""
-    return {"model_id": f.model_id, "display_name": f.display_name, "fits": f.fits, "gpu_bytes": f.gpu_bytes,
+    return {"model_id": f.model_id, "display_name": f.display_name, "fits": f.fits, "gpu": f.gpu,
+            "gpu_bytes": f.gpu_bytes, "reserve_bytes": f.reserve_bytes,
+            "request": {"image_size": list(f.image_size), "images": f.images, "text_tokens": f.text_tokens,
+                        "context": f.context, "batch": f.batch},
             "weights_bytes": f.weights_bytes, "kv_cache_bytes": f.kv_cache_bytes,
             "activation_peak_bytes": f.activation_peak_bytes, "peak_bytes": f.peak_bytes,
             "headroom_bytes": f.headroom_bytes, "max_context": f.max_context, "max_batch": f.max_batch,

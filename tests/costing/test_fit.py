@@ -4,6 +4,7 @@ peak, roofline lower bounds, and `vlmscope fit`. Hand-computed byte counts and f
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,10 +145,49 @@ def test_fit_json_has_the_documented_keys_per_model() -> None:
                                                     key=lambda m: next(x["peak_bytes"] for x in rows
                                                                        if x["model_id"] == m))
     for row in rows:
-        assert {"model_id", "fits", "peak_bytes", "headroom_bytes", "max_context", "max_batch", "latency"} <= set(row)
-        assert isinstance(row["fits"], bool) and row["headroom_bytes"] == row["gpu_bytes"] - row["peak_bytes"]
-        assert row["latency"]["gpu"] == "rtx-4090"
-        assert row["gpu_bytes"] == 24 * 10**9
+        assert {"model_id", "fits", "peak_bytes", "headroom_bytes", "max_context", "max_batch", "latency", "gpu",
+                "reserve_bytes", "request", "quant"} <= set(row)
+        assert isinstance(row["fits"], bool)
+        assert row["headroom_bytes"] == row["gpu_bytes"] - row["reserve_bytes"] - row["peak_bytes"]
+        assert row["latency"]["gpu"] == "rtx-4090" and row["gpu"] == "NVIDIA GeForce RTX 4090"
+        assert row["gpu_bytes"] == 24_564 * 2**20  # nvidia-smi's memory.total, not the box's "24 GB"
+        assert row["reserve_bytes"] == 2**30
+        assert row["request"] == {"image_size": row["request"]["image_size"], "images": 1, "text_tokens": 0,
+                                  "context": 8192, "batch": 1}
+
+
+def test_each_card_is_taken_at_the_memory_its_driver_reports() -> None:
+    """The accelerator table: every card's total as nvidia-smi / NVML reports it (MiB), with its source, and
+    never below the datasheet's "GB" rounded down to GiB (the driver keeps none of the box's figure back)."""
+    from vlmscope.costing.latency import accelerator, accelerators
+
+    for key, spec in accelerators().items():
+        assert spec["memory_source"] and isinstance(spec["memory_mib"], int)
+        request = CostRequest(gpu=key)
+        assert vlmscope.api.gpu_memory(request) == spec["memory_mib"] * 2**20 == accelerator(key)[1]["memory_mib"] << 20
+        assert spec["memory_mib"] * 2**20 > 0.93 * spec["memory_gb"] * 10**9
+
+
+def test_the_reserve_comes_off_the_gpu_and_is_refused_when_it_leaves_nothing() -> None:
+    """--reserve / reserve_bytes: the verdict, headroom and maxima are against the GPU's memory less the
+    reserve; the default is 1 GiB; a reserve of the whole card is one clear error."""
+    from vlmscope.errors import RequestError
+
+    base = CostRequest(gpu="rtx-4090", context=8192)
+    (default,), _ = vlmscope.api.fit(["Phi-3-vision-128k-instruct"], base)
+    (none,), _ = vlmscope.api.fit(["Phi-3-vision-128k-instruct"], replace(base, reserve_bytes=0))
+    (more,), _ = vlmscope.api.fit(["Phi-3-vision-128k-instruct"], replace(base, reserve_bytes=4 * 2**30))
+    assert default.reserve_bytes == 2**30 and none.headroom_bytes == default.headroom_bytes + 2**30
+    assert more.headroom_bytes == none.headroom_bytes - 4 * 2**30
+    assert none.max_context > default.max_context > more.max_context
+    with pytest.raises(RequestError, match="reserve_bytes"):
+        vlmscope.api.gpu_memory(replace(base, reserve_bytes=24_564 * 2**20))
+    result = run_cli("fit", "Phi-3-vision-128k-instruct", "--gpu", "rtx-4090", "--reserve", "0GiB", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["reserve_bytes"] == 0 and row["gpu"] == "NVIDIA GeForce RTX 4090"
+    shown = run_cli("fit", "Phi-3-vision-128k-instruct", "--gpu", "rtx-4090", "--reserve", "0GiB", "-f", "markdown")
+    assert shown.stdout.startswith("### Fit on NVIDIA GeForce RTX 4090") and "less a reserve of 0 B" in shown.stdout
 
 
 def test_fit_finds_the_largest_context_and_batch() -> None:
@@ -160,10 +200,10 @@ def test_fit_finds_the_largest_context_and_batch() -> None:
     _, sheet = vlmscope.cost("Phi-3-vision-128k-instruct", CostRequest(gpu_bytes=24 * 10**9, context=8192))
     assert sheet.memory is not None and f.max_context is not None and f.max_batch is not None
     layout, act = layout_of(sheet), sheet.memory.activation_peak_bytes or 0
-    w = sheet.memory.weights_bytes
-    assert w + layout.bytes(f.max_context, 1) + act <= f.gpu_bytes < w + layout.bytes(f.max_context + 1, 1) + act
-    assert w + layout.bytes(8192, f.max_batch) + act * f.max_batch <= f.gpu_bytes
-    assert w + layout.bytes(8192, f.max_batch + 1) + act * (f.max_batch + 1) > f.gpu_bytes
+    w, usable = sheet.memory.weights_bytes, f.gpu_bytes - f.reserve_bytes
+    assert w + layout.bytes(f.max_context, 1) + act <= usable < w + layout.bytes(f.max_context + 1, 1) + act
+    assert w + layout.bytes(8192, f.max_batch) + act * f.max_batch <= usable
+    assert w + layout.bytes(8192, f.max_batch + 1) + act * (f.max_batch + 1) > usable
 
 
 def test_fit_markdown_matches_golden(golden) -> None:  # type: ignore[no-untyped-def]
@@ -232,8 +272,8 @@ def test_readme_fit_examples_are_the_real_output(args: list[str]) -> None:
     assert f"$ vlmscope fit {' '.join(args)} -f markdown" in readme
     result = run_cli("fit", *args, "-f", "markdown")
     assert result.returncode == 0, result.stderr
-    table = result.stdout.split("\n\n")[0]
-    assert table in readme
+    title, table = result.stdout.split("\n\n")[:2]
+    assert title.startswith("### Fit on NVIDIA") and table in readme
 
 
 # Published quantized checkpoints of Qwen2-VL-7B-Instruct: the sum of their safetensors files as the Hub's file

@@ -134,7 +134,12 @@ DoubleQuantOpt = Annotated[bool, typer.Option("--double-quant", help="nf4: absma
                                                                      "(bnb_4bit_use_double_quant).")]
 GpuOpt = Annotated[str | None, typer.Option(
     "--gpu", help="A GPU of the accelerator table (h100-sxm, h200, a100-80gb, l40s, l4, rtx-4090, rtx-3090, a10g): "
-                  "roofline lower bounds on latency, and its memory for the fit.", show_default=False)]
+                  "roofline lower bounds on latency, and its memory for the fit (the total its driver "
+                  "reports).", show_default=False)]
+ReserveOpt = Annotated[str | None, typer.Option(
+    "--reserve", help="Of the GPU's memory, what the process cannot use (CUDA context, workspaces, allocator "
+                      "slack), with its unit: 1GiB (the default, an allowance), 600MiB, 0GiB. Measure yours with "
+                      "benchmarks/gpu_check.py.", show_default=False)]
 
 
 def parse_size(text: str) -> tuple[int, int]:

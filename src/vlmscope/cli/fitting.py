@@ -18,6 +18,7 @@ from vlmscope.cli.common import (
     ModelSet,
     NoCacheOpt,
     QuantOpt,
+    ReserveOpt,
     SetOpt,
     TextTokensOpt,
     TrustOpt,
@@ -41,6 +42,7 @@ def fit(
     gpu: GpuOpt = None,
     gpu_mem: Annotated[str | None, typer.Option(help="GPU memory with its unit instead of --gpu's: 24GB (10^9 "
                                                      "bytes), 80GiB (2^30 bytes).", show_default=False)] = None,
+    reserve: ReserveOpt = None,
     quant: QuantOpt = None,
     group_size: GroupSizeOpt = 128,
     double_quant: DoubleQuantOpt = False,
@@ -71,7 +73,8 @@ def fit(
     request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, images=images,
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
-                                                 gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None)[0])
+                                                 gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
+                                                 reserve_bytes=parse_memory(reserve) if reserve else None)[0])
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
@@ -81,7 +84,7 @@ def fit(
     table = rows.fit_rows(found)
     emit(fmt, {
         Format.table: lambda: terminal.records(table, width=width(), color=color()),
-        Format.markdown: lambda: markdown.markdown_table(table),
+        Format.markdown: lambda: f"### {table.title}\n\n{markdown.markdown_table(table)}",
         Format.json: lambda: data.fit_json(found),
         Format.csv: lambda: data.fit_csv(found),
     })

@@ -18,6 +18,7 @@ from vlmscope.cli.common import (
     ModelSet,
     NoCacheOpt,
     QuantOpt,
+    ReserveOpt,
     SetOpt,
     ShowFormat,
     TextTokensOpt,
@@ -183,6 +184,7 @@ def report(
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
+    reserve: ReserveOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
@@ -197,7 +199,8 @@ def report(
     from vlmscope.render.html import report as render_report
 
     target = output_path(output)
-    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
+    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu,
+                       reserve_bytes=parse_memory(reserve) if reserve else None)
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         page = render_report(comparison, fits=_fits(comparison, request))

@@ -4,9 +4,17 @@ the context, from one cost sheet (weights as stored, the KV cache layer by layer
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from vlmscope.data import Anatomy, CostSheet, Fit, KVCache
 from vlmscope.limits import MAX_TOKENS
+
+# What a process cannot use of the memory its driver reports: the CUDA context (the driver's state and the
+# loaded kernels), cuBLAS / cuBLASLt workspaces, and the caching allocator's rounding and fragmentation. None
+# of it shows in torch.cuda.max_memory_allocated(), the peak vlmscope predicts. 1 GiB is an allowance chosen
+# to cover a CUDA 12 context with lazy module loading plus workspaces, not a measurement of your card:
+# benchmarks/gpu_check.py measures the context on the GPU it runs on; pass --reserve (reserve_bytes) to use it.
+DEFAULT_RESERVE = 2**30
 
 
 def layout_of(sheet: CostSheet) -> KVCache:
@@ -19,9 +27,16 @@ def layout_of(sheet: CostSheet) -> KVCache:
     return KVCache((per_layer,) * sheet.kv_layers, caps)
 
 
-def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
-    """The verdict for ``sheet``'s request on ``gpu_bytes`` of memory. The activation peak was traced at the
-    request's batch; at another batch it is scaled by the batch (every traced tensor carries it)."""
+def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int = 0, gpu: str | None = None) -> Fit:
+    """The verdict for ``sheet``'s request on ``gpu_bytes`` of memory less ``reserve_bytes``, named for the
+    GPU and the request it answers. The activation peak was traced at the request's batch; at another batch it
+    is scaled by the batch (every traced tensor carries it)."""
+    return replace(_verdict(anatomy, sheet, gpu_bytes, gpu_bytes - reserve_bytes), gpu=gpu,
+                   reserve_bytes=reserve_bytes, image_size=sheet.image_size, images=sheet.images,
+                   text_tokens=sheet.text_tokens, context=sheet.context, batch=sheet.batch)
+
+
+def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) -> Fit:
     m = sheet.memory
     assert m is not None
     layout = layout_of(sheet)
@@ -37,9 +52,9 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int) -> Fit:
     def peak(context: int, batch: int) -> int:
         return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
 
-    max_context = _largest(lambda c: peak(c, sheet.batch) <= gpu_bytes, max(prompt, 1), max(limit, prompt))
-    max_batch = _largest(lambda b: peak(sheet.context, b) <= gpu_bytes, 1, MAX_TOKENS // max(sheet.context, 1))
-    headroom = gpu_bytes - m.peak_bytes
+    max_context = _largest(lambda c: peak(c, sheet.batch) <= usable, max(prompt, 1), max(limit, prompt))
+    max_batch = _largest(lambda b: peak(sheet.context, b) <= usable, 1, MAX_TOKENS // max(sheet.context, 1))
+    headroom = usable - m.peak_bytes
     method = (f"{m.method}; max_context: KV grown layer by layer up to {limit:,} positions; max_batch: KV and "
               "activations scaled by the batch")
     return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,

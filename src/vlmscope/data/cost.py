@@ -52,6 +52,7 @@ class CostRequest:
     group_size: int = 128
     double_quant: bool = False
     gpu: str | None = None  # an accelerator of the table (latency bounds and its memory)
+    reserve_bytes: int | None = None  # of the GPU's memory, what a process cannot use; None: fit's DEFAULT_RESERVE
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -79,6 +80,8 @@ class CostRequest:
             raise RequestError("gpu_gb", gpu, "a positive number of GiB")
         if self.gpu_bytes is not None:
             _positive("gpu_bytes", self.gpu_bytes, 1, 2**60)
+        if self.reserve_bytes is not None:
+            _positive("reserve_bytes", self.reserve_bytes, 0, 2**60)
         if self.quant is not None and self.quant not in QUANT_METHODS:
             raise RequestError("quant", self.quant, f"one of {', '.join(QUANT_METHODS)}")
         if self.group_size != -1:
@@ -144,12 +147,12 @@ class Fit:
     model_id: str
     display_name: str
     fits: bool | None  # None: the activation peak could not be traced, so no verdict
-    gpu_bytes: int
+    gpu_bytes: int  # the GPU's memory: the total its driver reports (the accelerator table), or as given
     weights_bytes: int
     kv_cache_bytes: int
     activation_peak_bytes: int | None
     peak_bytes: int | None
-    headroom_bytes: int | None  # gpu − peak (negative: short by that much)
+    headroom_bytes: int | None  # gpu − reserve − peak (negative: short by that much)
     max_context: int | None  # the largest context that fits at the batch; None where none does
     max_batch: int | None  # the largest batch that fits at the context; None where none does
     context_limit: int  # where the max_context search stopped (the model's positions, or vlmscope's limit)
@@ -157,6 +160,13 @@ class Fit:
     latency: Latency | None
     method: str
     warnings: tuple[str, ...] = ()  # the cost sheet's, and any part of the peak that was not traced
+    gpu: str | None = None  # the accelerator's name (None: memory given as --gpu-mem / gpu_bytes)
+    reserve_bytes: int = 0  # of gpu_bytes, what the process cannot use: the verdict is against the rest
+    image_size: tuple[int, int] = (0, 0)  # the request answered for: each image's size, ...
+    images: int = 1
+    text_tokens: int = 0
+    context: int = 0
+    batch: int = 1
 
 
 @dataclass(frozen=True)

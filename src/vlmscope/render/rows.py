@@ -313,7 +313,20 @@ def fit_rows(fits: tuple[Fit, ...]) -> Table:
                 _seconds(lat.prefill_s_lower_bound), _seconds(lat.decode_s_per_token_lower_bound),
                 f"≤ {lat.tokens_per_s_upper_bound:,.0f}"]
         rows.append(tuple(printable(c) for c in row))
-    notes = [f"{f.display_name}: {w}" for f in fits for w in f.warnings]
+    asked = _fit_request(fits[0]) if fits else []
+    notes = [*asked, *(f"{f.display_name}: {w}" for f in fits for w in f.warnings)]
     if timed:
         notes.append("latency: roofline lower bounds (dense peak and memory bandwidth); a real run is never faster")
-    return Table("Fit", tuple(headers), tuple(rows), tuple(printable(n) for n in notes))
+    title = f"Fit on {fits[0].gpu or 'a GPU of ' + readable(fits[0].gpu_bytes)}" if fits else "Fit"
+    return Table(printable(title), tuple(headers), tuple(rows), tuple(printable(n) for n in notes))
+
+
+def _fit_request(f: Fit) -> list[str]:
+    """What a fit answered for: the GPU's memory and reserve, and the request (the same for every row)."""
+    reported = ", the total its driver reports" if f.gpu else ""
+    size = "at the encoder's own size" if f.image_size == (0, 0) else f"of {size_text(f.image_size)}"
+    return [f"GPU memory: {f.gpu_bytes:,} bytes ({readable(f.gpu_bytes)}{reported}), less a reserve of "
+            f"{readable(f.reserve_bytes)} for what a process cannot use (CUDA context, workspaces, allocator "
+            "slack; --reserve): the verdict, headroom and maxima are against the rest",
+            f"request: {f.images} image{'' if f.images == 1 else 's'} {size}, {f.text_tokens:,} text tokens, "
+            f"context {f.context:,}, batch {f.batch}, weights {f.quant}"]
