@@ -251,3 +251,14 @@ def test_set_picks_the_models_of_batch_commands(command: list[str], monkeypatch:
     assert result.exit_code == 0, result.output
     written = (tmp_path / "r.html").read_text() if extra else result.output
     assert all(model in written for model in two) and "llava" not in written.lower()
+
+
+@pytest.mark.parametrize("command", [["compare"], ["fit", "--gpu", "h100"], ["report"]])
+def test_a_second_image_size_is_refused_not_dropped(command: list[str], tmp_path: Path) -> None:
+    """compare, fit and report cost one image size: a second --image-size is one error line naming both, and
+    exit 2, before any model is built (show takes several)."""
+    result = run_cli(*command, "llava-1.5-7b-hf", "--image-size", "640x480", "--image-size", "1024x768",
+                     *(["-o", str(tmp_path / "r.html")] if command[0] == "report" else []))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "640x480, 1024x768" in result.stderr and "show" in result.stderr
+    assert not (tmp_path / "r.html").exists()

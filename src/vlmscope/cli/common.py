@@ -120,8 +120,16 @@ def guard(debug: bool, work: Callable[[], T]) -> T:
 
 
 ImageSizeOpt = Annotated[list[str] | None, typer.Option(
-    "--image-size", help="Image size WIDTHxHEIGHT for the cost sheet (repeatable). Default: the encoder's native "
-                         "size.", show_default=False)]
+    "--image-size", help="Image size WIDTHxHEIGHT for the cost sheet (show: repeatable, one sheet per size; "
+                         "compare, fit, report: one). Default: the encoder's native size.", show_default=False)]
+
+
+def one_size(sizes: list[str] | None) -> list[str] | None:
+    """The one --image-size a batch command takes; a second is refused in one line, not dropped."""
+    if sizes and len(sizes) > 1:
+        fail(f"--image-size given {len(sizes)} times ({', '.join(one_line(s) for s in sizes[:4])}): this command "
+             "costs one size; run it once per size, or use `vlmscope show MODEL --image-size A --image-size B`")
+    return sizes
 TextTokensOpt = Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)]
 ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
 QuantOpt = Annotated[str | None, typer.Option(

@@ -29,6 +29,7 @@ from vlmscope.cli.common import (
     emit,
     fail,
     guard,
+    one_size,
     parse_memory,
     width,
 )
@@ -70,7 +71,7 @@ def fit(
 
     if gpu is None and gpu_mem is None:
         fail("fit needs a GPU: --gpu NAME (e.g. --gpu h100-sxm, --gpu rtx-4090) or --gpu-mem 24GiB")
-    request = guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, images=images,
+    request = guard(debug, lambda: cost_requests(one_size(image_size), images=images,
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,

@@ -31,6 +31,7 @@ from vlmscope.cli.common import (
     emit,
     guard,
     one_line,
+    one_size,
     output_path,
     parse_memory,
     print_comparison,
@@ -82,7 +83,7 @@ def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: ob
     """The one request a batch command costs (its first --image-size), or None with --no-cost."""
     if not cost:
         return None
-    return guard(debug, lambda: cost_requests(image_size[:1] if image_size else None, **fields)[0])
+    return guard(debug, lambda: cost_requests(one_size(image_size), **fields)[0])
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,

@@ -24,9 +24,10 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     if request.images and request.image_size is None and img.tokens is not None:
         found.append(f"images at the model's own size, {size[0]}×{size[1]} (no --image-size given)")
     if processor_defaults(anatomy, source, request):
-        found.append("the model ships no preprocessor_config.json: images are assumed cut only as config.json "
-                     "says, with the processor defaults of its family (no image splitting or tiling of the "
-                     "processor's own, default pixel budgets); the published processor may cut them otherwise")
+        found.append("no preprocessor_config.json is bundled or found with this config: processor defaults "
+                     "assumed (images cut only as config.json says, with the processor defaults of its family: "
+                     "no image splitting or tiling of the processor's own, default pixel budgets); the "
+                     "published processor may cut them otherwise")
     return tuple(found)
 
 

@@ -210,8 +210,8 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     return Table("Cost", tuple(h for h, _ in spec), rows, notes)
 
 
-_DEFAULTS_NOTE = ("no preprocessor_config.json in the repository; images are assumed cut only as config.json "
-                  "says (no image splitting or tiling of the processor's own)")
+_DEFAULTS_NOTE = ("no preprocessor_config.json bundled: processor defaults assumed (images cut only as "
+                  "config.json says, no image splitting or tiling of the processor's own)")
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
