@@ -298,3 +298,14 @@ def test_a_plain_dtype_is_every_weight_at_that_width(dtype: str) -> None:
     assert sheet.memory is not None
     assert sheet.memory.weights_bytes == sheet.weights_bytes[dtype]
     assert sheet.memory.quantized_roles.startswith("none") and "0 linears packed" in sheet.memory.method
+
+
+def test_a_context_beyond_the_models_positions_gets_no_tick() -> None:
+    """LLaVA-1.5 has 4,096 positions: at 8,192 an H100 holds the memory, but the model cannot take the
+    context; the fit says so and what fits instead (its own maximum)."""
+    (beyond,), _ = vlmscope.api.fit(["llava-1.5-7b-hf"], CostRequest(gpu="h100-sxm", context=8192))
+    (within,), _ = vlmscope.api.fit(["llava-1.5-7b-hf"], CostRequest(gpu="h100-sxm", context=4096))
+    assert beyond.headroom_bytes is not None and beyond.headroom_bytes > 0 and beyond.fits is False
+    assert within.fits is True and beyond.max_context == within.max_context == 4096
+    assert any(w.startswith("no ✓ at context 8,192: the model has 4,096 positions") and w.endswith("which fits")
+               for w in beyond.warnings)

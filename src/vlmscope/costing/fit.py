@@ -57,9 +57,16 @@ def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) ->
     headroom = usable - m.peak_bytes
     method = (f"{m.method}; max_context: KV grown layer by layer up to {limit:,} positions; max_batch: KV and "
               "activations scaled by the batch")
-    return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
-               act, m.peak_bytes, headroom, max_context, max_batch, limit, m.quant, sheet.latency, method,
-               _said(sheet))
+    said = _said(sheet)
+    beyond = sheet.context > limit  # the model cannot take that context: no ✓, whatever the memory says
+    if beyond:
+        at_limit = peak(limit, sheet.batch)
+        said = (*said, f"no ✓ at context {sheet.context:,}: the model has {limit:,} positions; at its own maximum, "
+                       f"{limit:,}, the peak is {at_limit:,} bytes, which "
+                       f"{'fits' if at_limit <= usable else 'does not fit'}")
+    return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0 and not beyond, gpu_bytes, m.weights_bytes,
+               m.kv_cache_bytes, act, m.peak_bytes, headroom, max_context, max_batch, limit, m.quant, sheet.latency,
+               method, said)
 
 
 def _said(sheet: CostSheet) -> tuple[str, ...]:
