@@ -309,3 +309,17 @@ def test_a_context_beyond_the_models_positions_gets_no_tick() -> None:
     assert within.fits is True and beyond.max_context == within.max_context == 4096
     assert any(w.startswith("no ✓ at context 8,192: the model has 4,096 positions") and w.endswith("which fits")
                for w in beyond.warnings)
+
+
+def test_a_native_resolution_model_is_fitted_with_one_image_at_a_stated_size() -> None:
+    """Qwen2-VL has no size of its own: without --image-size it is costed at ASSUMED_SIZE, not at no image
+    (activations 0, max batch 166 before), and the fit says the size was assumed."""
+    from vlmscope.tokens import ASSUMED_SIZE
+
+    (f,), _ = vlmscope.api.fit(["pbarker/Qwen2-VL-7B-sk-googleflights-full-750-47ep"], CostRequest(gpu="rtx-4090"))
+    (sized,), _ = vlmscope.api.fit(["pbarker/Qwen2-VL-7B-sk-googleflights-full-750-47ep"],
+                                   CostRequest(gpu="rtx-4090", image_size=ASSUMED_SIZE))
+    assert f.image_size == ASSUMED_SIZE and f.activation_peak_bytes and f.activation_peak_bytes > 0
+    assert (f.peak_bytes, f.max_batch) == (sized.peak_bytes, sized.max_batch)
+    assert any("1024×768, assumed" in w for w in f.warnings)
+    assert not any("assumed" in w and "1024×768" in w for w in sized.warnings)

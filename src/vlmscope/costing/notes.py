@@ -18,10 +18,13 @@ def processor_defaults(anatomy: Anatomy, source: ModelSource, request: CostReque
 
 
 def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, size: tuple[int, int],
-                img: ImageTokens) -> tuple[str, ...]:
+                img: ImageTokens, assumed: bool = False) -> tuple[str, ...]:
     """Sentences naming every default the sheet used."""
     found: list[str] = []
-    if request.images and request.image_size is None and img.tokens is not None:
+    if request.images and assumed:
+        found.append(f"images of {size[0]}×{size[1]}, assumed: the model takes any size and has none of its own "
+                     "(pass --image-size)")
+    elif request.images and request.image_size is None and img.tokens is not None:
         found.append(f"images at the model's own size, {size[0]}×{size[1]} (no --image-size given)")
     if processor_defaults(anatomy, source, request):
         found.append("no preprocessor_config.json is bundled or found with this config: processor defaults "

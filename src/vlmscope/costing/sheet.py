@@ -11,7 +11,7 @@ from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet
 from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import encoded, request_tokens
+from vlmscope.tokens import cost_size, encoded, request_tokens
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -24,7 +24,8 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
 def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
     index, roles = reading.index, reading.roles
     enc = encoded(anatomy.vision, anatomy.connector)
-    (width, height), img = request_tokens(enc, source, request.image_size)
+    size, assumed = cost_size(enc, source, request.image_size)
+    (width, height), img = request_tokens(enc, source, size)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
@@ -43,7 +44,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
         scenario_bytes=scenario, weights_dtype=request.weights_dtype,
         vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
         gpu_bytes=request.gpu_bytes,
-        assumptions=notes.assumptions(anatomy, source, request, (width, height), img),
+        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
         processor_defaults=notes.processor_defaults(anatomy, source, request),
         memory=held,

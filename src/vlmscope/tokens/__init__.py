@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from vlmscope.tokens.rules import Encoded, encoded, image_tokens, native_tokens, request_tokens
+from vlmscope.tokens.rules import ASSUMED_SIZE, Encoded, cost_size, encoded, image_tokens, native_tokens, request_tokens
 
-__all__ = ["Encoded", "encoded", "image_tokens", "native_tokens", "request_tokens"]
+__all__ = ["ASSUMED_SIZE", "Encoded", "cost_size", "encoded", "image_tokens", "native_tokens", "request_tokens"]

@@ -82,6 +82,22 @@ def fixed_sequence(pre: dict[str, Any]) -> tuple[int, tuple[int, int]] | None:
     return (n, (h, w)) if type(h) is int and type(w) is int and 0 < h <= 1 << 14 and 0 < w <= 1 << 14 else None
 
 
+# The image a request is costed at when it names none and the model has no size of its own (native-resolution
+# towers: Qwen2-VL and its kin): a 4:3 photo of about 0.8 megapixels, said in the sheet's assumptions.
+ASSUMED_SIZE = (1024, 768)
+
+
+def cost_size(enc: Encoded | None, source: ModelSource,
+              size: tuple[int, int] | None) -> tuple[tuple[int, int] | None, bool]:
+    """(the size a request is costed at, whether it is ASSUMED_SIZE): the request's, else the model's own
+    (None), else ASSUMED_SIZE for a tower that takes images at any size and has no size of its own."""
+    if size is not None or enc is None or not enc.patch_size:
+        return size, False
+    if default_size(enc, source.config, source.preprocessor) != (0, 0):
+        return None, False
+    return ASSUMED_SIZE, True
+
+
 def default_size(enc: Encoded | None, config: dict[str, Any],
                  pre: dict[str, Any] | None = None) -> tuple[int, int]:
     """The image size a request without one is costed at: the encoder's native size, the config's image_size
