@@ -203,16 +203,23 @@ def test_report_takes_the_request_options(tmp_path: Path) -> None:
 @pytest.mark.parametrize("size, expected", [("24GB", 24 * 10**9), ("80GiB", 80 * 2**30), ("512 MiB", 512 * 2**20),
                                             ("1.5TB", 1_500_000_000_000)])
 def test_gpu_memory_takes_units(size: str, expected: int) -> None:
-    data = json.loads(run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", size, "-f", "json").stdout)["cost"]
-    assert data["scenario"]["gpu_bytes"] == expected
-    assert data["scenario"]["fits"] is (data["scenario"]["bytes"] <= expected)
+    data = json.loads(run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", size, "--reserve", "0 MiB",
+                              "-f", "json").stdout)["cost"]
+    assert data["fit"]["gpu_bytes"] == expected and data["fit"]["reserve_bytes"] == 0 and "scenario" not in data
+    assert data["fit"]["fits"] is (data["fit"]["peak_bytes"] <= expected - data["fit"]["reserve_bytes"])
+
+
+def test_a_reserve_as_large_as_the_gpu_is_one_line() -> None:
+    result = run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", "512MiB", "--depth", "0")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "reserve_bytes" in result.stderr
 
 
 def test_gpu_memory_without_a_unit_is_refused_and_labels_say_gib() -> None:
     bare = run_cli("show", "llava-1.5-7b-hf", "--gpu-mem", "24")
     assert bare.returncode == 2 and "write a size with its unit" in bare.stderr
     shown = run_cli("show", "llava-1.5-7b-hf", "--gpu-gb", "18.5", "--depth", "0", env={"COLUMNS": "200"})
-    assert "fits in 18.5 GiB" in shown.stdout and "512 KiB per token" in shown.stdout
+    assert "✓ fits: peak" in shown.stdout and "of 17.5 GiB (18.5 GiB less a 1 GiB reserve)" in shown.stdout
+    assert "512 KiB per token" in shown.stdout
 
 
 @pytest.mark.parametrize("command", ["compare", "show", "diff", "report", "list", "zoo"])

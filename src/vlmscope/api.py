@@ -286,29 +286,16 @@ def fit(refs: Sequence[str] = SEED_MODELS, request: CostRequest | None = None, *
 def gpu_memory(request: CostRequest) -> int:
     """The GPU memory a request is fitted against: ``gpu_bytes``, else the total ``gpu``'s driver reports
     (the accelerator table's ``memory_mib``, with its source); refused where the reserve leaves nothing."""
-    from vlmscope.costing.fit import DEFAULT_RESERVE
-    from vlmscope.costing.latency import accelerator
+    from vlmscope.costing.fit import gpu_of
 
-    if request.gpu_bytes is not None:
-        total = request.gpu_bytes
-    elif request.gpu is None:
+    found = gpu_of(request)
+    if found is None:
         raise RequestError("gpu", None, "a GPU name (gpu=...) or its memory (gpu_bytes=...)")
-    else:
-        total = int(accelerator(request.gpu)[1]["memory_mib"]) * 2**20
-    reserve = DEFAULT_RESERVE if request.reserve_bytes is None else request.reserve_bytes
-    if reserve >= total:
-        raise RequestError("reserve_bytes", reserve, f"less than the GPU's memory ({total:,} bytes)")
-    return total
+    return found[0]
 
 
 def fits_of(outcomes: Sequence[Outcome], request: CostRequest) -> tuple[Fit, ...]:
     """The fit of every costed outcome against the request's GPU less its reserve, sorted by peak memory."""
-    from vlmscope.costing import fit as fitting
-    from vlmscope.costing.latency import accelerator
-
-    gpu_bytes = gpu_memory(request)
-    reserve = fitting.DEFAULT_RESERVE if request.reserve_bytes is None else request.reserve_bytes
-    name = str(accelerator(request.gpu)[1]["name"]) if request.gpu and request.gpu_bytes is None else None
-    found = [fitting.fit(o.anatomy, o.sheet, gpu_bytes, reserve, name) for o in outcomes
-             if o.anatomy is not None and o.sheet is not None]
+    gpu_memory(request)  # a request without a GPU is one clear error
+    found = [o.sheet.fit for o in outcomes if o.anatomy is not None and o.sheet is not None and o.sheet.fit]
     return tuple(sorted(found, key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0)))

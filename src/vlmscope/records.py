@@ -93,8 +93,7 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
             "state_bytes": c.kv.state_bytes, "cross_bytes_per_state": c.kv.cross_bytes_per_state,
             "cross_states": c.kv.cross_states,
             "method": c.kv.method},
-        "scenario": {"weights_dtype": c.weights_dtype, "vision_dtype": c.vision_dtype, "bytes": c.scenario_bytes,
-                     "gpu_gb": c.gpu_gb, "gpu_bytes": c.gpu_bytes, "fits": c.fits},
+        "fit": None if c.fit is None else fit_record(c.fit),
         "assumptions": list(c.assumptions),
         "warnings": list(c.warnings),
         "memory": None if c.memory is None else {

@@ -22,13 +22,17 @@ def test_gqa_shrinks_the_kv_cache() -> None:
     assert sheet.kv_cache_bytes_per_token == 32 * 2 * 8 * 128 * 2
 
 
-def test_scenario_mixes_dtypes_and_says_if_it_fits() -> None:
-    a, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(weights_dtype="int4", vision_dtype="bf16", batch=2,
-                                                            context=1000, gpu_gb=8))
-    expected = 2 * a.params.vision + (a.params.total - a.params.vision) // 2 + 2 * 1000 * 524_288
-    assert sheet.scenario_bytes == expected and sheet.fits is True
-    _, small = vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_gb=4))
-    assert small.fits is False
+def test_show_gives_fits_verdict_from_the_same_function() -> None:
+    """No second memory model: a sheet with a GPU carries the very Fit `vlmscope fit` reports, and a GPU just
+    big enough for fit's peak plus the reserve is one byte from ✗ (the old scenario said ✓ below it)."""
+    request = CostRequest(gpu_bytes=17_500_000_000)
+    _, sheet = vlmscope.cost("llava-1.5-7b-hf", request)
+    (fitted,), _ = vlmscope.api.fit(["llava-1.5-7b-hf"], request)
+    assert sheet.fit == fitted and sheet.fit is not None and sheet.fit.peak_bytes is not None
+    edge = sheet.fit.peak_bytes + sheet.fit.reserve_bytes
+    assert vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_bytes=edge))[1].fit.fits is True  # type: ignore[union-attr]
+    assert vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_bytes=edge - 1))[1].fit.fits is False  # type: ignore[union-attr]
+    assert vlmscope.cost("llava-1.5-7b-hf")[1].fit is None  # no GPU, no verdict
 
 
 @pytest.mark.parametrize("fields, message", [

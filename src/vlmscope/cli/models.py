@@ -109,23 +109,25 @@ def show(
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
-    batch: Annotated[int, typer.Option(help="Concurrent sequences for the memory scenario.", min=1)] = 1,
+    batch: Annotated[int, typer.Option(help="Concurrent sequences (KV cache, activations, the fit).", min=1)] = 1,
     dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4.")] = "bf16",
     vision_dtype: Annotated[str | None, typer.Option(help="Vision-encoder dtype, if it differs.")] = None,
-    gpu_mem: Annotated[str | None, typer.Option(help="GPU memory to check the scenario against, with its unit: "
-                                                     "24GB (10^9 bytes), 80GiB (2^30 bytes), ...")] = None,
+    gpu_mem: Annotated[str | None, typer.Option(help="GPU memory to fit against, with its unit: 24GB (10^9 "
+                                                     "bytes), 80GiB (2^30 bytes), ...; the verdict is fit's.")] = None,
     gpu_gb: Annotated[float | None, typer.Option(help="The same in GiB (2^30 bytes), as a number.")] = None,
     quant: QuantOpt = None,
     group_size: GroupSizeOpt = 128,
     double_quant: DoubleQuantOpt = False,
     gpu: GpuOpt = None,
+    reserve: ReserveOpt = None,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
     version: VersionOpt = False,
 ) -> None:
     """One model in depth: its anatomy, its cost sheet (visual tokens, FLOPs, memory, KV cache) and its
-    module tree with repeated blocks collapsed."""
+    module tree with repeated blocks collapsed. With --gpu or --gpu-mem, the sheet says whether the request
+    fits, with the same verdict as `vlmscope fit`."""
     from vlmscope import api
     from vlmscope.render import data, markdown, terminal
 
@@ -133,7 +135,8 @@ def show(
                                                batch=batch, weights_dtype=dtype, vision_dtype=vision_dtype,
                                                gpu_gb=gpu_gb, quant=quant, group_size=group_size,
                                                double_quant=double_quant, gpu=gpu,
-                                               gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None))
+                                               gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
+                                               reserve_bytes=parse_memory(reserve) if reserve else None))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
     sheets = list(found)

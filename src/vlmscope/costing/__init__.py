@@ -1,5 +1,5 @@
 """Stage 5, anatomy + request → cost: FLOPs counted on meta tensors (counting, echo, vision, flops), memory
-(weights, KV cache, scenario) and the sheet that gathers them."""
+(weights, KV cache, fit) and the sheet that gathers them."""
 
 from __future__ import annotations
 

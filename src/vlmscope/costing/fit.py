@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from vlmscope.data import Anatomy, CostSheet, Fit, KVCache
+from vlmscope.data import Anatomy, CostRequest, CostSheet, Fit, KVCache
+from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_TOKENS
 
 # What a process cannot use of the memory its driver reports: the CUDA context (the driver's state and the
@@ -25,6 +26,22 @@ def layout_of(sheet: CostSheet) -> KVCache:
     cap = sheet.sliding_window - 1 if sheet.sliding_window else None
     caps = (None,) * (sheet.kv_layers - sheet.kv_sliding_layers) + (cap,) * sheet.kv_sliding_layers
     return KVCache((per_layer,) * sheet.kv_layers, caps)
+
+
+def gpu_of(request: CostRequest) -> tuple[int, int, str | None] | None:
+    """(memory, reserve, name) of the GPU a request names: ``gpu_bytes``, else the total ``gpu``'s driver
+    reports (the accelerator table's ``memory_mib``, with its source), and the reserve (``reserve_bytes``, else
+    DEFAULT_RESERVE); None when it names none. A reserve that leaves nothing is refused."""
+    from vlmscope.costing.latency import accelerator
+
+    if request.gpu_bytes is None and request.gpu is None:
+        return None
+    spec = accelerator(request.gpu)[1] if request.gpu is not None else None
+    total = request.gpu_bytes if request.gpu_bytes is not None else int(spec["memory_mib"]) * 2**20  # type: ignore[index]
+    reserve = DEFAULT_RESERVE if request.reserve_bytes is None else request.reserve_bytes
+    if reserve >= total:
+        raise RequestError("reserve_bytes", reserve, f"less than the GPU's memory ({total:,} bytes)")
+    return total, reserve, None if spec is None or request.gpu_bytes is not None else str(spec["name"])
 
 
 def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int = 0, gpu: str | None = None) -> Fit:

@@ -1,5 +1,5 @@
-"""Memory: weights per dtype and role, the weights as stored, the prefill's activation peak, and whether a
-scenario fits. The KV cache layer by layer is measured in ``kvcache``."""
+"""Memory: weights per dtype and role, the weights as stored, and the prefill's activation peak. The KV cache
+layer by layer is measured in ``kvcache``; whether it all fits a GPU, in ``fit``."""
 
 from __future__ import annotations
 
@@ -132,13 +132,3 @@ def _apart(layout: KVCache) -> str:
     said = [f"{layout.state_bytes:,} B of fixed state" if layout.state_bytes else "",
             f"{layout.cross_bytes_per_state:,} B per cross-attention state" if layout.cross_bytes_per_state else ""]
     return "".join(f"; {part}" for part in said if part)
-
-
-def scenario(anatomy: Anatomy, request: CostRequest, layout: KVCache) -> tuple[int, bool | None]:
-    """(bytes, fits) of the weights in the requested dtypes plus the KV cache for batch × context (sliding
-    layers capped); ``fits`` is None without a GPU size."""
-    vision_dtype = request.vision_dtype or request.weights_dtype
-    vision_bytes = int(anatomy.params.vision * DTYPE_BYTES[vision_dtype])
-    rest = int((anatomy.params.total - anatomy.params.vision) * DTYPE_BYTES[request.weights_dtype])
-    total = vision_bytes + rest + layout.bytes(request.context, request.batch)
-    return total, None if request.gpu_bytes is None else total <= request.gpu_bytes

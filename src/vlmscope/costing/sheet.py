@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vlmscope.anatomy import Reading
+from vlmscope.costing import fit as fitting
 from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet
@@ -18,7 +19,9 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
     """The cost sheet of one model for one request (``reading`` is the skeleton the anatomy was read from).
     transformers' advisory messages (slow fallback kernels, deprecated argument names) are kept quiet."""
     with quiet():
-        return _sheet(reading, source, anatomy, request)
+        sheet = _sheet(reading, source, anatomy, request)
+    gpu = fitting.gpu_of(request)
+    return sheet if gpu is None else replace(sheet, fit=fitting.fit(anatomy, sheet, *gpu))
 
 
 def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -32,7 +35,6 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     weights, by_role = memory.weights(anatomy)
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
-    scenario, fits = memory.scenario(anatomy, request, layout)
     how = memory.storage(request, source.config)
     held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
     return CostSheet(
@@ -41,8 +43,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
         context=request.context, batch=request.batch, flops=counted, weights_bytes=weights,
         role_weights_bytes=by_role, kv_cache_bytes_per_token=layout.bytes_per_token,
         kv_layers=layout.full + layout.sliding, sliding_window=layout.window, kv_sliding_layers=layout.sliding,
-        scenario_bytes=scenario, weights_dtype=request.weights_dtype,
-        vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb, fits=fits,
+        weights_dtype=request.weights_dtype,
+        vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb,
         gpu_bytes=request.gpu_bytes,
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),

@@ -240,19 +240,18 @@ class CostSheet:
     kv_cache_bytes_per_token: int  # bf16 cache, all self-attention layers
     kv_layers: int
     sliding_window: int | None
-    scenario_bytes: int  # weights (as requested) + KV cache for batch × context (incl. visual tokens)
     weights_dtype: str
     vision_dtype: str
     gpu_gb: float | None
-    fits: bool | None
     assumptions: tuple[str, ...] = ()  # what the sheet assumed where the request or the files said nothing
     warnings: tuple[str, ...] = ()  # what makes the request questionable (context beyond the model's, ...)
     processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
-    gpu_bytes: int | None = None  # the GPU memory the scenario was checked against
+    gpu_bytes: int | None = None  # the GPU memory the request gave (--gpu-mem / --gpu-gb)
     memory: Memory | None = None
     kv_sliding_layers: int = 0  # of kv_layers, those capped by the sliding window
     latency: Latency | None = None
     kv: KVCache | None = None  # the cache layer by layer (fixed states and cross-attention apart)
+    fit: Fit | None = None  # with a GPU in the request: the verdict `vlmscope fit` gives, from the same function
 
 
 @dataclass(frozen=True)

@@ -232,11 +232,8 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
     window = f", sliding window {c.sliding_window:,}" if c.sliding_window else ""
     per_token = readable(c.kv_cache_bytes_per_token)
     rows.append(("KV cache (bf16)", f"{per_token} per token over {c.kv_layers} layers{window}"))
-    fits = ""
-    if c.fits is not None:
-        fits = f" — {'fits' if c.fits else 'does NOT fit'} in {readable(c.gpu_bytes or 0)}"
-    rows.append((f"Scenario: batch {c.batch}, context {c.context:,}",
-                 f"{gib(c.scenario_bytes)} (weights {c.weights_dtype}, vision {c.vision_dtype}, + KV){fits}"))
+    if c.fit is not None:
+        rows.append(_fit_row(c.fit))
     m = c.memory
     if m is not None:
         rows += [(f"Weights as stored ({m.quant})", readable(m.weights_bytes)), ("  quantized", m.quantized_roles),
@@ -319,6 +316,19 @@ def fit_rows(fits: tuple[Fit, ...]) -> Table:
         notes.append("latency: roofline lower bounds (dense peak and memory bandwidth); a real run is never faster")
     title = f"Fit on {fits[0].gpu or 'a GPU of ' + readable(fits[0].gpu_bytes)}" if fits else "Fit"
     return Table(printable(title), tuple(headers), tuple(rows), tuple(printable(n) for n in notes))
+
+
+def _fit_row(f: Fit) -> tuple[str, str]:
+    """`show --gpu/--gpu-mem`: fit's verdict for the sheet's request, as `fit` gives it."""
+    on = f.gpu or readable(f.gpu_bytes)
+    if f.fits is None or f.peak_bytes is None or f.headroom_bytes is None:
+        return f"Fits {on}", "? (the activation peak was not traced)"
+    usable = f.gpu_bytes - f.reserve_bytes
+    verdict = "✓ fits" if f.fits else "✗ does NOT fit"
+    room = readable(f.headroom_bytes) if f.headroom_bytes >= 0 else f"−{readable(-f.headroom_bytes)}"
+    return (f"Fits {on}", f"{verdict}: peak {readable(f.peak_bytes)} of {readable(usable)} ({readable(f.gpu_bytes)} "
+                          f"less a {readable(f.reserve_bytes)} reserve), headroom {room}"
+            + ("" if f.fits or f.headroom_bytes < 0 else f"; {f.warnings[-1]}"))
 
 
 def _fit_request(f: Fit) -> list[str]:
