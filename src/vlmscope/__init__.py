@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from vlmscope.api import SEED_MODELS, compare, cost, cost_many, inspect
-from vlmscope.data import CostRequest, CostSheet
+from vlmscope.api import SEED_MODELS, compare, cost, cost_many, fit, inspect
+from vlmscope.data import CostRequest, CostSheet, Fit, Fitted
 
-__all__ = ["SEED_MODELS", "CostRequest", "CostSheet", "compare", "cost", "cost_many", "inspect"]
+__all__ = ["SEED_MODELS", "CostRequest", "CostSheet", "Fit", "Fitted", "compare", "cost", "cost_many", "fit",
+           "inspect"]
 __version__ = "0.1.0"

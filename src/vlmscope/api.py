@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from vlmscope import cache
-from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Outcome, ZooEntry
+from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Fitted, Outcome, ZooEntry
 from vlmscope.errors import RequestError, VlmscopeError
 from vlmscope.sources import ModelSource
 
@@ -273,14 +273,16 @@ def survey(types: tuple[str, ...] | None = None, *, use_cache: bool = True,
 
 def fit(refs: Sequence[str] = SEED_MODELS, request: CostRequest | None = None, *, jobs: int = 1,
         use_cache: bool = True, trust_remote_code: bool = False,
-        on_done: Callable[[str], None] | None = None) -> tuple[tuple[Fit, ...], tuple[Outcome, ...]]:
-    """Whether each model's request fits the GPU the request names (``gpu`` from the accelerator table, or
-    ``gpu_bytes``), sorted by peak memory; with the outcomes, so a caller can report the models that failed."""
+        on_done: Callable[[str], None] | None = None) -> Fitted:
+    """Whether each model's request fits the GPU the request names (``gpu`` from the accelerator table, at
+    the memory its driver reports, or ``gpu_bytes``) less the reserve (``reserve_bytes``, default 1 GiB),
+    sorted by peak memory; with the outcomes, so a caller can report the models that failed. The result shows
+    as a table in a notebook and has ``to_pandas()``."""
     request = request or CostRequest()
     gpu_memory(request)  # a request without a GPU is refused before any model is built
     outcomes = compare_each(refs, jobs=jobs, use_cache=use_cache, trust_remote_code=trust_remote_code,
                             on_done=on_done, cost_request=request)
-    return fits_of(outcomes, request), outcomes
+    return Fitted(fits_of(outcomes, request), tuple(outcomes))
 
 
 def gpu_memory(request: CostRequest) -> int:

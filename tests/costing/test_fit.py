@@ -323,3 +323,16 @@ def test_a_native_resolution_model_is_fitted_with_one_image_at_a_stated_size() -
     assert (f.peak_bytes, f.max_batch) == (sized.peak_bytes, sized.max_batch)
     assert any("1024×768, assumed" in w for w in f.warnings)
     assert not any("assumed" in w and "1024×768" in w for w in sized.warnings)
+
+
+def test_vlmscope_fit_is_public_with_a_table_and_a_frame() -> None:
+    """vlmscope.fit, like vlmscope.compare: unpacks as (fits, outcomes), shows fit's table in a notebook
+    (captioned with the GPU) and gives one DataFrame row per model with fit's JSON keys."""
+    result = vlmscope.fit(["llava-1.5-7b-hf", "no/such-model-here"], CostRequest(gpu="l4"))
+    fits, outcomes = result
+    assert [f.model_id for f in fits] == ["llava-hf/llava-1.5-7b-hf"] and len(outcomes) == 2
+    assert outcomes[1].error and "Fit on NVIDIA L4" in result._repr_html_()
+    frame = result.to_pandas()
+    assert list(frame["model_id"]) == ["llava-hf/llava-1.5-7b-hf"]
+    assert {"gpu", "gpu_bytes", "reserve_bytes", "request.context", "peak_bytes"} <= set(frame.columns)
+    assert frame["gpu_bytes"][0] == 23_034 * 2**20

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from vlmscope.data.facts import Anatomy
 from vlmscope.errors import LimitError, RequestError
@@ -296,3 +296,24 @@ class Outcome:
     anatomy: Anatomy | None
     error: str | None
     sheet: CostSheet | None = None
+
+
+class Fitted(NamedTuple):
+    """What ``vlmscope.fit`` returns: one Fit per costed model, sorted by peak memory, and every model's
+    outcome (a failed one carries its error line); a named tuple, so ``fits, outcomes = vlmscope.fit(...)``
+    works too. In a notebook it shows as fit's table; ``to_pandas()`` gives one row per model."""
+
+    fits: tuple[Fit, ...]
+    outcomes: tuple[Outcome, ...]
+
+    def _repr_html_(self) -> str:
+        from vlmscope.render.html import table_html  # notebook hook, like Comparison's
+        from vlmscope.render.rows import fit_rows
+
+        return table_html(fit_rows(self.fits))
+
+    def to_pandas(self) -> Any:
+        """One row per model, the keys of ``fit -f json`` flattened (needs the optional ``pandas`` extra)."""
+        from vlmscope.render.data import fit_frame
+
+        return fit_frame(self.fits)

@@ -81,6 +81,15 @@ def frame(comparison: Comparison) -> Any:
     return pd.DataFrame([flatten(r) for r in _records(comparison, comparison.sheets)])
 
 
+def fit_frame(fits: tuple[Fit, ...]) -> Any:
+    """``vlmscope.fit(...).to_pandas()``: one row per model, the keys of ``fit -f json`` flattened."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError("to_pandas() needs pandas: pip install 'vlmscope[pandas]'") from exc
+    return pd.DataFrame([flatten(fit_record(f)) for f in fits])
+
+
 def fit_json(fits: tuple[Fit, ...]) -> str:
     """``fit -f json``: a list with one object per model, sorted by peak (docs/json.md)."""
     return dumps([fit_record(f) for f in fits])
