@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import vlmscope
 from vlmscope.data import Costed, CostRequest
 from vlmscope.render.markdown import markdown
@@ -49,3 +51,17 @@ def test_several_sizes_build_the_skeleton_once(monkeypatch, tmp_path) -> None:  
     assert not reads  # every sheet cached: nothing built
     vlmscope.cost_many("llava-v1.6-mistral-7b-hf", [*sizes, vlmscope.CostRequest(image_size=(800, 600))])
     assert len(reads) == 1  # the anatomy is cached, the new size needs one skeleton
+
+
+def test_an_unknown_gpu_is_refused_before_the_model_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CostRequest(gpu="tpu-v9") names no card of the table: one RequestError listing the known ones, raised
+    before any skeleton is built."""
+    from vlmscope import api
+    from vlmscope.errors import RequestError
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(api, "_read", no_build)
+    with pytest.raises(RequestError, match="one of h100-sxm"):
+        api.cost("llava-1.5-7b-hf", CostRequest(gpu="tpu-v9"), use_cache=False)

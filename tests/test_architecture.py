@@ -27,8 +27,8 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("vlmscope", "vlmscope.cli", "vlmscope.__main__"),
 )
 # The notebook hooks of the data model render themselves: the one allowed reach upwards.
-ALLOWED_UPWARD = {("vlmscope.data.facts", "_repr_html_", "vlmscope.render"),
-                  ("vlmscope.data.facts", "to_pandas", "vlmscope.render")}
+ALLOWED_UPWARD = {(module, hook, "vlmscope.render") for module in ("vlmscope.data.facts", "vlmscope.data.cost")
+                  for hook in ("_repr_html_", "to_pandas")}
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 45
 

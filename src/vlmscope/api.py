@@ -143,7 +143,12 @@ def cost_many(ref: str, requests: Sequence[CostRequest], *, use_cache: bool = Tr
 
 def cost_sheets(source: ModelSource, requests: Sequence[CostRequest], *, use_cache: bool = True,
                 trust_remote_code: bool = False) -> tuple[Anatomy, tuple[CostSheet, ...]]:
-    """``cost_many`` of resolved config files."""
+    """``cost_many`` of resolved config files. A GPU the requests name, and its reserve, are checked before
+    anything is built (one clear error, not a failure after minutes of work)."""
+    from vlmscope.costing.fit import gpu_of
+
+    for request in requests:
+        gpu_of(request)
     anatomy_key = cache.key(_payload(source))
     keys = [cache.key({**_payload(source), "cost": dataclasses.asdict(r)}) for r in requests]
     anatomy = cache.load(anatomy_key, Anatomy) if use_cache else None

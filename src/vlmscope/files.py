@@ -9,6 +9,7 @@ folder that is renamed over the target, keeping the mode of the file it replaces
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -34,7 +35,7 @@ def read_bounded(path: Path, limit: int, *, follow_symlinks: bool = True) -> byt
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if not follow_symlinks and exc.errno == 40:  # ELOOP: the last component is a symlink
+        if not follow_symlinks and exc.errno == errno.ELOOP:  # the last component is a symlink
             raise UnsafeFileError(f"{path} is a symlink") from exc
         raise
     with os.fdopen(fd, "rb") as handle:

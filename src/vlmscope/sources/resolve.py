@@ -3,6 +3,7 @@ Hub repo id (``org/name`` or ``org/name@revision``; config files only)."""
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,7 @@ def _local_path(ref: str) -> Path | None:
     except RuntimeError as exc:  # "~nouser": no such user's home
         raise ConfigError(ref[:100], f"cannot expand the path ({exc})") from exc
     except OSError as exc:
-        if exc.errno == 36:  # ENAMETOOLONG: not a path; maybe a Hub id or a catalog name
+        if exc.errno == errno.ENAMETOOLONG:  # not a path; maybe a Hub id or a catalog name
             return None
         raise ConfigError(ref[:100], f"cannot look at it ({exc.strerror or exc})") from exc
 

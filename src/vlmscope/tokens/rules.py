@@ -170,7 +170,4 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
         return processors.longest_edge(enc.image_size, enc.patch_size, enc.merge, pre, width, height)
     if enc.variable_frames:
         return processors.variable_frames(enc.image_size, base, rule, pre, width, height)
-    if pre.get("do_image_splitting"):
-        n = base * 5
-        return ImageTokens(n, 5, f"{rule}; image splitting: 4 crops + 1 global × {base} = {n}")
     return ImageTokens(base, 1, f"{rule} (the same for any image size)")
