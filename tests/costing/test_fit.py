@@ -336,3 +336,28 @@ def test_vlmscope_fit_is_public_with_a_table_and_a_frame() -> None:
     assert list(frame["model_id"]) == ["llava-hf/llava-1.5-7b-hf"]
     assert {"gpu", "gpu_bytes", "reserve_bytes", "request.context", "peak_bytes"} <= set(frame.columns)
     assert frame["gpu_bytes"][0] == 23_034 * 2**20
+
+
+def test_causal_surplus_counts_the_pairs_a_causal_kernel_skips() -> None:
+    """4 queries: a FLOP counter counts 16 query-key pairs a layer; causal attention needs 10, a window of 2
+    needs 1 + 2 + 2 + 2 = 7. Each pair is 4 × width FLOPs (QKᵀ and PV)."""
+    from vlmscope.costing.latency import causal_surplus
+
+    assert causal_surplus(4, 8, (None,)) == 4 * 8 * (16 - 10)
+    assert causal_surplus(4, 8, (1,)) == 4 * 8 * (16 - 7)  # a cap of window − 1 = 1: a window of 2
+    assert causal_surplus(4, 8, (None, 1)) == 4 * 8 * (6 + 9) and causal_surplus(0, 8, (None,)) == 0
+
+
+def test_latency_bounds_read_what_each_phase_reads() -> None:
+    """A decode step reads the language model's weights and the KV cache, not the vision tower's or the
+    connector's; the prefill bound grows with the batch (every sequence's FLOPs, less the causal surplus)."""
+    one = vlmscope.cost("llava-1.5-7b-hf", CostRequest(text_tokens=64, gpu="h100-sxm"))[1]
+    four = vlmscope.cost("llava-1.5-7b-hf", CostRequest(text_tokens=64, gpu="h100-sxm", batch=4))[1]
+    assert one.memory is not None and one.latency is not None and four.latency is not None
+    by_role = one.memory.weights_by_role
+    stepped = one.memory.weights_bytes - by_role["vision"] - by_role["connector"]
+    assert one.latency.decode_s_per_token_lower_bound == pytest.approx((stepped + one.memory.kv_cache_bytes) / 3.35e12)
+    assert one.latency.prefill_s_lower_bound and four.latency.prefill_s_lower_bound
+    assert four.latency.prefill_s_lower_bound == pytest.approx(4 * one.latency.prefill_s_lower_bound)
+    counted = (one.flops.vision or 0) + (one.flops.prefill or 0)
+    assert one.latency.prefill_s_lower_bound < counted / 989.4e12  # the causal surplus is off

@@ -37,9 +37,25 @@ def accelerator(name: str) -> tuple[str, dict[str, Any]]:
     raise RequestError("gpu", name, f"one of {', '.join(table)}")
 
 
+def causal_surplus(tokens: int, width: int, caps: tuple[int | None, ...]) -> int:
+    """FLOPs a FLOP counter gives the prefill's attention beyond what a causal kernel needs at least: it
+    counts every query against every key (QKᵀ and PV, 4 × width per pair, N² pairs a layer), where a causal
+    kernel needs the pairs up to the diagonal (N(N+1)/2), and a sliding-window one only those in its window.
+    ``width`` is an upper bound on the query width (heads × head dim) and ``caps`` the layers' windows (None:
+    full): a surplus too large only lowers the bound, which stays a bound."""
+    surplus = 0
+    for cap in caps:
+        window = tokens if cap is None else min(tokens, cap + 1)
+        pairs = window * (window + 1) // 2 + (tokens - window) * window
+        surplus += 4 * width * (tokens * tokens - pairs)
+    return surplus
+
+
 def bounds(gpu: str, prefill_flops: int | None, decode_flops: int | None, memory: Memory, batch: int,
-           quant: str) -> Latency:
-    """Time to first token (vision + connector + prefill), time per output token and tokens per second."""
+           quant: str, surplus: int = 0) -> Latency:
+    """Time to first token (vision + connector + prefill of every sequence of the batch, less the causal
+    ``surplus`` of each), time per output token (a step reads the language model's weights, not the vision
+    tower's or the connector's, and the whole KV cache) and tokens per second."""
     key, spec = accelerator(gpu)
     peak = spec["bf16_tflops"] * 1e12
     if quant in PACKED_8BIT and spec.get("fp8_tflops"):
@@ -49,12 +65,14 @@ def bounds(gpu: str, prefill_flops: int | None, decode_flops: int | None, memory
     prefill = None
     said = []
     if prefill_flops is not None:
-        compute, reads = prefill_flops / peak, weights / bandwidth
+        compute, reads = max(prefill_flops - surplus, 0) * batch / peak, weights / bandwidth
         prefill = max(compute, reads)
-        said.append(f"prefill: {'compute' if compute >= reads else 'memory bandwidth'}")
+        said.append(f"prefill: {'compute' if compute >= reads else 'memory bandwidth'} (the batch's sequences, "
+                    "causal attention at what a causal kernel needs)")
+    stepped = weights - memory.weights_by_role.get("vision", 0) - memory.weights_by_role.get("connector", 0)
     step_flops = (decode_flops or 0) * batch
-    compute, reads = step_flops / peak, (weights + memory.kv_cache_bytes) / bandwidth
+    compute, reads = step_flops / peak, (stepped + memory.kv_cache_bytes) / bandwidth
     decode = max(compute, reads)
-    said.append(f"decode: {'compute' if compute > reads else 'memory bandwidth'} (weights + the full KV cache "
-                f"read once per step)")
+    said.append(f"decode: {'compute' if compute > reads else 'memory bandwidth'} (the language model's weights "
+                f"and the full KV cache read once per step)")
     return Latency(key, prefill, decode, batch / decode if decode else float("inf"), "; ".join(said))

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vlmscope.anatomy import Reading
+from torch import nn
+
+from vlmscope.anatomy import Reading, blocks
+from vlmscope.anatomy.index import ModuleIndex
+from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import fit as fitting
 from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
@@ -53,8 +57,20 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
         kv=layout,
         latency=None if request.gpu is None else latency.bounds(
             request.gpu, None if counted.prefill is None else (counted.vision or 0) + counted.prefill,
-            counted.decode_per_token, held, request.batch, held.quant),
+            counted.decode_per_token, held, request.batch, held.quant,
+            0 if anatomy.architecture == "encoder-decoder" else latency.causal_surplus(  # an encoder is not causal
+                prefill_tokens or 0, _query_width(index, roles),
+                tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
     )
+
+
+def _query_width(index: ModuleIndex, roles: Roles) -> int:
+    """An upper bound on the language model's query width (heads × head dim): the widest Linear output of
+    any of its attention modules (q_proj, MLA's q_b_proj / kv_b_proj, a fused qkv)."""
+    stack = index.modules[roles.language_stack]
+    found = (blocks.attention(block) for block in stack.children())
+    return max((m.out_features for a in found if a is not None for m in a.modules() if isinstance(m, nn.Linear)),
+               default=0)
 
 
 def _dtype(config: dict[str, object]) -> str | None:
