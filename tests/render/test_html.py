@@ -68,6 +68,13 @@ def test_report_in_headless_chromium(browser, tmp_path: Path) -> None:  # type: 
         return [...g.querySelectorAll('text')].filter(t => t.getBBox().width > box.width - 6 + 0.5)
             .map(t => t.textContent); })""")
     assert overflow == []
+    # no diagram text below 10 px: none squeezed (textLength), every font at least 10 px as the browser lays it out
+    sizes = page.evaluate("""() => [...document.querySelectorAll('svg.diagram text')].map(t =>
+        [parseFloat(getComputedStyle(t).fontSize), t.hasAttribute('textLength')])""")
+    assert sizes and all(px >= 10 and not squeezed for px, squeezed in sizes)
+    meta = page.locator("p.meta").inner_text()  # provenance: versions, date and the request
+    assert all(part in meta for part in ("vlmscope ", "transformers ", "torch ", "made 20", "request: 1 image"))
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")
     llava = page.locator("section.model").first
     assert "336×336" in llava.locator("g.stage").first.inner_html() and "576 tok → LM" in llava.inner_html()
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # wide tables scroll in their box

@@ -38,10 +38,13 @@ def table_html(table: Table, sortable: bool = False) -> str:
 
 
 def _label(x: int, y: int, width: int, css: str, text: str, px: float) -> str:
-    """An SVG text that fits ``width``: shown whole, and squeezed (``textLength``) where it would be wider
-    than the box at ``px`` pixels per character."""
-    fit = f' textLength="{width}" lengthAdjust="spacingAndGlyphs"' if len(text) * px > width else ""
-    return f'<text x="{x}" y="{y}" class="{css}"{fit}>{escape(text)}</text>'
+    """An SVG text that fits ``width`` at its own font size (never squeezed below it): shown whole, or
+    shortened with "…" where it would be wider than the box at ``px`` pixels per character; the whole text
+    stays in its tooltip."""
+    most = max(int(width / px), 1)
+    shown = text if len(text) <= most else text[:max(most - 1, 1)].rstrip() + "…"
+    tip = f"<title>{escape(text)}</title>" if shown != text else ""
+    return f'<text x="{x}" y="{y}" class="{css}">{tip}{escape(shown)}</text>'
 
 
 def _stages(a: Anatomy, sheet: CostSheet | None) -> list[tuple[str, str, int, str]]:
@@ -123,6 +126,11 @@ def comparison_html(c: Comparison) -> str:
 
 
 _STYLE = """<style>
+body.vlmscope{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:24px auto;
+max-width:1360px;padding:0 16px;color:#1f2328;line-height:1.45;font-size:14px}
+.vlmscope h1{font-size:24px;margin:0 0 4px}.vlmscope h2{font-size:19px;margin:28px 0 6px;border-bottom:1px solid #ddd}
+.vlmscope h3{font-size:16px;margin:22px 0 6px}.vlmscope code{font:12.5px ui-monospace,Menlo,Consolas,monospace}
+.vlmscope p.meta{color:#57606a;margin:0 0 12px}.vlmscope th{background:#f6f8fa}
 .vlmscope table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 .vlmscope th,.vlmscope td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 .vlmscope caption{font-weight:bold;text-align:left;padding:4px 0}
@@ -161,6 +169,30 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 </script>"""
 
 
+def _provenance(sheets: tuple[CostSheet, ...] | None, fits: tuple[Fit, ...] | None) -> str:
+    """The page's header line: which vlmscope, transformers and torch made it, when, and for which request."""
+    import datetime
+    from importlib import metadata
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    parts = [f"vlmscope {version('vlmscope')}", f"transformers {version('transformers')}",
+             f"torch {version('torch')}", f"made {datetime.date.today().isoformat()}"]
+    if sheets:
+        s = sheets[0]
+        same = len({x.image_size for x in sheets}) == 1 and s.image_size[0]
+        size = f"{s.image_size[0]}×{s.image_size[1]}" if same else "each model's own size"
+        parts.append(f"request: {s.images} image{'' if s.images == 1 else 's'} at {size}, {s.text_tokens:,} text "
+                     f"tokens, context {s.context:,}, batch {s.batch}")
+    if fits:
+        parts.append(f"GPU: {fits[0].gpu or f'{fits[0].gpu_bytes:,} bytes'}")
+    return f'<p class="meta">{escape(" · ".join(parts))}</p>'
+
+
 def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report",
            fits: tuple[Fit, ...] | None = None) -> str:
     """A self-contained HTML page: sortable seed tables (and cost table), the Fit table when a GPU was named,
@@ -177,7 +209,7 @@ def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: st
                         f"{share_bar(a)}{sheet_html}</section>")
     legend = " ".join(f'<span style="color:{color}">■</span> {escape(role)}' for role, color in ROLE_COLORS.items())
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>"
+            f"{_STYLE}</head><body class=\"vlmscope\"><h1>{escape(title)}</h1>{_provenance(sheets, fits)}"
             f"<p>Computed by vlmscope from the models' own definitions on PyTorch's meta device. {legend}</p>"
             + "".join(table_html(t, sortable=True) for t in tables(c, sheets))
             + (f"<h2>Fit</h2>{table_html(fit_rows(fits), sortable=True)}" if fits else "")
