@@ -89,9 +89,7 @@ def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) ->
 def _said(sheet: CostSheet) -> tuple[str, ...]:
     """The sheet's assumptions (an assumed image size, processor defaults) and warnings, and each part of the
     activation peak that could not be traced."""
-    untraced = [part.strip() for part in (sheet.memory.method if sheet.memory else "").split(";")
-                if "not traced" in part]
-    return (*sheet.assumptions, *sheet.warnings, *untraced)
+    return (*sheet.assumptions, *sheet.warnings, *(sheet.memory.untraced if sheet.memory else ()))
 
 
 def _largest(check: Callable[[int], bool], low: int, high: int) -> int | None:

@@ -41,30 +41,30 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
         by_role["vision"] = int(anatomy.params.vision * DTYPE_BYTES[request.vision_dtype])
     weights_bytes = sum(by_role.values())
     kv = layout.bytes(request.context, request.batch)
-    peak, traced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
+    peak, traced, untraced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
               f"activations: {traced}")
     return Memory(weights_bytes, kv, peak, None if peak is None else weights_bytes + kv + peak, method,
-                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype)
+                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype, untraced)
 
 
 def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
-                    prefill_tokens: int | None) -> tuple[int | None, str]:
-    """(bytes, method): the larger of the vision encoder's peak over every frame of the request and the
-    language model's over the prompt (with the head for the last position), traced in bf16."""
+                    prefill_tokens: int | None) -> tuple[int | None, str, tuple[str, ...]]:
+    """(bytes, method, the parts not traced): the larger of the vision encoder's peak over every frame of the
+    request and the language model's over the prompt (with the head for the last position), traced in bf16."""
     if not prefill_tokens:
-        return 0, "none (an empty prompt)"
+        return 0, "none (an empty prompt)", ()
     with activations.in_bf16(index.model):
         lm, vision_part = _lm_peak(index, roles, anatomy, request, prefill_tokens), _vision_peak(
             index, roles, anatomy, request, img)
     if lm is None:
-        return None, "not traced: the language model's forward does not run on meta tensors"
+        said = "not traced: the language model's forward does not run on meta tensors"
+        return None, said, (said,)
+    vision, said, traced = vision_part
     parts = ["language model: traced (first block, identical blocks echoed; SDPA as the memory-efficient "
-             "kernel)"]
-    vision, said = vision_part
-    parts.append(said)
-    return max(lm, vision or 0), "; ".join(parts)
+             "kernel)", said]
+    return max(lm, vision or 0), "; ".join(parts), () if traced else (said,)
 
 
 def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, tokens: int) -> int | None:
@@ -87,12 +87,13 @@ def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRe
 
 
 def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest,
-                 img: ImageTokens) -> tuple[int | None, str]:
+                 img: ImageTokens) -> tuple[int | None, str, bool]:
+    """(bytes, method, whether the tower was traced) of the vision encoder over every frame."""
     v = anatomy.vision
     if request.images == 0:
-        return 0, "vision: no images"
+        return 0, "vision: no images", True
     if v is None or not v.image_size or v.native_resolution or roles.vision is None:
-        return None, "vision: not traced (no fixed-size tower); the language model's peak stands"
+        return None, "vision: not traced (no fixed-size tower); the language model's peak stands", False
     frames = img.crops * request.images * request.batch
     h, w = img.frame or (v.image_size, v.image_size)
     tower = vision_module(index.modules[roles.vision])
@@ -103,11 +104,11 @@ def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Co
 
     peak = activations.traced_peak(run, index.model)
     if peak is not None:
-        return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once"
+        return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once", True
     peak = _vision_per_block(index, roles, frames, (h, w), v.patch_size or 1)
     if peak is None:
-        return None, "vision: not traced (its forward does not run on meta tensors)"
-    return peak, f"vision: traced block by block over {frames} frame(s) of {h}×{w} at once"
+        return None, "vision: not traced (its forward does not run on meta tensors)", False
+    return peak, f"vision: traced block by block over {frames} frame(s) of {h}×{w} at once", True
 
 
 def _vision_per_block(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int],

@@ -138,6 +138,7 @@ class Memory:
     weights_by_role: dict[str, int]
     quantized_roles: str  # which modules the method quantizes; the others stay at the compute dtype
     checkpoint_dtype: str | None = None  # the config's own torch_dtype / dtype
+    untraced: tuple[str, ...] = ()  # each part of the activation peak that could not be traced, and why
 
 
 @dataclass(frozen=True)
