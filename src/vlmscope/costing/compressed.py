@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vlmscope.data import DTYPE_BYTES, CompressedScheme, Quant
+from vlmscope.data import CompressedScheme, Quant
 
 FORMATS = ("pack-quantized", "int-quantized", "float-quantized", "naive-quantized", "nvfp4-pack-quantized")
 STRATEGIES = ("tensor", "channel", "group", "block", "tensor_group")
@@ -126,9 +126,7 @@ def quantizes(name: str, class_name: str, s: CompressedScheme) -> bool:
 
 
 def from_config(q: dict[str, Any], checkpoint_dtype: Any, scope: str | None) -> Quant | None:
-    width = DTYPE_BYTES.get({"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(
-        str(checkpoint_dtype).removeprefix("torch."), "bf16"), 2)
-    found = scheme(q, int(width))
+    found = scheme(q, _SCALE_DTYPES.get(str(checkpoint_dtype).removeprefix("torch."), 2))
     if found is None:
         return None
     return Quant("compressed-tensors", found.group_size, source="quantization_config", scheme=found, scope=scope)

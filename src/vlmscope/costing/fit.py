@@ -34,14 +34,17 @@ def gpu_of(request: CostRequest) -> tuple[int, int, str | None] | None:
     DEFAULT_RESERVE); None when it names none. A reserve that leaves nothing is refused."""
     from vlmscope.costing.latency import accelerator
 
-    if request.gpu_bytes is None and request.gpu is None:
+    if request.gpu_bytes is not None:
+        total, name = request.gpu_bytes, None
+    elif request.gpu is not None:
+        spec = accelerator(request.gpu)[1]
+        total, name = int(spec["memory_mib"]) * 2**20, str(spec["name"])
+    else:
         return None
-    spec = accelerator(request.gpu)[1] if request.gpu is not None else None
-    total = request.gpu_bytes if request.gpu_bytes is not None else int(spec["memory_mib"]) * 2**20  # type: ignore[index]
     reserve = DEFAULT_RESERVE if request.reserve_bytes is None else request.reserve_bytes
     if reserve >= total:
         raise RequestError("reserve_bytes", reserve, f"less than the GPU's memory ({total:,} bytes)")
-    return total, reserve, None if spec is None or request.gpu_bytes is not None else str(spec["name"])
+    return total, reserve, name
 
 
 def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int = 0, gpu: str | None = None) -> Fit:

@@ -100,17 +100,17 @@ def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
     out: list[Any] = []
     if not _on_cpu(kwargs):
         flops = count_stacked(lambda: out.append(tower(**kwargs)), index, roles.vision_stack)
-        return flops, _length(out[-1])
+        return flops, _output(out[-1])
 
     def run() -> None:  # index tensors read as numbers: new tensors on the CPU, joined to meta where mixed
         with MetaPromotion(), _unpadded():
             out.append(tower(**kwargs))
 
-    return count_stacked(run, index, roles.vision_stack, on_meta=False), _length(out[-1])
+    return count_stacked(run, index, roles.vision_stack, on_meta=False), _output(out[-1])
 
 
-def _length(output: Any) -> torch.Tensor | None:
-    """A tower's output tensor (its ``last_hidden_state``, or the output itself)."""
+def _output(output: Any) -> torch.Tensor | None:
+    """A tower's output tensor: its ``last_hidden_state``, or the output itself."""
     hidden = getattr(output, "last_hidden_state", output)
     return hidden if isinstance(hidden, torch.Tensor) else None
 
