@@ -298,12 +298,12 @@ def _image_features(model: torch.nn.Module, views: list[tuple[int, int]], patch:
     from torch.utils.flop_counter import FlopCounterMode
 
     from vlmscope.costing.inputs import MetaPromotion
-    from vlmscope.costing.vision import _unpadded
+    from vlmscope.costing.vision import unpadded
 
     sizes = torch.tensor([[h // patch, w // patch] for h, w in views], dtype=torch.int32)
     with torch.device("meta"):
         pixels = torch.randn(1, 3, patch, sum(h * w // patch for h, w in views), dtype=dtype)
-    with MetaPromotion(), _unpadded(), FlopCounterMode(display=False) as counter:
+    with MetaPromotion(), unpadded(), FlopCounterMode(display=False) as counter:
         out = model.model.get_image_features(pixel_values=pixels, target_sizes=sizes)  # type: ignore[operator]
     return counter.get_total_flops(), sum(t.shape[0] for t in out.pooler_output)
 

@@ -83,13 +83,11 @@ def test_assumptions_and_warnings_are_said() -> None:
     assert "the prompt (9,576 tokens) is longer than the context (8,192)" in long.warnings
 
 
-def test_untraced_parts_of_the_peak_are_data_not_parsed_text() -> None:
-    """A native-resolution tower's activation peak is not traced: the sheet carries that part as data
-    (cost.memory.untraced), and fit's footnotes are those very entries."""
+def test_native_resolution_peaks_are_traced() -> None:
+    """Qwen2-VL's packed encoder is traced (nothing left untraced), as LLaVA's fixed-size one is."""
     request = CostRequest(gpu="h100-sxm", image_size=(1024, 768))
     _, sheet = vlmscope.cost("pbarker/Qwen2-VL-7B-sk-googleflights-full-750-47ep", request)
-    assert sheet.memory is not None and sheet.fit is not None
-    assert sheet.memory.untraced == ("vision: not traced (no fixed-size tower); the language model's peak stands",)
-    assert sheet.fit.warnings[-len(sheet.memory.untraced):] == sheet.memory.untraced
+    assert sheet.memory is not None and sheet.memory.untraced == ()
+    assert "packed into one sequence" in sheet.memory.method
     _, traced = vlmscope.cost("llava-1.5-7b-hf", request)
     assert traced.memory is not None and traced.memory.untraced == ()

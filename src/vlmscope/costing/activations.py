@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -99,14 +99,16 @@ def in_bf16(model: nn.Module) -> Iterator[None]:
         model.to(dtype)
 
 
-def traced_peak(fn: Callable[[], Any], model: nn.Module) -> int | None:
+def traced_peak(fn: Callable[[], Any], model: nn.Module, on_meta: bool = True) -> int | None:
     """Peak bytes of the tensors ``fn`` creates and holds at once (its inputs included, weights excluded);
-    None when the forward cannot run on meta tensors."""
+    None when the forward cannot run on meta tensors. ``on_meta=False``: new tensors the forward makes
+    without a device stay on the CPU, for a forward that reads values it computes (a native-resolution
+    encoder's window indices); the weights and the inputs are meta tensors all the same."""
     known = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
 
     def run() -> int:
         live = _Live(known)
-        with torch.no_grad(), torch.device("meta"), _MemoryEfficientAttention(), live:
+        with torch.no_grad(), torch.device("meta") if on_meta else nullcontext(), _MemoryEfficientAttention(), live:
             result = fn()
         del result
         return live.peak

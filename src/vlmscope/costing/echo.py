@@ -61,6 +61,9 @@ class _Echo(nn.Module):
         if not _same(first.inputs, (args, kwargs)):  # e.g. window vs full attention spans per block
             first.alike = False
         hidden = args[0] if args else kwargs["hidden_states"]
+        if isinstance(hidden, torch.Tensor) and hidden.device.type == "meta":
+            hidden = torch.empty_like(hidden)  # a new tensor, as a real block returns (what a caller keeps of
+            # every layer, e.g. all hidden states, then holds one per layer)
         last = first.last
         if isinstance(last, tuple):
             return (hidden, *last[1:])
@@ -161,4 +164,5 @@ def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
             result = fn()
         if len(flops) == 1 and first.alike:
             return result
+        del result  # what the echoed run returned is not held during the full one
     return fn()

@@ -18,7 +18,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import experts_batched, first_that_runs
 from vlmscope.costing.echo import count_stacked
-from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, language_forward
+from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, head_inside, language_forward, last_logits
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, map_connector_flops, tower_flops
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
@@ -107,9 +107,10 @@ def _cross_states(lm: nn.Module, anatomy: Anatomy, states: int) -> dict[str, Any
 def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIndex, roles: Roles,
                    extra: dict[str, Any]) -> int:
     width = anatomy.language.hidden_size
+    extra = {**extra, **last_logits(lm, roles)}
     # use_cache=True: with a cache, transformers skips a data-dependent packed-sequence check on the mask.
     run = lambda: language_forward(lm, 1, tokens, width, use_cache=True, **extra)  # noqa: E731
-    return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
+    return count_stacked(run, index, roles.language_stack) + (0 if head_inside(roles) else _head_flops(anatomy))
 
 
 def _filled_cache(lm: nn.Module, width: int, context: int, extra: dict[str, Any]) -> Any:
@@ -151,4 +152,4 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
     def run() -> None:
         language_forward(lm, 1, 1, width, use_cache=True, **{keyword: copy.deepcopy(filled)})
 
-    return count_stacked(run, index, roles.language_stack) + _head_flops(anatomy)
+    return count_stacked(run, index, roles.language_stack) + (0 if head_inside(roles) else _head_flops(anatomy))

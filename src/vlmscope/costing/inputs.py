@@ -13,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from vlmscope.anatomy.blocks import takes
+from vlmscope.anatomy.roles import Roles
 
 
 def dtype_of(module: nn.Module) -> torch.dtype:
@@ -71,6 +72,18 @@ class MetaPromotion(TorchFunctionMode):
                 lambda t: t.to("meta") if isinstance(t, torch.Tensor) and t.device.type != "meta" else t,
                 (args, kwargs))
         return func(*args, **kwargs)
+
+
+def head_inside(roles: Roles) -> bool:
+    """Whether the language model's root holds the head itself (BLIP-2's ``OPTForCausalLM``), so that its
+    forward computes the logits."""
+    return roles.head is not None and roles.head.startswith(f"{roles.language_root}.")
+
+
+def last_logits(lm: nn.Module, roles: Roles) -> dict[str, Any]:
+    """The keyword that makes a forward holding its head compute the last position's logits only, as a
+    prefill does (``logits_to_keep=1``); none where the head is outside or the forward has no such keyword."""
+    return {"logits_to_keep": 1} if head_inside(roles) and takes(lm, "logits_to_keep") else {}
 
 
 def cache_keyword(lm: nn.Module) -> str:

@@ -11,8 +11,8 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations, quant
 from vlmscope.costing.echo import run_echoed
-from vlmscope.costing.inputs import language_forward
-from vlmscope.costing.vision import tower_inputs, vision_module
+from vlmscope.costing.inputs import head_inside, language_forward, last_logits
+from vlmscope.costing.vision_peak import vision_peak
 from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, KVCache, Memory, Quant
 
 
@@ -56,8 +56,8 @@ def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request:
     if not prefill_tokens:
         return 0, "none (an empty prompt)", ()
     with activations.in_bf16(index.model):
-        lm, vision_part = _lm_peak(index, roles, anatomy, request, prefill_tokens), _vision_peak(
-            index, roles, anatomy, request, img)
+        lm = _lm_peak(index, roles, anatomy, request, prefill_tokens)
+        vision_part = vision_peak(index, roles, anatomy, request, img)
     if lm is None:
         said = "not traced: the language model's forward does not run on meta tensors"
         return None, said, (said,)
@@ -70,62 +70,21 @@ def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request:
 def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, tokens: int) -> int | None:
     lm = index.modules[roles.language_root]
     width = anatomy.language.hidden_size
+    extra = last_logits(lm, roles)
 
     def prefill() -> Any:
-        return run_echoed(lambda: language_forward(lm, request.batch, tokens, width, torch.bfloat16, use_cache=True),
-                          index, roles.language_stack)
+        return run_echoed(lambda: language_forward(lm, request.batch, tokens, width, torch.bfloat16, use_cache=True,
+                                                   **extra), index, roles.language_stack)
 
     body = activations.traced_peak(prefill, index.model)
     if body is None:
         return None
-    head = index.modules.get(roles.head or "")
+    head = None if head_inside(roles) else index.modules.get(roles.head or "")  # inside: traced with the body
     final = request.batch * tokens * width * 2  # the last hidden state, which the head reads one position of
     logits = activations.traced_peak(
         lambda: head(torch.randn(request.batch, 1, width, dtype=torch.bfloat16)).float(), index.model) \
         if head is not None else 0
     return max(body, final + (logits or 0))
-
-
-def _vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest,
-                 img: ImageTokens) -> tuple[int | None, str, bool]:
-    """(bytes, method, whether the tower was traced) of the vision encoder over every frame."""
-    v = anatomy.vision
-    if request.images == 0:
-        return 0, "vision: no images", True
-    if v is None or not v.image_size or v.native_resolution or roles.vision is None:
-        return None, "vision: not traced (no fixed-size tower); the language model's peak stands", False
-    frames = img.crops * request.images * request.batch
-    h, w = img.frame or (v.image_size, v.image_size)
-    tower = vision_module(index.modules[roles.vision])
-
-    def run() -> Any:
-        kwargs = tower_inputs(tower, frames, (h, w), v.patch_size or 1, torch.bfloat16)
-        return run_echoed(lambda: tower(**kwargs), index, roles.vision_stack)
-
-    peak = activations.traced_peak(run, index.model)
-    if peak is not None:
-        return peak, f"vision: traced over {frames} frame(s) of {h}×{w} at once", True
-    peak = _vision_per_block(index, roles, frames, (h, w), v.patch_size or 1)
-    if peak is None:
-        return None, "vision: not traced (its forward does not run on meta tensors)", False
-    return peak, f"vision: traced block by block over {frames} frame(s) of {h}×{w} at once", True
-
-
-def _vision_per_block(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int],
-                      patch: int) -> int | None:
-    """A tower whose whole forward needs data: the patch embedding over every frame, then one block over
-    the patch tokens of every frame (each block of the stack holds the same)."""
-    if roles.patch_embedding is None or roles.vision_stack is None:
-        return None
-    embed = index.modules[roles.patch_embedding]
-    block = next(iter(index.modules[roles.vision_stack].children()))
-    tokens = (frame[0] // patch) * (frame[1] // patch)
-    width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
-    embedded = activations.traced_peak(lambda: embed(torch.randn(frames, 3, *frame, dtype=torch.bfloat16)),
-                                       index.model)
-    blocked = activations.traced_peak(
-        lambda: block(torch.randn(frames, tokens, width, dtype=torch.bfloat16), None), index.model)
-    return None if embedded is None or blocked is None else max(embedded, blocked)
 
 
 def _apart(layout: KVCache) -> str:

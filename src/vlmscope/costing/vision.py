@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect as pyinspect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,8 +68,9 @@ def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: i
         ys, xs = torch.meshgrid(torch.arange(rows, device="cpu"), torch.arange(cols, device="cpu"), indexing="ij")
         where = torch.stack([xs, ys], dim=-1).reshape(1, rows * cols, 2).repeat(frames, 1, 1)
         return {"pixel_values": patches, "pixel_position_ids": where}
-    if takes(tower, "target_sizes"):
-        return {"pixel_values": pixels, "target_sizes": grids.to(torch.int32)}
+    if takes(tower, "target_sizes"):  # every frame's patches in one row, as MiniCPM-V's processor packs them
+        row = torch.randn(1, 3, patch, frames * rows * cols * patch, dtype=dtype)
+        return {"pixel_values": row, "target_sizes": grids.to(torch.int32)}
     return {_pixels_keyword(tower): pixels}
 
 
@@ -90,26 +91,35 @@ def _on_cpu(kwargs: dict[str, Any]) -> bool:
     return any(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in kwargs.values())
 
 
-def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
-                   patch: int) -> tuple[int, torch.Tensor | None]:
+def tower_call(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int], patch: int,
+               dtype: torch.dtype | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The encoder, its keyword inputs over ``frames`` frames of (height, width) (meta tensors, index
+    tensors on the CPU), and whether its forward runs wholly on meta tensors (False: it reads index tensors
+    as numbers, so new tensors must stay on the CPU, joined to meta where mixed)."""
     tower = vision_module(index.modules[roles.vision or ""])
     with torch.device("meta"):
-        kwargs = tower_inputs(tower, 1, frame, patch, dtype_of(tower))
+        kwargs = tower_inputs(tower, frames, frame, patch, dtype or dtype_of(tower))
     if takes(tower, "use_vit_merger"):  # MiniCPM-V: its "4x" mode (MiniCPM-OCR's default) skips the inner merger
         kwargs["use_vit_merger"] = getattr(index.model.config, "downsample_mode", None) != "4x"
+    return tower, kwargs, not _on_cpu(kwargs)
+
+
+def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
+                   patch: int) -> tuple[int, torch.Tensor | None]:
+    tower, kwargs, on_meta = tower_call(index, roles, 1, frame, patch)
     out: list[Any] = []
-    if not _on_cpu(kwargs):
+    if on_meta:
         flops = count_stacked(lambda: out.append(tower(**kwargs)), index, roles.vision_stack)
-        return flops, _output(out[-1])
+        return flops, hidden_of(out[-1])
 
     def run() -> None:  # index tensors read as numbers: new tensors on the CPU, joined to meta where mixed
-        with MetaPromotion(), _unpadded():
+        with MetaPromotion(), unpadded():
             out.append(tower(**kwargs))
 
-    return count_stacked(run, index, roles.vision_stack, on_meta=False), _output(out[-1])
+    return count_stacked(run, index, roles.vision_stack, on_meta=False), hidden_of(out[-1])
 
 
-def _output(output: Any) -> torch.Tensor | None:
+def hidden_of(output: Any) -> torch.Tensor | None:
     """A tower's output tensor: its ``last_hidden_state``, or the output itself."""
     hidden = getattr(output, "last_hidden_state", output)
     return hidden if isinstance(hidden, torch.Tensor) else None
@@ -143,7 +153,7 @@ def _block_flops(block: nn.Module, tokens: int, width: int) -> int:
 
 
 @contextmanager
-def _unpadded() -> Iterator[None]:
+def unpadded() -> Iterator[None]:
     """A mask selecting the tower's valid (unpadded) patches on meta tensors (``hidden[mask]``): the frames
     built here have no padding, so every entry is selected, which is what torch's meta ``nonzero`` then
     assumes."""
@@ -159,35 +169,41 @@ def _unpadded() -> Iterator[None]:
 
 def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
                         merge: int) -> tuple[int | None, str]:
-    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid. Its forward reads
-    the grid as data (attention spans, rotary positions), so the grid stays a CPU tensor and the positions
-    are precomputed by transformers' own helper; the patches are meta tensors, laid out as the patch
-    embedding takes them (the first layout it runs with: flattened, or one small image per patch). The
-    tower's own merger runs inside. (FLOPs, method), as ``first_that_runs`` gives them."""
+    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid, its own merger
+    inside: (FLOPs, method), as ``first_that_runs`` gives them (the method names the patch layout)."""
+    return first_that_runs(*((layout, lambda call=call: count_stacked(call, index, roles.vision_stack, on_meta=False))
+                             for layout, call in packed_tower_calls(index, roles, [grid], merge)))
+
+
+def packed_tower_calls(index: ModuleIndex, roles: Roles, grids: list[tuple[int, int]], merge: int,
+                       dtype: torch.dtype | None = None) -> list[tuple[str, Callable[[], Any]]]:
+    """One forward of a native-resolution encoder over the images of ``grids`` packed into one sequence, as
+    the model calls it, for each patch layout the patch embedding may take (flattened, or one small image
+    per patch): (layout, call). The forward reads the grid as data (attention spans, rotary positions), so
+    the grid stays a CPU tensor and the positions are precomputed by transformers' own helper; the patches
+    are meta tensors, made before the call (the forward's input, as a processor hands it over)."""
     tower = index.modules[roles.vision or ""]
-    rows, cols = grid
-    grid_thw = torch.tensor([[1, rows, cols]], device="cpu")
+    grid_thw = torch.tensor([[1, rows, cols] for rows, cols in grids], device="cpu")
     kwargs: dict[str, Any] = {}
     positions, _ = first_that_runs(("helper", lambda: _position_ids(grid_thw, merge)))
     if positions is not None:  # older transformers: the tower computes its positions itself
         kwargs["position_ids"] = positions
     if takes(tower, "merge_sizes"):  # a merge size per image (VideoLLaMA3)
-        kwargs["merge_sizes"] = torch.tensor([merge], device="cpu")
+        kwargs["merge_sizes"] = torch.tensor([merge] * len(grids), device="cpu")
 
-    def counted(shape: tuple[int, ...]) -> int:
+    def call(shape: tuple[int, ...]) -> Callable[[], Any]:
         # Index tensors the forward builds from the grid (window indices, spans) must hold values: new
         # tensors stay on the CPU; the patches and every weight are meta tensors.
-        patches = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
+        patches = torch.randn(*shape, device="meta", dtype=dtype or dtype_of(tower))
 
-        def run() -> None:
+        def run() -> Any:
             with MetaPromotion():
-                tower(patches, grid_thw=grid_thw, **kwargs)
+                return tower(patches, grid_thw=grid_thw, **kwargs)
 
-        return count_stacked(run, index, roles.vision_stack, on_meta=False)
+        return run
 
-    shapes = _patch_shapes(index.modules[roles.patch_embedding or ""], rows * cols)
-    return first_that_runs(*((f"patches as {'×'.join(map(str, shape))}", lambda shape=shape: counted(shape))
-                             for shape in shapes))
+    shapes = _patch_shapes(index.modules[roles.patch_embedding or ""], sum(r * c for r, c in grids))
+    return [(f"patches as {'×'.join(map(str, shape))}", call(shape)) for shape in shapes]
 
 
 def _patch_shapes(embed: nn.Module, n: int) -> list[tuple[int, ...]]:
