@@ -49,3 +49,17 @@ def test_disabled_cache_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_key_changes_with_the_config() -> None:
     assert cache.key({"config": {"a": 1}}) != cache.key({"config": {"a": 2}})
     assert cache.key({"config": {"a": 1, "b": 2}}) == cache.key({"config": {"b": 2, "a": 1}})
+
+
+def test_a_failed_cache_write_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    anatomies) -> None:  # type: ignore[no-untyped-def]
+    """The cache is written through the project's one atomic writer: a write that fails at the last step
+    (here the rename) leaves neither the entry nor its temporary file, and the caller never sees the error."""
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    cache.store("k" * 64, anatomies["llava-hf/llava-1.5-7b-hf"])
+    assert list(tmp_path.iterdir()) == []

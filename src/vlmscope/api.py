@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from vlmscope import cache
 from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Fitted, Outcome, ZooEntry
-from vlmscope.errors import RequestError, VlmscopeError
+from vlmscope.errors import RequestError, VlmscopeError, reason
 from vlmscope.sources import ModelSource
 
 if TYPE_CHECKING:
@@ -246,12 +246,6 @@ def _alone(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequ
                                       "memory); the other models are unaffected")
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = next((line.strip() for line in text if line.strip()), "")
-    return f"{type(exc).__name__}: {first}"[:300]
-
-
 def inspect_type(model_type: str, *, use_cache: bool = True) -> ZooEntry:
     """Build one model_type of the zoo from its default config and read its anatomy; a failure becomes
     the reason (the survey goes on)."""
@@ -260,7 +254,7 @@ def inspect_type(model_type: str, *, use_cache: bool = True) -> ZooEntry:
     try:
         return ZooEntry(model_type, None, inspect_source(default_source(model_type), use_cache=use_cache))
     except Exception as exc:  # the zoo's own default configs: any failure is a finding, not a crash
-        return ZooEntry(model_type, _reason(exc), None)
+        return ZooEntry(model_type, reason(exc), None)
 
 
 def survey(types: tuple[str, ...] | None = None, *, use_cache: bool = True,

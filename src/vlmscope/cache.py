@@ -12,7 +12,6 @@ import enum
 import hashlib
 import json
 import os
-import tempfile
 import types
 import typing
 from functools import cache
@@ -21,7 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 from vlmscope.data import Anatomy, CostSheet
-from vlmscope.files import read_bounded
+from vlmscope.errors import VlmscopeError
+from vlmscope.files import read_bounded, write_atomic
 
 T = TypeVar("T")
 
@@ -81,11 +81,8 @@ def store(cache_key: str, anatomy: Anatomy | CostSheet) -> None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(dataclasses.asdict(anatomy))
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
-            handle.write(text)
-        os.replace(handle.name, folder / f"{cache_key}.json")
-    except (OSError, TypeError, ValueError):
+        write_atomic(folder / f"{cache_key}.json", json.dumps(dataclasses.asdict(anatomy)).encode("utf-8"))
+    except (OSError, TypeError, ValueError, VlmscopeError):  # a cache that cannot be written is no cache
         return
 
 

@@ -13,6 +13,13 @@ def shown(value: object, limit: int = 60) -> str:
     return clip(repr(value), limit)
 
 
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: its type and the first non-empty line of its message, clipped (the
+    reason a figure was not counted, or a zoo type not built)."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return clip(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, limit)
+
+
 class VlmscopeError(Exception):
     """Base class of every error vlmscope raises on purpose (bad input, unsupported model)."""
 

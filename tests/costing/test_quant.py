@@ -132,3 +132,20 @@ def test_a_scheme_vlmscope_cannot_lay_out_is_said_not_guessed(bad: dict[str, Any
     """An unknown format, a zero group or a pattern that could backtrack for ever: no layout, so the sheet
     counts the config's dtype and says the method is not modelled."""
     assert quant.from_config({"quantization_config": {"quant_method": "compressed-tensors"} | bad}) is None
+
+
+def test_one_list_of_quantization_methods() -> None:
+    """QuantMethod is the one list: --quant takes each requestable method and its help names each; a plain
+    dtype is no method; AWQ / GPTQ are the decoder-only ones; bf16 / fp16 have no layout of their own."""
+    import typing
+
+    from vlmscope.cli.common import QuantOpt
+    from vlmscope.data import QUANT_METHODS, CostRequest, QuantMethod
+
+    help_text = typing.get_args(QuantOpt)[1].help
+    assert all(m in help_text for m in QUANT_METHODS) and "compressed-tensors" not in QUANT_METHODS
+    assert all(CostRequest(quant=m).quant == m for m in QUANT_METHODS)
+    assert QuantMethod.of("int4") is None and QuantMethod.of("awq-int4") is QuantMethod.awq_int4
+    assert {m for m in QuantMethod if m.decoder_only} == {QuantMethod.awq_int4, QuantMethod.gptq_int4,
+                                                          QuantMethod.gptq_int8}
+    assert {m for m in QuantMethod if not m.packed} == {QuantMethod.bf16, QuantMethod.fp16}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vlmscope.data import CompressedScheme, Quant
+from vlmscope.data import CompressedScheme, Quant, QuantMethod
 
 FORMATS = ("pack-quantized", "int-quantized", "float-quantized", "naive-quantized", "nvfp4-pack-quantized")
 STRATEGIES = ("tensor", "channel", "group", "block", "tensor_group")
@@ -129,7 +129,8 @@ def from_config(q: dict[str, Any], checkpoint_dtype: Any, scope: str | None) -> 
     found = scheme(q, _SCALE_DTYPES.get(str(checkpoint_dtype).removeprefix("torch."), 2))
     if found is None:
         return None
-    return Quant("compressed-tensors", found.group_size, source="quantization_config", scheme=found, scope=scope)
+    return Quant(QuantMethod.compressed_tensors, found.group_size, source="quantization_config", scheme=found,
+                 scope=scope)
 
 
 def describe(s: CompressedScheme) -> str:

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from vlmscope import errors
+
 T = TypeVar("T")
 
 
@@ -24,12 +26,6 @@ def count(fn: Callable[[], Any], on_meta: bool = True) -> int:
     with torch.device("meta" if on_meta else "cpu"), FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
-
-
-def why(exc: BaseException) -> str:
-    """One short line naming an exception."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text.strip() else type(exc).__name__
 
 
 def first_that_runs(*ways: tuple[str, Callable[[], T]]) -> tuple[T | None, str]:
@@ -44,7 +40,7 @@ def first_that_runs(*ways: tuple[str, Callable[[], T]]) -> tuple[T | None, str]:
         try:
             return way(), name
         except Exception as exc:  # the one catch-all of the cost stage: see the docstring
-            reason = why(exc)
+            reason = errors.reason(exc, 120)
     return None, f"not counted ({reason})"
 
 

@@ -9,10 +9,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from vlmscope.data import Latency, Memory
+from vlmscope.data import Latency, Memory, QuantMethod
 from vlmscope.errors import RequestError
 
-PACKED_8BIT = ("fp8",)  # methods whose matmuls may run at the chip's 8-bit peak (others dequantize to 16 bit)
+PACKED_8BIT = (QuantMethod.fp8,)  # methods whose matmuls may run at the chip's 8-bit peak (others dequantize to 16 bit)
 
 
 @cache

@@ -12,21 +12,21 @@ from torch import nn
 from vlmscope.anatomy.index import ModuleIndex, parent_of, under
 from vlmscope.anatomy.roles import Roles, role_of
 from vlmscope.costing import compressed
-from vlmscope.data import DTYPE_BYTES, Quant
+from vlmscope.data import DTYPE_BYTES, Quant, QuantMethod
 
 NF4_BLOCK = 64  # bitsandbytes 4-bit: one absmax per 64 weights
 NESTED_BLOCK = 256  # double quantization: one fp32 scale per 256 absmax values
 FP8_BLOCK = 128  # transformers' FineGrainedFP8: one fp32 scale per 128 × 128 block
 
 
-PACKED = ("fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8", "compressed-tensors")  # own storage layouts
 SCOPES = {"text_config": "language", "vision_config": "vision"}  # a sub-config's quantization_config covers this role
 
 
 def packed(quant: Quant) -> bool:
     """A quantization method with its own storage layout; ``--dtype int8`` / ``fp8`` / ``int4`` are plain
     dtypes applied to every weight."""
-    return quant.method in PACKED and quant.source != "--dtype"
+    method = QuantMethod.of(quant.method)
+    return method is not None and method.packed and quant.source != "--dtype"
 
 
 def _ceil(a: int, b: int) -> int:
@@ -41,14 +41,15 @@ def linear_bytes(out_features: int, in_features: int, quant: Quant) -> int:
     if not packed(quant):
         return int(n * DTYPE_BYTES[m])  # a plain dtype: every weight at that width
     groups = _ceil(in_features, quant.group_size) if quant.group_size > 0 else 1
-    if m == "awq-int4":  # qweight int32 (in, out/8); qzeros int32 (groups, out/8); scales fp16 (groups, out)
+    if m == QuantMethod.awq_int4:  # qweight int32 (in, out/8); qzeros int32 (groups, out/8); scales fp16 (groups, out)
         return n // 2 + groups * out_features // 2 + 2 * groups * out_features
-    if m in ("gptq-int4", "gptq-int8"):  # qweight int32 packed along in; qzeros packed along out; g_idx int32
-        bits = 4 if m == "gptq-int4" else 8
+    if m in (QuantMethod.gptq_int4, QuantMethod.gptq_int8):  # qweight int32 packed along in; qzeros along out;
+        # g_idx int32
+        bits = 4 if m == QuantMethod.gptq_int4 else 8
         return n * bits // 8 + groups * out_features * bits // 8 + 2 * groups * out_features + 4 * in_features
-    if m == "int8":  # LLM.int8: int8 weight and one fp32 scale per output row (SCB)
+    if m == QuantMethod.int8:  # LLM.int8: int8 weight and one fp32 scale per output row (SCB)
         return n + 4 * out_features
-    if m == "nf4":  # packed 4-bit, absmax per 64 (fp32; or uint8 + nested fp32 scales), and the code maps
+    if m == QuantMethod.nf4:  # packed 4-bit, absmax per 64 (fp32; or uint8 + nested fp32 scales), and the code maps
         blocks = _ceil(n, NF4_BLOCK)
         if quant.double_quant:
             return _ceil(n, 2) + blocks + 4 * _ceil(blocks, NESTED_BLOCK) + 4 * 16 + 4 * 256
@@ -63,7 +64,7 @@ def quantized_roles(quant: Quant) -> str:
         kept = (f"the Linear layers{scope} its config targets ({compressed.describe(quant.scheme)}); "
                 f"ignored: {', '.join(quant.scheme.ignore)[:300] or 'none'}; every other weight at 16 bit")
         return kept
-    if quant.method in ("awq-int4", "gptq-int4", "gptq-int8"):
+    if (method := QuantMethod.of(quant.method)) is not None and method.decoder_only:
         kept = "the language model's decoder-block linears (AutoAWQ / GPTQ); vision, connector, embeddings and "\
                "LM head at 16 bit"
     elif packed(quant):
@@ -130,7 +131,7 @@ def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
         return compressed.quantizes(path, "Linear", quant.scheme)
     if any(part and f".{part}." in f".{path}." for part in quant.skip_modules):  # the module or one above it
         return False
-    if m in ("awq-int4", "gptq-int4", "gptq-int8"):
+    if (method := QuantMethod.of(m)) is not None and method.decoder_only:
         return role == "language" and under(path, roles.language_stack)
     return role in ("vision", "connector", "language", "model")
 
@@ -150,17 +151,17 @@ def from_config(config: dict[str, Any]) -> Quant | None:
     skip = tuple(str(s) for s in (q.get("modules_to_not_convert") or q.get("llm_int8_skip_modules") or ()))
     bits = q.get("bits", q.get("w_bit"))
     if kind == "awq" and bits == 4:
-        return Quant("awq-int4", group, skip_modules=skip, source="quantization_config", scope=scope)
+        return Quant(QuantMethod.awq_int4, group, skip_modules=skip, source="quantization_config", scope=scope)
     if kind == "gptq" and bits in (4, 8):
         return Quant(f"gptq-int{bits}", group if group > 0 else -1, skip_modules=skip, source="quantization_config",
                      scope=scope)
     if kind == "bitsandbytes" and q.get("load_in_4bit"):
-        return Quant("nf4", 64, double_quant=bool(q.get("bnb_4bit_use_double_quant")), skip_modules=skip,
+        return Quant(QuantMethod.nf4, 64, double_quant=bool(q.get("bnb_4bit_use_double_quant")), skip_modules=skip,
                      source="quantization_config", scope=scope)
     if kind == "bitsandbytes" and q.get("load_in_8bit"):
-        return Quant("int8", 0, skip_modules=skip, source="quantization_config", scope=scope)
+        return Quant(QuantMethod.int8, 0, skip_modules=skip, source="quantization_config", scope=scope)
     if kind == "fp8":
-        return Quant("fp8", FP8_BLOCK, skip_modules=skip, source="quantization_config", scope=scope)
+        return Quant(QuantMethod.fp8, FP8_BLOCK, skip_modules=skip, source="quantization_config", scope=scope)
     return None  # a method vlmscope does not model: the sheet says so and counts the config's dtype
 
 

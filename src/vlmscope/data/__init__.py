@@ -23,6 +23,7 @@ from vlmscope.data.cost import (
     Memory,
     Outcome,
     Quant,
+    QuantMethod,
 )
 from vlmscope.data.facts import (
     Anatomy,
@@ -74,6 +75,7 @@ __all__ = [
     "Outcome",
     "ParamCounts",
     "Quant",
+    "QuantMethod",
     "ResamplerFacts",
     "ResamplerKind",
     "Role",

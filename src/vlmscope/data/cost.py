@@ -93,7 +93,37 @@ class CostRequest:
             object.__setattr__(self, "gpu_bytes", exact)
 
 
-QUANT_METHODS = ("bf16", "fp16", "fp8", "int8", "nf4", "awq-int4", "gptq-int4", "gptq-int8")
+class QuantMethod(StrEnum):
+    """How a checkpoint stores its weights: the one list of quantization methods vlmscope models (``--quant``,
+    ``CostRequest.quant``, ``Quant.method`` and JSON ``cost.memory.quant`` use these names)."""
+
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"  # transformers' FineGrainedFP8: 128 × 128 block scales
+    int8 = "int8"  # bitsandbytes LLM.int8
+    nf4 = "nf4"  # bitsandbytes 4-bit
+    awq_int4 = "awq-int4"
+    gptq_int4 = "gptq-int4"
+    gptq_int8 = "gptq-int8"
+    compressed_tensors = "compressed-tensors"  # read from a config only: its scheme says the rest
+
+    @property
+    def packed(self) -> bool:
+        """A storage layout of its own (packed integers, scales), not a plain 16-bit dtype."""
+        return self not in (QuantMethod.bf16, QuantMethod.fp16)
+
+    @property
+    def decoder_only(self) -> bool:
+        """AutoAWQ / GPTQ: the language model's decoder-block linears only, with per-group scales."""
+        return self in (QuantMethod.awq_int4, QuantMethod.gptq_int4, QuantMethod.gptq_int8)
+
+    @classmethod
+    def of(cls, name: str) -> QuantMethod | None:
+        """The method named ``name``; None for a plain dtype (``--dtype int4``: every weight at that width)."""
+        return cls._value2member_map_.get(name)  # type: ignore[return-value]
+
+
+QUANT_METHODS = tuple(m.value for m in QuantMethod if m is not QuantMethod.compressed_tensors)  # what --quant takes
 
 
 @dataclass(frozen=True)
