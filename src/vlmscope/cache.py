@@ -81,7 +81,7 @@ def store(cache_key: str, anatomy: Anatomy | CostSheet) -> None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / f"{cache_key}.json", json.dumps(dataclasses.asdict(anatomy)).encode("utf-8"))
+        write_atomic(folder / f"{cache_key}.json", json.dumps(dataclasses.asdict(anatomy)).encode("utf-8"), own=True)
     except (OSError, TypeError, ValueError, VlmscopeError):  # a cache that cannot be written is no cache
         return
 

@@ -62,11 +62,13 @@ def check_target(path: Path) -> os.stat_result | None:
     return info
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, own: bool = False) -> None:
     """Write ``data`` to ``path`` whole or not at all. The temporary file has a random name in the same
     folder and is created exclusively (O_EXCL), so nothing planted there is followed; a file that is
-    replaced keeps its mode, a new one gets the mode the umask gives."""
-    existing = check_target(path)
+    replaced keeps its mode, a new one gets the mode the umask gives. A path that exists as anything but a
+    regular file is refused, unless the path is vlmscope's ``own`` (a cache entry): then whatever stands
+    there (a FIFO, a symlink) is replaced by the new file, never followed."""
+    existing = None if own else check_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

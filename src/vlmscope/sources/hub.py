@@ -1,13 +1,16 @@
 """Config files from the Hugging Face Hub: an allow-list of small JSON files, never weights or code.
 
-Downloads go through huggingface_hub, so its cache, ``HF_TOKEN``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE``
-all apply. Code files are fetched only for ``--trust-remote-code`` (by transformers' own loader).
+vlmscope fetches those files with a small client of its own and stores them in huggingface_hub's cache, in
+its layout (``hubcache``), so ``HF_TOKEN``, ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE`` and
+``HF_HUB_OFFLINE`` all apply and the cache is shared with huggingface_hub's tools. The server chooses
+neither a path nor a size: its commit and ETag must be hex digests before anything is written, a body is
+read to the config limit (``MAX_CONFIG_BYTES``) and no further, and a refused answer leaves nothing behind.
+Code files are fetched only for ``--trust-remote-code`` (by transformers' own loader).
 
-A whole resolution has one deadline, ``VLMSCOPE_HUB_TIMEOUT`` seconds (20 by default), passed to
-huggingface_hub's own timeouts and enforced around them. A revision that is a commit hash is answered from
-the cache without any request (a commit never changes). For a branch or tag, the Hub is asked first; when
-it cannot be reached, the cached files are used and a warning says so. huggingface_hub's retry warnings
-are silenced: the user sees one line.
+A whole resolution has one deadline, ``VLMSCOPE_HUB_TIMEOUT`` seconds (20 by default), applied to every
+request and enforced around them. A revision that is a commit hash is answered from the cache without any
+request (a commit never changes). For a branch or tag, the Hub is asked first; when it cannot be reached,
+the cached files are used and a warning says so.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ import os
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote, urljoin, urlsplit
 
-from vlmscope.errors import HubError, RequestError, VlmscopeWarning, clip
+from vlmscope.errors import HubError, RequestError, VlmscopeWarning, clip, reason, shown
+from vlmscope.limits import MAX_CONFIG_BYTES
+from vlmscope.sources import hubcache
 
 CONFIG = "config.json"
 OPTIONAL = ("preprocessor_config.json", "processor_config.json")
@@ -29,7 +37,6 @@ TIMEOUT_ENV = "VLMSCOPE_HUB_TIMEOUT"
 DEFAULT_TIMEOUT_S = 20.0
 _CANDIDATE = re.compile(r"[^/@\s]+/[^/@\s]+(@.*)?", re.S)
 _REVISION = re.compile(r"[\w][\w.\-/]{0,254}")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 T = TypeVar("T")
 
 
@@ -95,10 +102,16 @@ def _offline() -> bool:
 
 def fetch(ref: str) -> dict[str, Path]:
     """config.json and the optional processor configs of ``ref``, from the cache or the Hub, within the
-    deadline."""
+    deadline. A commit hash already cached, and ``HF_HUB_OFFLINE``, are answered without any request."""
     repo_id, revision = split(ref)
-    if revision is not None and _COMMIT.fullmatch(revision) and (cached := _cached(repo_id, revision)):
+    revision = revision or "main"
+    if hubcache.COMMIT.fullmatch(revision) and (cached := _cached(repo_id, revision)):
         return cached
+    if _offline():
+        if cached := _cached(repo_id, revision):
+            return cached
+        raise HubError(ref, "offline (HF_HUB_OFFLINE=1) and its config.json is not in the cache; "
+                            "run once online or unset HF_HUB_OFFLINE")
     limit = timeout_s()
     try:
         return _within(limit, lambda: _download(ref, repo_id, revision, time.monotonic() + limit))
@@ -113,8 +126,6 @@ def fetch(ref: str) -> dict[str, Path]:
 
 def _within(limit: float, work: Callable[[], T]) -> T:
     """Run ``work`` in a daemon thread and give up after ``limit`` seconds (the thread is abandoned)."""
-    from huggingface_hub.utils import logging as hub_logging
-
     box: dict[str, object] = {}
 
     def run() -> None:
@@ -123,14 +134,9 @@ def _within(limit: float, work: Callable[[], T]) -> T:
         except BaseException as exc:  # handed to the caller's thread below
             box["error"] = exc
 
-    level = hub_logging.get_verbosity()
-    hub_logging.set_verbosity_error()  # no retry warnings: the user sees one line
-    try:
-        thread = threading.Thread(target=run, name="vlmscope-hub", daemon=True)
-        thread.start()
-        thread.join(limit)
-    finally:
-        hub_logging.set_verbosity(level)
+    thread = threading.Thread(target=run, name="vlmscope-hub", daemon=True)
+    thread.start()
+    thread.join(limit)
     if thread.is_alive():
         raise _Unreachable(f"no answer within {limit:g} s; {TIMEOUT_ENV} sets the deadline")
     if "error" in box:
@@ -138,74 +144,101 @@ def _within(limit: float, work: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def _cached(repo_id: str, revision: str | None) -> dict[str, Path] | None:
-    """The config files of ``repo_id`` at ``revision`` already in the huggingface_hub cache, or None."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        found = {CONFIG: Path(hf_hub_download(repo_id, CONFIG, revision=revision, local_files_only=True))}
-    except (OSError, ValueError, EntryNotFoundError):
+def _cached(repo_id: str, revision: str) -> dict[str, Path] | None:
+    """The config files of ``repo_id`` at ``revision`` already in the cache, or None."""
+    commit = hubcache.commit_of(repo_id, revision)
+    config = hubcache.read(repo_id, commit, CONFIG) if commit else None
+    if commit is None or config is None:
         return None
+    found = {CONFIG: config}
     for name in OPTIONAL:
-        try:
-            found[name] = Path(hf_hub_download(repo_id, name, revision=revision, local_files_only=True))
-        except (OSError, ValueError, EntryNotFoundError):
-            continue
+        if (path := hubcache.read(repo_id, commit, name)) is not None:
+            found[name] = path
     return found
 
 
-def _download(ref: str, repo_id: str, revision: str | None, deadline: float) -> dict[str, Path]:
-    """Ask the Hub (one quick request without retries first, so an unreachable endpoint fails fast), then
-    download config.json and the optional files, each request timed out by what is left of the deadline."""
-    from huggingface_hub import errors as hub_errors
-    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
-
-    def left() -> float:
-        return max(deadline - time.monotonic(), 0.1)
-
-    try:
-        if not _offline():
-            get_hf_file_metadata(hf_hub_url(repo_id, CONFIG, revision=revision), timeout=left())
-        files = {CONFIG: Path(hf_hub_download(repo_id, CONFIG, revision=revision, etag_timeout=left()))}
-    except (OSError, TimeoutError, *_transport_errors()) as exc:
-        raise _hub_error(ref, revision, exc) from exc
-    for name in OPTIONAL:
+def _download(ref: str, repo_id: str, revision: str, deadline: float) -> dict[str, Path]:
+    """Fetch config.json and the optional files, each bounded in size and time, and store each in the cache
+    once its commit and ETag are checked as the hex they must be."""
+    files: dict[str, Path] = {}
+    for name in (CONFIG, *OPTIONAL):
         try:
-            files[name] = Path(hf_hub_download(repo_id, name, revision=revision, etag_timeout=left()))
-        except (hub_errors.EntryNotFoundError, OSError):
-            continue  # optional: absent in the repo, or offline and not cached
+            headers, data = _get(_url(repo_id, revision, name), deadline)
+        except _Status as exc:
+            if name != CONFIG and exc.status == 404:
+                continue  # optional: absent in the repo
+            raise _status_error(ref, revision, name, exc) from exc
+        if len(data) > MAX_CONFIG_BYTES:
+            raise HubError(ref, f"{name} is larger than the {MAX_CONFIG_BYTES // 2**20} MiB limit of a config "
+                                "file; refused, nothing written")
+        commit, etag = headers.get("x-repo-commit"), headers.get("x-linked-etag") or headers.get("etag")
+        blob = hubcache.blob_name(etag)
+        if commit is None or not hubcache.COMMIT.fullmatch(commit) or blob is None:
+            bad = f"X-Repo-Commit {shown(commit)}" if blob else f"ETag {shown(etag)}"
+            raise HubError(ref, f"the server's answer for {name} has a malformed {bad} (a commit and an ETag are "
+                                "hex digests); refused, nothing written")
+        files[name] = hubcache.write(repo_id, revision, commit, name, blob, data)
     return files
 
 
-def _transport_errors() -> tuple[type[Exception], type[Exception]]:
-    """(any transport error, a timeout) of the HTTP client huggingface_hub uses."""
-    import importlib
+class _Status(Exception):
+    """An HTTP error answer: its status and the Hub's ``X-Error-Code``."""
 
-    try:
-        client = importlib.import_module("httpx2")  # huggingface_hub 2.x
-    except ImportError:
-        client = importlib.import_module("httpx")
-    return client.HTTPError, client.TimeoutException
+    def __init__(self, status: int, code: str | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.code = status, code
 
 
-def _hub_error(ref: str, revision: str | None, exc: Exception) -> Exception:
-    """The one-line error (or the ``_Unreachable`` that lets the cache answer) for a failed request."""
-    from huggingface_hub import errors as hub_errors
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # redirects are followed in ``_get``, with their metadata kept
 
-    if isinstance(exc, hub_errors.GatedRepoError):
+
+def _url(repo_id: str, revision: str, filename: str) -> str:
+    return f"{endpoint().rstrip('/')}/{repo_id}/resolve/{quote(revision, safe='')}/{filename}"
+
+
+def _get(url: str, deadline: float) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of a GET, following at most 3 redirects (the Hub's metadata headers are taken from
+    the first answer that has them; the token is sent to the endpoint's host only); the body is read to
+    one byte past the config limit at most."""
+    from huggingface_hub import get_token
+
+    token, host = get_token(), urlsplit(url).netloc
+    opener = urllib.request.build_opener(_NoRedirect)
+    meta: dict[str, str] = {}
+    for _ in range(4):
+        headers = {"User-Agent": "vlmscope", **({"Authorization": f"Bearer {token}"} if token and
+                                                urlsplit(url).netloc == host else {})}
+        try:
+            response = opener.open(urllib.request.Request(url, headers=headers),
+                                   timeout=max(deadline - time.monotonic(), 0.1))
+        except urllib.error.HTTPError as exc:
+            answer = {k.lower(): v for k, v in exc.headers.items()}
+            meta = meta or (answer if "x-repo-commit" in answer else {})
+            if exc.code in (301, 302, 303, 307, 308) and answer.get("location"):
+                url = urljoin(url, answer["location"])
+                continue
+            raise _Status(exc.code, answer.get("x-error-code")) from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise _Unreachable(reason(exc, 120)) from exc
+        with response:
+            answer = {k.lower(): v for k, v in response.headers.items()}
+            length = answer.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_CONFIG_BYTES:
+                return answer, b"\0" * (MAX_CONFIG_BYTES + 1)  # refused by size, unread
+            return {**answer, **meta}, response.read(MAX_CONFIG_BYTES + 1)
+    raise _Status(310, "TooManyRedirects")
+
+
+def _status_error(ref: str, revision: str, name: str, exc: _Status) -> HubError:
+    """The one-line error for an HTTP error answer, read from the Hub's ``X-Error-Code``."""
+    if exc.code == "GatedRepo":
         return HubError(ref, "the repository is gated: accept its terms on the Hub, then set HF_TOKEN")
-    if isinstance(exc, hub_errors.RepositoryNotFoundError):
+    if exc.code == "RepoNotFound" or exc.status == 401:
         return HubError(ref, f"repository not found on {endpoint()} (if it is private, set HF_TOKEN)")
-    if isinstance(exc, hub_errors.RevisionNotFoundError):
+    if exc.code == "RevisionNotFound":
         return HubError(ref, f"revision {revision!r} not found")
-    if isinstance(exc, hub_errors.RemoteEntryNotFoundError):
+    if exc.status == 404:
         return HubError(ref, "the repository has no config.json; it is not a transformers model")
-    if isinstance(exc, hub_errors.LocalEntryNotFoundError) and _offline():
-        return HubError(ref, "offline (HF_HUB_OFFLINE=1) and its config.json is not in the cache; "
-                             "run once online or unset HF_HUB_OFFLINE")
-    if isinstance(exc, (TimeoutError, _transport_errors()[1])):
-        return _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline")
-    if isinstance(exc, hub_errors.HfHubHTTPError) and exc.response is not None:
-        return HubError(ref, f"cannot download config.json from {endpoint()}: HTTP {exc.response.status_code}")
-    return _Unreachable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}".rstrip(": "))
+    return HubError(ref, f"cannot download {name} from {endpoint()}: HTTP {exc.status}")
