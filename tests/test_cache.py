@@ -63,3 +63,26 @@ def test_a_failed_cache_write_leaves_nothing_behind(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(os, "replace", refuse)
     cache.store("k" * 64, anatomies["llava-hf/llava-1.5-7b-hf"])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path, value", [(("visual_tokens",), -576), (("memory", "weights_bytes"), -1),
+                                         (("flops", "prefill"), 2**70), (("gpu_gb",), float("inf"))])
+def test_a_tampered_value_of_the_right_type_is_not_trusted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           path: tuple[str, ...], value: object) -> None:
+    """Cache entries are checked for their values, not only their types: a negative count or byte figure,
+    or one past 2^63, makes the entry rebuilt, never rendered."""
+    import json
+
+    from vlmscope.data import CostRequest, CostSheet
+
+    monkeypatch.setenv("VLMSCOPE_CACHE", str(tmp_path))
+    _, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(gpu_gb=80), use_cache=False)
+    cache.store("entry", sheet)
+    assert cache.load("entry", CostSheet) == sheet
+    data = json.loads((tmp_path / "entry.json").read_text())
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    (tmp_path / "entry.json").write_text(json.dumps(data))
+    assert cache.load("entry", CostSheet) is None

@@ -218,6 +218,17 @@ def test_a_replaced_report_keeps_its_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(out.stat().st_mode) == 0o640 and out.read_text() != "old"
 
 
+def test_a_replaced_file_keeps_no_setuid_bit(tmp_path: Path) -> None:
+    """The permission bits of a replaced file are kept; setuid, setgid and sticky are not."""
+    from vlmscope.files import write_atomic
+
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    out.chmod(0o6755)
+    write_atomic(out, b"new")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755 and out.read_bytes() == b"new"
+
+
 # --- The Hub -----------------------------------------------------------------------------------------------
 
 
@@ -442,4 +453,86 @@ def test_a_corrupt_cache_entry_is_rebuilt_through_the_cli(tmp_path: Path) -> Non
 def test_security_page_lists_every_attack() -> None:
     page = (ROOT / "docs" / "security.md").read_text()
     for attack, *_ in BAD_CONFIGS:
+        assert f"| {attack} |" in page, attack
+
+
+# Values that reached "internal error" before: each is now the config's error, one line naming the key and
+# what it accepts. (attack, config, preprocessor, message); run in-process through the same pipeline the
+# CLI calls (the CLI's one line and exit 2 for any VlmscopeError are tested above).
+BAD_VALUES: list[tuple[str, object, object | None, str]] = [
+    ("head_dim 0", _llava(**{"text_config.head_dim": 0}), None, "cannot be built from this config: ZeroDivisionError"),
+    ("llama3 RoPE low_freq_factor 0", _llava(**{"text_config.rope_scaling": {
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192}}), None, "low_freq_factor = 0 is not a positive number"),
+    ("llama3 RoPE equal factors", _llava(**{"text_config.rope_scaling": {
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192}}), None, "low_freq_factor = high_freq_factor = 4.0"),
+    ("pad_token_id beyond the vocabulary", _llava(**{"text_config.pad_token_id": 10**6}), None,
+     "pad_token_id = 1000000 is outside the vocabulary"),
+    ("flash_attention_2 not installed", _llava(attn_implementation="flash_attention_2"), None,
+     "cannot be built from this config: ImportError: FlashAttention2"),
+    ("a vision model_type as the text config", _llava(**{"text_config.model_type": "clip_vision_model"}), None,
+     "transformers rejects it"),
+    ("num_query_tokens -5", _llava(num_query_tokens=-5), None, "num_query_tokens = -5 is not a positive integer"),
+    ("mm_tokens_per_image 0", _llava(mm_tokens_per_image=0), None, "mm_tokens_per_image = 0 is not a positive"),
+    ("torch_dtype not a dtype", _llava(torch_dtype="float\x1b[31m99"), None,
+     "torch_dtype = 'float\\x1b[31m99' is not a torch dtype"),
+    ("negative sliding_window", _llava(**{"text_config.sliding_window": -5}), None,
+     "sliding_window = -5 is not an integer ≥ 0"),
+    ("KV heads 7 against the default 32 heads", _llava(**{"text_config.num_key_value_heads": 7}), None,
+     "num_attention_heads = 32 (the class default where the file has none) is not divisible by"),
+    ("pinpoints smaller than a tile", _llava(image_grid_pinpoints=[[10, 10]]), None,
+     "image_grid_pinpoints entry [10, 10] is smaller than the vision encoder's tile"),
+    ("modules_to_not_convert a string", _llava(quantization_config={
+        "quant_method": "awq", "bits": 4, "group_size": 128, "modules_to_not_convert": "0123456789"}), None,
+     "modules_to_not_convert = '0123456789' is not a list of module names"),
+    ("llm_int8_skip_modules an int", _llava(quantization_config={
+        "quant_method": "bitsandbytes", "load_in_4bit": True, "llm_int8_skip_modules": 5}), None,
+     "llm_int8_skip_modules = 5 is not a list of module names"),
+    ("load_in_4bit \"false\"", _llava(quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": "false"}),
+     None, "load_in_4bit = 'false' is not true or false"),
+    ("Idefics2 size a bare int", json.loads((catalog.find("idefics2-8b").folder  # type: ignore[union-attr]
+                                             / "config.reconstructed.json").read_text()), {"size": 5},
+     "size = 5 is not an object of sizes"),
+    ("Idefics3 max_image_size not an object", json.loads((catalog.find("SmolVLM-256M-Instruct").folder  # type: ignore[union-attr]
+                                                          / "config.json").read_text()),
+     {"max_image_size": 512, "do_image_splitting": True}, "max_image_size = 512 is not an object of sizes"),
+]
+
+
+@pytest.mark.parametrize("attack, config, pre, message", BAD_VALUES, ids=[a[0] for a in BAD_VALUES])
+def test_a_bad_value_is_the_configs_error(tmp_path: Path, attack: str, config: object, pre: object | None,
+                                          message: str) -> None:
+    import vlmscope
+    from vlmscope.data import CostRequest
+    from vlmscope.errors import VlmscopeError
+
+    with pytest.raises(VlmscopeError) as refused:
+        vlmscope.cost(_folder(tmp_path, config, pre), CostRequest(image_size=(1024, 768)), use_cache=False)
+    assert message in str(refused.value), (attack, str(refused.value))
+    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "llava-1.5-7b-hf", "--gpu-mem", "9" * 400 + "GB"), "bad --gpu-mem '999"),
+    (("fit", "llava-1.5-7b-hf", "--gpu-mem", "2000000EB"), "bad --gpu-mem"),
+    (("show", "llava-1.5-7b-hf", "--gpu-gb", "1e300"), "at most 2^30 (1 EiB)"),
+    (("show", "llava-1.5-7b-hf", "--gpu-gb", "1e200"), "at most 2^30 (1 EiB)"),
+    (("show", "llava-1.5-7b-hf", "--image-size", "¹⁰²⁴x768"), "write WIDTHxHEIGHT in digits 0-9"),
+    (("show", "llava-1.5-7b-hf", "--image-size", "9" * 5000 + "x768"), "write WIDTHxHEIGHT in digits 0-9"),
+    (("report", "llava-1.5-7b-hf", "-o", "a" * 300 + ".html"), "File name too long"),
+])
+def test_a_bad_cli_value_is_one_line(args: tuple[str, ...], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from vlmscope.cli.app import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2, (args[:3], result.output[-300:])
+    assert message in result.output and result.output.count("\n") == 1 and "internal error" not in result.output
+
+
+def test_security_page_lists_every_bad_value() -> None:
+    page = (ROOT / "docs" / "security.md").read_text()
+    for attack, *_ in BAD_VALUES:
         assert f"| {attack} |" in page, attack

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import math
 import os
 import types
 import typing
@@ -70,9 +71,28 @@ def load(cache_key: str, kind: type[T]) -> T | None:
         return None
     try:
         data = read_bounded(folder / f"{cache_key}.json", MAX_ENTRY_BYTES, follow_symlinks=False)
-        return from_dict(kind, json.loads(data.decode("utf-8")))
+        entry = json.loads(data.decode("utf-8"))
+        _check_numbers(entry)
+        return from_dict(kind, entry)
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
+
+
+SIGNED = ("headroom_bytes",)  # the one cached figure that may be negative (a request that does not fit)
+
+
+def _check_numbers(data: Any, key: str = "") -> None:
+    """Values, not only types: every number of an entry is finite, within 2^63, and not negative (counts,
+    bytes, FLOPs, seconds) unless its key is one of ``SIGNED``; ValueError otherwise (a tampered entry)."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _check_numbers(v, str(k))
+    elif isinstance(data, list):
+        for v in data:
+            _check_numbers(v, key)
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        if not math.isfinite(data) or abs(data) >= 2**63 or (data < 0 and key not in SIGNED):
+            raise ValueError(f"cache entry: {key} = {data!r} is out of its domain")
 
 
 def store(cache_key: str, anatomy: Anatomy | CostSheet) -> None:

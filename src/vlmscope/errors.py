@@ -20,6 +20,20 @@ def reason(exc: BaseException, limit: int = 300) -> str:
     return clip(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, limit)
 
 
+def from_library(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised outside vlmscope's own code (its innermost frame lies in transformers,
+    torch or another library): a library refusing a value of the config it was given, not a vlmscope bug."""
+    import os
+
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return False
+    here = os.path.dirname(os.path.abspath(__file__))
+    return not os.path.abspath(last.tb_frame.f_code.co_filename).startswith(here + os.sep)
+
+
 class VlmscopeError(Exception):
     """Base class of every error vlmscope raises on purpose (bad input, unsupported model)."""
 

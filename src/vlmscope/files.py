@@ -65,7 +65,8 @@ def check_target(path: Path) -> os.stat_result | None:
 def write_atomic(path: Path, data: bytes, *, own: bool = False) -> None:
     """Write ``data`` to ``path`` whole or not at all. The temporary file has a random name in the same
     folder and is created exclusively (O_EXCL), so nothing planted there is followed; a file that is
-    replaced keeps its mode, a new one gets the mode the umask gives. A path that exists as anything but a
+    replaced keeps its permission bits (never setuid, setgid or sticky), a new one gets the mode the umask
+    gives. A path that exists as anything but a
     regular file is refused, unless the path is vlmscope's ``own`` (a cache entry): then whatever stands
     there (a FIFO, a symlink) is replaced by the new file, never followed."""
     existing = None if own else check_target(path)
@@ -73,7 +74,8 @@ def write_atomic(path: Path, data: bytes, *, own: bool = False) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask())
+        # the permission bits only: a setuid, setgid or sticky bit of the replaced file is not copied
+        os.chmod(tmp, existing.st_mode & 0o777 if existing is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

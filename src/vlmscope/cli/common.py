@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, TextIO, TypeVar
 
 import typer
 
-from vlmscope.errors import VlmscopeError, VlmscopeWarning
+from vlmscope.errors import VlmscopeError, VlmscopeWarning, clip
+from vlmscope.limits import MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
     from vlmscope.data import Comparison, CostRequest, Outcome
@@ -151,25 +152,38 @@ ReserveOpt = Annotated[str | None, typer.Option(
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        fail(f"bad --image-size {text!r}: write WIDTHxHEIGHT, e.g. 1024x768")
-    return int(parts[0]), int(parts[1])
+    """``WIDTHxHEIGHT`` in ASCII digits; a side of more than 12 digits is refused before it is converted."""
+    match = re.fullmatch(r"\s*([0-9]{1,12})\s*[x×X]\s*([0-9]{1,12})\s*", text)
+    if match is None or not all(int(side) > 0 for side in match.groups()):
+        fail(f"bad --image-size {one_line(clip(repr(text), 60))}: write WIDTHxHEIGHT in digits 0-9, each side "
+             f"from 1 to {MAX_IMAGE_SIDE:,} pixels, e.g. 1024x768")
+        raise AssertionError("unreachable")
+    return int(match.group(1)), int(match.group(2))
 
 
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def parse_memory(text: str) -> int:
+def parse_memory(text: str, flag: str = "--gpu-mem", minimum: int = 1) -> int:
     """``24GB`` (10^9 bytes each), ``80GiB`` (2^30), ``512MiB``, ... as bytes; a unit is required, since GB
     and GiB differ by 7%."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([A-Za-z]{1,3})\s*", text)
     unit = _UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
-        fail(f"bad --gpu-mem {text!r}: write a size with its unit, e.g. 24GB (10^9 bytes) or 80GiB (2^30 bytes)")
+        fail(f"bad {flag} {one_line(clip(repr(text), 60))}: write a size with its unit, e.g. 24GB (10^9 bytes) "
+             "or 80GiB (2^30 bytes)")
         raise AssertionError("unreachable")
-    return int(float(match.group(1)) * unit)
+    size = int(float(match.group(1)) * unit)
+    if not minimum <= size <= 2**60:
+        fail(f"bad {flag} {one_line(clip(repr(text), 60))}: a size of at least {minimum} byte(s) and at most 1 EiB "
+             "(2^60 bytes)")
+    return size
+
+
+def parse_reserve(text: str | None) -> int | None:
+    """``--reserve`` as bytes (0 allowed), or None for fit's default."""
+    return parse_memory(text, "--reserve", 0) if text else None
 
 
 def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:
@@ -237,11 +251,14 @@ def with_progress(refs: tuple[str, ...], work: Callable[[Callable[[str], None]],
 
 def output_path(raw: str) -> Path:
     """The file ``-o`` names; an empty name, a folder (``/``, ``.``) or a missing folder is refused."""
-    path = Path(raw)
-    if not raw.strip() or raw.endswith(("/", "\\")) or path.name in ("", ".", "..") or path.is_dir():
-        fail(f"bad --output {raw!r}: name a file to write, e.g. report.html")
-    if not path.parent.is_dir():
-        fail(f"bad --output {raw!r}: the folder {str(path.parent)!r} does not exist")
+    path, shown = Path(raw), one_line(clip(repr(raw), 80))
+    try:
+        if not raw.strip() or raw.endswith(("/", "\\")) or path.name in ("", ".", "..") or path.is_dir():
+            fail(f"bad --output {shown}: name a file to write, e.g. report.html")
+        if not path.parent.is_dir():
+            fail(f"bad --output {shown}: the folder {one_line(clip(repr(str(path.parent)), 80))} does not exist")
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        fail(f"bad --output {shown}: {getattr(exc, 'strerror', None) or exc}")
     return path
 
 

@@ -31,6 +31,7 @@ from vlmscope.cli.common import (
     guard,
     one_size,
     parse_memory,
+    parse_reserve,
     width,
 )
 
@@ -75,7 +76,7 @@ def fit(
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                                 reserve_bytes=parse_memory(reserve) if reserve else None)[0])
+                                                 reserve_bytes=parse_reserve(reserve))[0])
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(

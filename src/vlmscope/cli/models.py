@@ -34,6 +34,7 @@ from vlmscope.cli.common import (
     one_size,
     output_path,
     parse_memory,
+    parse_reserve,
     print_comparison,
     width,
     write,
@@ -136,7 +137,7 @@ def show(
                                                gpu_gb=gpu_gb, quant=quant, group_size=group_size,
                                                double_quant=double_quant, gpu=gpu,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                               reserve_bytes=parse_memory(reserve) if reserve else None))
+                                               reserve_bytes=parse_reserve(reserve)))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
     sheets = list(found)
@@ -204,7 +205,7 @@ def report(
 
     target = output_path(output)
     request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu,
-                       reserve_bytes=parse_memory(reserve) if reserve else None)
+                       reserve_bytes=parse_reserve(reserve))
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         page = render_report(comparison, fits=_fits(comparison, request))

@@ -76,8 +76,8 @@ class CostRequest:
             object.__setattr__(self, key, DType(value))
         gpu = self.gpu_gb
         if gpu is not None and (isinstance(gpu, bool) or not isinstance(gpu, (int, float)) or not math.isfinite(gpu)
-                                or gpu <= 0):
-            raise RequestError("gpu_gb", gpu, "a positive number of GiB")
+                                or not 0 < gpu <= 2**30):
+            raise RequestError("gpu_gb", gpu, "a positive number of GiB, at most 2^30 (1 EiB)")
         if self.gpu_bytes is not None:
             _positive("gpu_bytes", self.gpu_bytes, 1, 2**60)
         if self.reserve_bytes is not None:

@@ -6,7 +6,7 @@ import dataclasses
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from vlmscope.errors import ConfigError, UnsupportedArchitectureError, VlmscopeWarning, shown
+from vlmscope.errors import ConfigError, UnsupportedArchitectureError, VlmscopeWarning, from_library, reason, shown
 from vlmscope.quiet import quiet
 from vlmscope.skeleton.rebuilt import REBUILT
 
@@ -36,10 +36,30 @@ def make_config(source: ModelSource) -> PretrainedConfig:
     raw = _lift_flat_text(config_class, source)
     try:
         with quiet():
-            return config_class.from_dict(raw)
-    except (TypeError, ValueError, KeyError, StrictDataclassError) as exc:
+            config = config_class.from_dict(raw)
+    except Exception as exc:  # transformers' validation, or any library code refusing a value of the config
+        if not isinstance(exc, StrictDataclassError) and not from_library(exc):
+            raise
         problem = " ".join(str(exc).split())
         raise ConfigError(source.info.location, f"transformers rejects it: {problem[:200]}") from exc
+    _check_heads(config, source.info.location or source.model_id)
+    return config
+
+
+def _check_heads(config: PretrainedConfig, where: str, depth: int = 0) -> None:
+    """Key/value heads that divide the query heads, as the config object holds them (a head count the file
+    leaves out takes the class's default, which the file checks cannot see)."""
+    try:
+        heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
+    except Exception:  # a per-layer attribute a config refuses to give globally (heads vary by layer)
+        heads = kv = None
+    if isinstance(heads, int) and isinstance(kv, int) and kv > 0 and heads % kv:
+        raise ConfigError(where, f"num_attention_heads = {heads} (the class default where the file has none) is "
+                                 f"not divisible by num_key_value_heads = {kv}")
+    for name in getattr(config, "sub_configs", {}) if depth < 4 else ():
+        sub = getattr(config, name, None)
+        if sub is not None and hasattr(sub, "to_dict"):
+            _check_heads(sub, where, depth + 1)
 
 
 def _check_sub_configs(config_class: Any, raw: dict[str, Any], where: str, depth: int = 0) -> None:
@@ -143,7 +163,12 @@ def build(source: ModelSource, *, trust_remote_code: bool = False) -> nn.Module:
             return _instantiate(cls, config, source)
     with quiet(), torch.device("meta"):
         if rebuilt is not None:
-            return rebuilt(source.config)
+            try:
+                return rebuilt(source.config)
+            except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError, RuntimeError) as exc:
+                # vlmscope's own rebuild reads the config's values directly: a bad one is the config's error
+                raise ConfigError(source.info.location or source.model_id,
+                                  f"its {model_type} skeleton cannot be built from it: {reason(exc, 200)}") from exc
         return _build_remote(source)
 
 
@@ -172,6 +197,8 @@ def _build_remote(source: ModelSource) -> nn.Module:
 def _instantiate(cls: Any, config: PretrainedConfig, source: ModelSource) -> nn.Module:
     try:
         return cls(config)  # type: ignore[no-any-return]
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        problem = f"{cls.__name__} cannot be built from this config: {exc}"
+    except Exception as exc:  # a library refusing a value of the config while building (not a vlmscope bug)
+        if not from_library(exc):
+            raise
+        problem = f"{cls.__name__} cannot be built from this config: {reason(exc, 200)}"
         raise UnsupportedArchitectureError(source.model_id, problem) from exc

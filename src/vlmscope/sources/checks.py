@@ -9,6 +9,7 @@ value. No legitimate model comes near a limit (the tests run the whole catalog a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
@@ -23,6 +24,14 @@ _POSITIVE = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key
              "vocab_size", "num_channels", "patch_size", "image_size", "max_position_embeddings", "d_model",
              "spatial_merge_size", "temporal_patch_size", "num_heads")
 _CROP_KEYS = ("num_crops", "max_patches", "min_patches", "max_num_patches", "max_image_tiles")
+# Counts of visual tokens or queries, which a rule divides by or a model makes a tensor of.
+_TOKEN_COUNTS = ("mm_tokens_per_image", "num_query_tokens", "image_seq_length", "num_image_tokens")
+_FACTORS = ("factor", "low_freq_factor", "high_freq_factor")  # RoPE scaling: positive numbers
+_FLAGS = ("load_in_4bit", "load_in_8bit", "bnb_4bit_use_double_quant", "tie_word_embeddings")
+_MODULE_LISTS = ("modules_to_not_convert", "llm_int8_skip_modules")
+# torch dtypes by the names transformers reads from ``dtype`` / ``torch_dtype`` ("auto": the checkpoint's)
+_DTYPES = ("auto", "float32", "float", "float16", "half", "bfloat16", "float64", "double", "int8", "uint8",
+           "int16", "int32", "int64", "bool", "float8_e4m3fn", "float8_e5m2")
 
 
 def _walk(data: Any, where: str) -> Iterator[tuple[str, Any, dict[str, Any]]]:
@@ -73,6 +82,12 @@ def check_config(config: dict[str, Any], where: str) -> None:
             _check_heads(where, owner)
         if key == "patch_size":
             _check_patch(where, owner)
+        if key == "pad_token_id":
+            _check_pad(where, value, owner.get("vocab_size"))
+        if key == "low_freq_factor" and owner.get("high_freq_factor") == value:
+            raise ConfigError(where, f"low_freq_factor = high_freq_factor = {shown(value)}: llama3 RoPE scaling "
+                                     "divides by their difference; use two different numbers")
+    _check_tiles(where, config)
 
 
 def _check_key(where: str, key: str, value: Any) -> None:
@@ -92,6 +107,43 @@ def _check_key(where: str, key: str, value: Any) -> None:
         _check_positive(where, key, value, MAX_CROPS, "crops per image")
     elif key == "image_grid_pinpoints":
         _check_pinpoints(where, value)
+    else:
+        _check_typed(where, key, value)
+
+
+def _check_typed(where: str, key: str, value: Any) -> None:
+    """Keys whose type or domain a build or a rule relies on: token counts, RoPE factors, flags, module
+    lists of a quantization config, dtypes, the sliding window."""
+    if key in _TOKEN_COUNTS:
+        _check_positive(where, key, value, MAX_DIMENSION, "a number of visual tokens or queries")
+    elif key == "sliding_window":
+        _check_positive(where, key, value, MAX_DIMENSION, "a window of tokens", minimum=0)
+    elif key in _FACTORS and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value) and value > 0):
+        raise ConfigError(where, f"{key} = {shown(value)} is not a positive number (a RoPE scaling factor)")
+    elif key in _FLAGS and not isinstance(value, bool):
+        raise ConfigError(where, f"{key} = {shown(value)} is not true or false")
+    elif key in _MODULE_LISTS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ConfigError(where, f"{key} = {shown(value)} is not a list of module names (strings)")
+    elif key in ("dtype", "torch_dtype") and value not in _DTYPES:
+        raise ConfigError(where, f"{key} = {shown(value)} is not a torch dtype: use one of {', '.join(_DTYPES)}")
+
+
+def _check_pad(where: str, pad: Any, vocab: Any) -> None:
+    if _is_int(pad) and _is_int(vocab) and not -vocab <= pad < vocab:
+        raise ConfigError(where, f"pad_token_id = {pad} is outside the vocabulary (vocab_size = {vocab})")
+
+
+def _check_tiles(where: str, config: dict[str, Any]) -> None:
+    """LLaVA-NeXT's pinpoints are resolutions of whole tiles: none may be smaller than the encoder's tile."""
+    vision, pinpoints = config.get("vision_config"), config.get("image_grid_pinpoints")
+    tile = vision.get("image_size") if isinstance(vision, dict) else None
+    if not _is_int(tile) or not isinstance(pinpoints, list):
+        return
+    for pair in pinpoints:
+        if isinstance(pair, list) and any(_is_int(side) and side < tile for side in pair):
+            raise ConfigError(where, f"image_grid_pinpoints entry {shown(pair)} is smaller than the vision "
+                                     f"encoder's tile ({tile}×{tile}): each pinpoint is a grid of whole tiles")
 
 
 def _is_count(key: str) -> bool:
@@ -137,3 +189,16 @@ def check_preprocessor(pre: dict[str, Any], where: str) -> None:
             _check_positive(where, key, value, MAX_DIMENSION, "a size in pixels")
         elif key == "image_grid_pinpoints":
             _check_pinpoints(where, value)
+
+
+def size_setting(pre: dict[str, Any], key: str) -> dict[str, Any]:
+    """A processor setting that must be an object of sizes (``{"longest_edge": 980}``); absent: empty. A bare
+    number or anything else is refused: which side it would mean differs between processors."""
+    value = pre.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("preprocessor_config.json", f"{key} = {shown(value)} is not an object of sizes: this "
+                                                      "processor reads e.g. {\"longest_edge\": 980} or "
+                                                      "{\"height\": 384, \"width\": 384}")
+    return value

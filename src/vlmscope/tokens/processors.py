@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from vlmscope.data import ImageTokens
+from vlmscope.sources.checks import size_setting
 
 HD_TRANSFORM = "hd_transform"  # the value a rebuilt skeleton's ``vlmscope_processing`` gives for Phi-3-vision
 
@@ -77,8 +78,8 @@ def tiles(image_size: int, base: int, pre: dict[str, Any], width: int, height: i
     tiles of the encoder's size, split into that grid, and a global view is added; every tile becomes
     ``base`` tokens after the pixel shuffle. As Idefics3ImageProcessor.get_number_of_image_patches counts."""
     rules = defaults("tiling")
-    tile = int((pre.get("max_image_size") or {}).get("longest_edge", image_size))
-    longest = int((pre.get("size") or {}).get("longest_edge", rules["size_longest_edge_in_tiles"] * tile))
+    tile = int(size_setting(pre, "max_image_size").get("longest_edge", image_size))
+    longest = int(size_setting(pre, "size").get("longest_edge", rules["size_longest_edge_in_tiles"] * tile))
     if not pre.get("do_image_splitting", rules["do_image_splitting"]):
         return ImageTokens(base, 1, f"one {tile}×{tile} view × {base} = {base}")
     h, w = kept_tokens(*_rescale_longest(height, width, longest), rules["absolute_max_size"])
@@ -110,7 +111,7 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     grid with more tiles, while the image area exceeds half the tiles' area — plus a thumbnail when there
     is more than one tile. As GotOcr2ImageProcessor.get_number_of_image_patches counts."""
     low, high = int(pre.get("min_patches", 1)), int(pre.get("max_patches", 12))
-    size = pre.get("size") or {}
+    size = size_setting(pre, "size")
     tile_h, tile_w = int(size.get("height", image_size)), int(size.get("width", image_size))
     if high <= 1:
         return ImageTokens(base, 1, f"one {tile_w}×{tile_h} tile × {base} = {base}")
@@ -145,7 +146,7 @@ def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int
     """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from
     the processor (min_pixels / max_pixels), then an s×s merge of the patches."""
     rules = defaults("dynamic_resolution")
-    size = pre.get("size") or {}
+    size = size_setting(pre, "size")
     low = int(pre.get("min_pixels") or size.get("shortest_edge") or rules["min_pixels"])
     high = int(pre.get("max_pixels") or size.get("longest_edge") or rules["max_pixels"])
     factor = patch * merge
@@ -167,7 +168,7 @@ def flat_patch_tokens(patch: int, pre: dict[str, Any], width: int, height: int) 
     """Fuyu: no vision encoder; the image is shrunk (never enlarged) to fit the processor's canvas, cut at
     whole patches, and every patch row ends with a newline token. As FuyuProcessor counts it."""
     rules = defaults("flat_patches")
-    size = pre.get("size") or {}
+    size = size_setting(pre, "size")
     canvas_h, canvas_w = int(size.get("height", rules["height"])), int(size.get("width", rules["width"]))
     scale = min(canvas_h / height, canvas_w / width)
     h, w = min(int(height * scale), height), min(int(width * scale), width)
@@ -226,7 +227,7 @@ def variable_frames(image_size: int, base: int, rule: str, pre: dict[str, Any], 
     side ≥ shortest_edge); all padded to the largest height and width among them. The encoder runs over
     those padded frames; every crop becomes ``base`` tokens. As Idefics2ImageProcessor does it."""
     rules = defaults("variable_frames")
-    size = pre.get("size") or {}
+    size = size_setting(pre, "size")
     shortest = int(size.get("shortest_edge", rules["shortest_edge"]))
     longest = int(size.get("longest_edge", image_size))
     crops = [(height, width)]
@@ -250,7 +251,7 @@ def longest_edge(image_size: int, patch: int, merge: int, pre: dict[str, Any], w
     (floored), then rounded up to whole merged patches; the encoder runs over that one frame, each row of
     merged patches ends with a break token, the last with the end token. As PixtralProcessor counts it
     (``get_resize_output_image_size``, ``_get_num_multimodal_tokens``: (columns + 1) × rows)."""
-    size = pre.get("size") or {}
+    size = size_setting(pre, "size")
     longest = int(size.get("longest_edge", image_size))
     step = patch * merge
     ratio = max(height / longest, width / longest)
