@@ -536,3 +536,26 @@ def test_security_page_lists_every_bad_value() -> None:
     page = (ROOT / "docs" / "security.md").read_text()
     for attack, *_ in BAD_VALUES:
         assert f"| {attack} |" in page, attack
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "llava-1.5-7b-hf", "--images", "abc"), "Invalid value for '--images'"),
+    (("compare", "--jobs", "99"), "less than or equal to 16 (got '99')"),
+    (("show", "llava-1.5-7b-hf", "--nope"), "No such option: --nope"),
+    (("shw", "x"), "No such command 'shw'"),
+])
+def test_a_command_line_click_cannot_parse_is_one_line(args: tuple[str, ...], message: str) -> None:
+    """Through the console-script entry point: one line naming the value and the help to read, exit 2."""
+    result = run_cli(*args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "--help'" in result.stderr and "╭" not in result.stderr
+
+
+def test_image_sizes_per_run_are_bounded() -> None:
+    from typer.testing import CliRunner
+
+    from vlmscope.cli.app import app
+
+    sizes = [arg for i in range(200) for arg in ("--image-size", f"{100 + i}x100")]
+    result = CliRunner().invoke(app, ["show", "llava-1.5-7b-hf", *sizes])
+    assert result.exit_code == 2 and "one run costs at most 32 sizes" in result.output

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO, TypeVar
 import typer
 
 from vlmscope.errors import VlmscopeError, VlmscopeWarning, clip
-from vlmscope.limits import MAX_IMAGE_SIDE
+from vlmscope.limits import MAX_IMAGE_SIDE, MAX_JOBS, MAX_SIZES
 
 if TYPE_CHECKING:
     from vlmscope.data import Comparison, CostRequest, Outcome
@@ -131,6 +131,8 @@ def one_size(sizes: list[str] | None) -> list[str] | None:
         fail(f"--image-size given {len(sizes)} times ({', '.join(one_line(s) for s in sizes[:4])}): this command "
              "costs one size; run it once per size, or use `vlmscope show MODEL --image-size A --image-size B`")
     return sizes
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help=(
+    f"Build models in this many processes (at most {MAX_JOBS}; each holds about 350 MB)."))]
 TextTokensOpt = Annotated[int, typer.Option(help="Text tokens in the prompt, besides the visual tokens.", min=0)]
 ContextOpt = Annotated[int, typer.Option(help="Context length (tokens) for the decode step and the KV cache.", min=1)]
 QuantOpt = Annotated[str | None, typer.Option(
@@ -194,6 +196,9 @@ def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest
         from vlmscope.costing.latency import accelerator
 
         fields["gpu"] = accelerator(str(fields["gpu"]))[0]
+    if sizes and len(sizes) > MAX_SIZES:
+        fail(f"--image-size given {len(sizes)} times: one run costs at most {MAX_SIZES} sizes (each is a cost "
+             "sheet of its own); run it again for the others")
     parsed: list[tuple[int, int] | None] = [parse_size(s) for s in sizes] if sizes else [None]
     return [CostRequest(image_size=size, **fields) for size in parsed]  # type: ignore[arg-type]
 

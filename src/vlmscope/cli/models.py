@@ -15,6 +15,7 @@ from vlmscope.cli.common import (
     GpuOpt,
     GroupSizeOpt,
     ImageSizeOpt,
+    JobsOpt,
     ModelSet,
     NoCacheOpt,
     QuantOpt,
@@ -52,7 +53,7 @@ def compare(
         show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     model_set: SetOpt = ModelSet.seed,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
+    jobs: JobsOpt = 1,
     cost: Annotated[bool, typer.Option(
         "--cost/--no-cost", help="The cost table: tokens per image, vision / prefill / decode GFLOPs (real "
                                  "forwards on meta tensors), bf16 weight size, KV MiB per 1k tokens. --no-cost "
@@ -190,7 +191,7 @@ def report(
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
     reserve: ReserveOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build models in this many processes.")] = 1,
+    jobs: JobsOpt = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
     debug: DebugOpt = False,
