@@ -8,10 +8,12 @@ and a planted symlink, never a real device node.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
 import select
+import signal
 import socket
 import stat
 import subprocess
@@ -408,6 +410,43 @@ def test_a_killed_worker_costs_only_its_model(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert [d["model_id"] for d in json.loads(result.stdout)] == ["llava-hf/llava-1.5-7b-hf", "adept/fuyu-8b"]
     assert result.stderr.count("vlmscope: error:") == 1 and "the process building it died" in result.stderr
+
+
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started (Linux /proc), and theirs."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(p) for p in (task / "children").read_text().split()}
+    return found | {g for c in found for g in _children(c)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_stopped_batch_stops_its_workers(tmp_path: Path, signum: int = signal.SIGTERM) -> None:
+    """SIGTERM to the main process of a --jobs 2 run: it exits promptly and no worker outlives it. (SIGINT
+    takes the same path, as KeyboardInterrupt; both failed this test before.)"""
+    env = {**os.environ, "VLMSCOPE_NO_CACHE": "1", "HF_HOME": str(tmp_path)}
+    process = subprocess.Popen([vlmscope_exe(), "compare", "--set", "today", "--jobs", "2"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = {c for c in _children(process.pid) if _alive(c)}
+    assert len(workers) >= 2, "the workers did not start"
+    time.sleep(2)  # the workers are busy building models
+    process.send_signal(signum)
+    code = process.wait(timeout=30)
+    assert code in (130, 143, -signum), (code, process.stderr.read() if process.stderr else "")
+    time.sleep(1)
+    assert not [w for w in workers if _alive(w)], "workers outlived the batch"
 
 
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {

@@ -8,9 +8,10 @@ transformers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vlmscope import cache
 from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Fitted, Outcome, ZooEntry
@@ -217,7 +218,7 @@ def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_
     from concurrent.futures.process import BrokenProcessPool
 
     done: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool, _workers_stop_with(pool):
         futures = {pool.submit(_collected, ref, use_cache, trust_remote_code, request): i
                    for i, ref in enumerate(refs)}
         for future in as_completed(futures):
@@ -232,6 +233,31 @@ def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_
         if on_done is not None:
             on_done(refs[i])
     return tuple(done[i] for i in range(len(refs)))
+
+
+@contextlib.contextmanager
+def _workers_stop_with(pool: Any) -> Iterator[None]:
+    """The workers stop when the batch does: SIGTERM becomes SystemExit(143) in the main process (as
+    SIGINT is KeyboardInterrupt), and on either, or any error, every worker is terminated at once and the
+    queued models cancelled, instead of the workers finishing their models as orphans."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
+    try:
+        yield
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _alone(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None) -> Outcome:
