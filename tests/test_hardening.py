@@ -340,6 +340,26 @@ def _hostile_model(tmp: Path, name: str = HOSTILE) -> str:
     return _folder(tmp, _llava(**{"text_config._name_or_path": HOSTILE}), name=name)
 
 
+def test_json_and_html_carry_no_raw_control_or_bidi_character(tmp_path: Path) -> None:
+    """A name with ESC, BEL, a C1 control (U+009B) and a bidi override (U+202E): JSON escapes them as
+    \\uXXXX (and parses back to the same name), the HTML report shows them as visible escapes."""
+    from typer.testing import CliRunner
+
+    from vlmscope.cli.app import app
+
+    name = "evil\x1b[2J\x07\x9b31m\u202egnp.exe"
+    folder = _folder(tmp_path, _llava(), name=name)  # the folder's name is the model's id
+    shown = CliRunner().invoke(app, ["show", folder, "-f", "json", "--no-cache"])
+    assert shown.exit_code == 0, shown.output[-300:]
+    assert not any(ch in shown.output for ch in "\x1b\x07\x9b\u202e")
+    assert json.loads(shown.output)["model_id"] == name
+    out = tmp_path / "r.html"
+    reported = CliRunner().invoke(app, ["report", folder, "-o", str(out), "--no-cache"])
+    assert reported.exit_code == 0, reported.output[-300:]
+    page = out.read_text(encoding="utf-8")
+    assert not any(ch in page for ch in "\x1b\x07\x9b\u202e") and "\\u202e" in page
+
+
 def _in_pty(*args: str) -> bytes:
     """What a terminal receives from ``vlmscope ARGS`` (run on a pseudo-terminal)."""
     master, slave = pty.openpty()

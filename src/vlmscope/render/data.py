@@ -15,8 +15,13 @@ from vlmscope.render.tree import tree_lines
 
 
 def dumps(data: Any) -> str:
-    """JSON as every command prints it: indented, UTF-8 kept, a final newline."""
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """JSON as every command prints it: indented, UTF-8 kept, a final newline. Control and format characters
+    (C1 controls such as U+009B, bidi overrides such as U+202E) are written as ``\\uXXXX`` escapes, so the
+    text cannot drive a terminal or reorder what a reader sees; the JSON still parses to the same strings."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if not text.replace("\n", "").isprintable():
+        text = "".join(ch if ch.isprintable() or ch in "\n " else json.dumps(ch)[1:-1] for ch in text)
+    return text + "\n"
 
 
 def _records(comparison: Comparison, sheets: tuple[CostSheet, ...] | None) -> list[dict[str, object]]:

@@ -6,14 +6,29 @@ are inline.
 
 from __future__ import annotations
 
+import html
 import re
-from html import escape
 
 from vlmscope.data import Anatomy, Comparison, CostSheet, Fit
-from vlmscope.render.rows import NO_VISION, Table, cost_sheet_rows, exact_count, fit_rows, seed_tables, tables
+from vlmscope.render.rows import (
+    NO_VISION,
+    Table,
+    cost_sheet_rows,
+    exact_count,
+    fit_rows,
+    printable,
+    seed_tables,
+    tables,
+)
 
 ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a", "lm_head": "#e0a030",
                "other": "#999999"}
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """HTML-escaped, with control and format characters (ESC, BEL, C1, bidi overrides) written as visible
+    escapes first, as the terminal and Markdown renderers write them."""
+    return html.escape(printable(text), quote)
 
 
 _NUMBER = re.compile(r"[\d,.]+( \([\d.]+[KMBT]\)| GiB| MiB| KiB)?|—")
