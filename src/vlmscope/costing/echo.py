@@ -1,10 +1,12 @@
-"""Stacks of N identical blocks, counted from one forward that runs only the first block for real.
+"""Stacks of N identical blocks, counted from one forward that runs only one block of each kind for real.
 
 Every other block of the stack is echoed: its input hidden state is passed on unchanged, which has the
 shape the real block would return. So everything around the stack (embeddings, norms, taps of intermediate
-layers, heads) runs as in the real forward, and the first block's FLOPs are counted N times. A FLOP count
-depends only on shapes, so this equals the full forward; the test suite checks it over the catalog and the
-zoo.
+layers, heads) runs as in the real forward, and each block is counted with the FLOPs of the first block
+called like it (the same input shapes and index values: Qwen2.5-VL's window-attention blocks are one kind,
+its full-attention blocks another). A FLOP count depends only on shapes and those values, so this equals
+the full forward; the test suite checks it over the catalog and the zoo. The cost of a request then grows
+with the kinds of block, not with the depth.
 """
 
 from __future__ import annotations
@@ -21,23 +23,46 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.costing.counting import count, first_that_runs
 
 
+class _Kind:
+    """One kind of call of the stack's blocks, run for real once: its inputs' signature (meta tensors by
+    shape and dtype, real ones by value), its FLOPs, and what a block of it returns besides the hidden
+    state (a tuple's other items), so an echo can return the same."""
+
+    def __init__(self, signature: Any, flops: int, out: Any) -> None:
+        if out is not None and not isinstance(out, (torch.Tensor, tuple)):
+            raise TypeError(f"block output {type(out).__name__} cannot be echoed")
+        self.signature, self.flops = signature, flops
+        self.tail = out[1:] if isinstance(out, tuple) else None
+
+
+def _run(block: nn.Module, args: Any, kwargs: Any) -> tuple[Any, int]:
+    with FlopCounterMode(display=False) as counter:
+        out = block(*args, **kwargs)
+    return out, int(counter.get_total_flops())
+
+
 class _Measured(nn.Module):
-    """The stack's first block, with the FLOPs of each of its calls noted (a nested counter)."""
+    """The stack's first block, with the FLOPs of each of its calls noted (a nested counter); it also keeps
+    the kinds of call the stack's blocks are made with (window and full attention alternate in Qwen2.5-VL's
+    encoder): the first block of each kind runs for real, every other one is echoed."""
 
     def __init__(self, block: nn.Module, flops: list[int]) -> None:
         super().__init__()
         self.block = block
         self.flops = flops
-        self.last: Any = None
-        self.inputs: Any = None
-        self.alike = True  # every echoed block was called with inputs like the first block's
+        self.kinds: list[_Kind] = []
+        self.echoed = 0  # FLOPs of the echoed blocks: each its kind's
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        self.inputs = (args, kwargs)
-        with FlopCounterMode(display=False) as counter:
-            out = self.block(*args, **kwargs)
-        self.flops.append(int(counter.get_total_flops()))
-        self.last = out
+        out, used = _run(self.block, args, kwargs)
+        self.flops.append(used)
+        self.kinds.append(_Kind(_signature((args, kwargs)), used, out))
+        return out
+
+    def real(self, block: nn.Module, args: Any, kwargs: Any) -> Any:
+        """A block called unlike any block before it: run for real, its call a new kind."""
+        out, used = _run(block, args, kwargs)
+        self.kinds.append(_Kind(_signature((args, kwargs)), used, out))
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -48,8 +73,9 @@ class _Measured(nn.Module):
 
 
 class _Echo(nn.Module):
-    """Stands in for a block identical to the first: passes the hidden state through unchanged (same shape),
-    shaped like the first block's output, and computes nothing. Other attributes come from the block."""
+    """Stands in for a block identical to the first: called as a block of a kind already run, it passes the
+    hidden state through unchanged (a new tensor of its shape, as a real block returns) and computes
+    nothing; called unlike any before, it runs its block for real. Other attributes come from the block."""
 
     def __init__(self, block: nn.Module, first: _Measured) -> None:
         super().__init__()
@@ -58,24 +84,34 @@ class _Echo(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         first = self._first
-        if not _same(first.inputs, (args, kwargs)):  # e.g. window vs full attention spans per block
-            first.alike = False
+        signature = _signature((args, kwargs))
+        kind = next((k for k in first.kinds if _same(k.signature, signature)), None)
+        if kind is None:  # e.g. full attention after window attention: this kind runs for real once
+            return first.real(self._original, args, kwargs)
+        first.echoed += kind.flops
         hidden = args[0] if args else kwargs["hidden_states"]
         if isinstance(hidden, torch.Tensor) and hidden.device.type == "meta":
             hidden = torch.empty_like(hidden)  # a new tensor, as a real block returns (what a caller keeps of
             # every layer, e.g. all hidden states, then holds one per layer)
-        last = first.last
-        if isinstance(last, tuple):
-            return (hidden, *last[1:])
-        if last is not None and not isinstance(last, torch.Tensor):
-            raise TypeError(f"block output {type(last).__name__} cannot be echoed")
-        return hidden
+        return (hidden, *kind.tail) if kind.tail is not None else hidden
 
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
         except AttributeError:
             return getattr(object.__getattribute__(self, "_original"), name)
+
+
+def _signature(value: Any) -> Any:
+    """What a block's cost depends on in its inputs: a meta tensor's shape, dtype and device (no data), a real
+    tensor itself (its values: attention spans), containers element by element, anything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return ("meta tensor", tuple(value.shape), value.dtype) if value.device.type == "meta" else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_signature(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _signature(v) for k, v in value.items()}
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -143,14 +179,14 @@ def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool 
 
 
 def _echoed_count(fn: Any, index: ModuleIndex, stack: str, n: int, on_meta: bool) -> int | None:
-    """FLOPs of ``fn`` with the stack's first block run for real and the others echoed; None when the
-    blocks ran more than once or were called with other inputs than the first's."""
+    """FLOPs of ``fn`` with the first block of each kind of call run for real (the outer count holds them)
+    and the others echoed, each counted as its kind; None when the stack ran more than once."""
     flops: list[int] = []
     with _echoed(index, stack, flops) as first:
         outer = count(fn, on_meta)
-    if len(flops) != 1 or not first.alike:
+    if len(flops) != 1:
         return None
-    return outer + (n - 1) * flops[0]
+    return outer + first.echoed
 
 
 def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
@@ -160,9 +196,9 @@ def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
     if n:
         assert stack is not None
         flops: list[int] = []
-        with _echoed(index, stack, flops) as first:
+        with _echoed(index, stack, flops):
             result = fn()
-        if len(flops) == 1 and first.alike:
+        if len(flops) == 1:
             return result
         del result  # what the echoed run returned is not held during the full one
     return fn()

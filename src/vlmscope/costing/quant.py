@@ -88,13 +88,14 @@ def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
     experts tensor (experts × out × in) is stored as one Linear per expert, gate and up apart."""
     by_role: dict[str, int] = {}
     linears = 0
+    skip = frozenset(quant.skip_modules)  # matched in one pass: a set lookup per run of a path's components
     for name, numel in index.params.items():
         path = parent_of(name)
         module = index.modules.get(path)
         role = str(role_of(name, roles))
         shapes = _linear_shapes(module, name)
         if shapes and _quantizes(path if isinstance(module, nn.Linear) else f"{path}.0.{name.rpartition('.')[2]}",
-                                 role, roles, quant):
+                                 role, roles, quant, skip):
             size = sum(count * linear_bytes(out, inp, quant) for count, out, inp in shapes)
             linears += sum(count for count, _, _ in shapes)
         elif not packed(quant):  # a plain dtype: every tensor at it
@@ -121,7 +122,7 @@ def _linear_shapes(module: nn.Module | None, name: str) -> list[tuple[int, int, 
     return [(experts, out, inp)]
 
 
-def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
+def _quantizes(path: str, role: str, roles: Roles, quant: Quant, skip: frozenset[str]) -> bool:
     m = quant.method
     if not packed(quant) or (roles.head is not None and under(path, roles.head)):
         return False
@@ -129,7 +130,8 @@ def _quantizes(path: str, role: str, roles: Roles, quant: Quant) -> bool:
         return False
     if quant.scheme is not None:
         return compressed.quantizes(path, "Linear", quant.scheme)
-    if any(part and f".{part}." in f".{path}." for part in quant.skip_modules):  # the module or one above it
+    parts = path.split(".")  # a skipped name is the module, one above it, or a run of their names
+    if skip and any(".".join(parts[i:j]) in skip for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)):
         return False
     if (method := QuantMethod.of(m)) is not None and method.decoder_only:
         return role == "language" and under(path, roles.language_stack)

@@ -1,0 +1,74 @@
+"""Work that grows with what has to be computed, not with the input's size: CPU seconds of one cost sheet,
+measured side by side in one process (no cache), each case against its ordinary counterpart.
+
+- Qwen2.5-VL-7B at 4000×3000 (its window/full-attention encoder echoed by kind) against 1024×768;
+- LLaVA-1.5 with a quantization_config listing 240,000 modules_to_not_convert against one listing none.
+
+    python benchmarks/bench_bounded.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _quantized(folder: Path, skip: int) -> str:
+    from vlmscope.sources import catalog
+
+    entry = catalog.find("llava-1.5-7b-hf")
+    assert entry is not None
+    target = folder / f"skip{skip}"
+    shutil.copytree(entry.folder, target)
+    config = json.loads((target / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128,
+                                     "modules_to_not_convert": [f"x{i}" for i in range(skip)]}
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)
+
+
+def _cpu(work: Callable[[], object]) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    os.environ["VLMSCOPE_NO_CACHE"] = "1"
+    import vlmscope
+    from vlmscope.data import CostRequest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, listed = _quantized(Path(tmp), 0), _quantized(Path(tmp), 240_000)
+        cases = {
+            "Qwen2.5-VL-7B 4000×3000 / 1024×768": (
+                lambda: vlmscope.cost("Qwen2.5-VL-7B-Instruct", CostRequest(image_size=(4000, 3000)), use_cache=False),
+                lambda: vlmscope.cost("Qwen2.5-VL-7B-Instruct", CostRequest(image_size=(1024, 768)), use_cache=False)),
+            "240,000 modules_to_not_convert / none": (
+                lambda: vlmscope.cost(listed, use_cache=False), lambda: vlmscope.cost(plain, use_cache=False)),
+        }
+        for _, (_, ordinary) in cases.items():
+            ordinary()  # imports and first builds paid before timing
+        for name, (big, ordinary) in cases.items():
+            ratios, bigs = [], []
+            for _ in range(args.rounds):
+                b, o = _cpu(big), _cpu(ordinary)
+                bigs.append(b)
+                ratios.append(b / o)
+            print(f"{name}: {statistics.median(ratios):.2f}× (the large case {statistics.median(bigs):.1f} s CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
