@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -515,6 +516,21 @@ def test_security_page_lists_every_attack() -> None:
         assert f"| {attack} |" in page, attack
 
 
+def _phi3v_config(**changes: object) -> dict[str, object]:
+    """Phi-3-vision's config with dotted keys changed; None removes the key."""
+    config, _ = _phi3v()
+    for dotted, value in changes.items():
+        *path, key = dotted.split(".")
+        target: Any = config
+        for part in path:
+            target = target[part]
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return config
+
+
 # Values that reached "internal error" before: each is now the config's error, one line naming the key and
 # what it accepts. (attack, config, preprocessor, message); run in-process through the same pipeline the
 # CLI calls (the CLI's one line and exit 2 for any VlmscopeError are tested above).
@@ -550,6 +566,17 @@ BAD_VALUES: list[tuple[str, object, object | None, str]] = [
      "llm_int8_skip_modules = 5 is not a list of module names"),
     ("load_in_4bit \"false\"", _llava(quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": "false"}),
      None, "load_in_4bit = 'false' is not true or false"),
+    ("Phi-3-V img_processor missing", _phi3v_config(img_processor=None), None,
+     "its phi3_v skeleton cannot be built from it"),
+    ("Phi-3-V image_dim_out 'abc'", _phi3v_config(**{"img_processor.image_dim_out": "abc"}), None,
+     "its phi3_v skeleton cannot be built from it"),
+    ("Phi-3-V image_dim_out -5", _phi3v_config(**{"img_processor.image_dim_out": -5}), None,
+     "its phi3_v skeleton cannot be built from it"),
+    ("Phi-3-V embd_layer a string", _phi3v_config(embd_layer="x"), None, "its phi3_v skeleton cannot be built"),
+    ("Phi-3-V unknown projection_cls", _phi3v_config(**{"embd_layer.projection_cls": "zz"}), None,
+     "projection_cls 'zz' is not one the published code supports"),
+    ("Phi-3-V rope_scaling of an unknown type", _phi3v_config(rope_scaling={
+        "type": "weird", "short_factor": [1.0], "long_factor": [1.0]}), None, "its phi3_v skeleton cannot be built"),
     ("Idefics2 size a bare int", json.loads((catalog.find("idefics2-8b").folder  # type: ignore[union-attr]
                                              / "config.reconstructed.json").read_text()), {"size": 5},
      "size = 5 is not an object of sizes"),

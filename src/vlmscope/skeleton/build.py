@@ -165,8 +165,12 @@ def build(source: ModelSource, *, trust_remote_code: bool = False) -> nn.Module:
         if rebuilt is not None:
             try:
                 return rebuilt(source.config)
-            except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError, RuntimeError) as exc:
-                # vlmscope's own rebuild reads the config's values directly: a bad one is the config's error
+            except Exception as exc:
+                # vlmscope's own rebuild reads the config's values directly: a bad one is the config's error,
+                # as is any refusal from transformers or torch; anything else is a bug
+                if not from_library(exc) and not isinstance(exc, (TypeError, ValueError, KeyError, AttributeError,
+                                                                  ArithmeticError)):
+                    raise
                 raise ConfigError(source.info.location or source.model_id,
                                   f"its {model_type} skeleton cannot be built from it: {reason(exc, 200)}") from exc
         return _build_remote(source)
