@@ -46,23 +46,24 @@ class _Measured(nn.Module):
     the kinds of call the stack's blocks are made with (window and full attention alternate in Qwen2.5-VL's
     encoder): the first block of each kind runs for real, every other one is echoed."""
 
-    def __init__(self, block: nn.Module, flops: list[int]) -> None:
+    def __init__(self, block: nn.Module, flops: list[int], layer_kind: str | None) -> None:
         super().__init__()
         self.block = block
         self.flops = flops
+        self.layer_kind = layer_kind
         self.kinds: list[_Kind] = []
         self.echoed = 0  # FLOPs of the echoed blocks: each its kind's
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         out, used = _run(self.block, args, kwargs)
         self.flops.append(used)
-        self.kinds.append(_Kind(_signature((args, kwargs)), used, out))
+        self.kinds.append(_Kind((self.layer_kind, _signature((args, kwargs))), used, out))
         return out
 
-    def real(self, block: nn.Module, args: Any, kwargs: Any) -> Any:
+    def real(self, block: nn.Module, signature: Any, args: Any, kwargs: Any) -> Any:
         """A block called unlike any block before it: run for real, its call a new kind."""
         out, used = _run(block, args, kwargs)
-        self.kinds.append(_Kind(_signature((args, kwargs)), used, out))
+        self.kinds.append(_Kind(signature, used, out))
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -77,17 +78,18 @@ class _Echo(nn.Module):
     hidden state through unchanged (a new tensor of its shape, as a real block returns) and computes
     nothing; called unlike any before, it runs its block for real. Other attributes come from the block."""
 
-    def __init__(self, block: nn.Module, first: _Measured) -> None:
+    def __init__(self, block: nn.Module, first: _Measured, layer_kind: str | None) -> None:
         super().__init__()
         object.__setattr__(self, "_original", block)
         object.__setattr__(self, "_first", first)
+        object.__setattr__(self, "_layer_kind", layer_kind)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         first = self._first
-        signature = _signature((args, kwargs))
+        signature = (self._layer_kind, _signature((args, kwargs)))
         kind = next((k for k in first.kinds if _same(k.signature, signature)), None)
         if kind is None:  # e.g. full attention after window attention: this kind runs for real once
-            return first.real(self._original, args, kwargs)
+            return first.real(self._original, signature, args, kwargs)
         first.echoed += kind.flops
         hidden = args[0] if args else kwargs["hidden_states"]
         if isinstance(hidden, torch.Tensor) and hidden.device.type == "meta":
@@ -137,12 +139,31 @@ def _echoed(index: ModuleIndex, stack: str, flops: list[int]) -> Iterator[_Measu
     parent, _, attr = stack.rpartition(".")
     owner = index.modules[parent]
     blocks = getattr(owner, attr)
-    first = _Measured(blocks[0], flops)
-    setattr(owner, attr, nn.ModuleList([first, *(_Echo(b, first) for b in list(blocks)[1:])]))
+    kinds = _layer_kinds(owner, len(blocks))
+    first = _Measured(blocks[0], flops, kinds[0])
+    setattr(owner, attr, nn.ModuleList([first, *(_Echo(b, first, k) for b, k in zip(list(blocks)[1:], kinds[1:],
+                                                                                      strict=True))]))
     try:
         yield first
     finally:
         setattr(owner, attr, blocks)
+
+
+def _layer_kinds(owner: nn.Module, n: int) -> list[str | None]:
+    """Each block's layer kind from the config's ``layer_types`` (sliding-window or full attention: caches
+    of different lengths, so each kind is measured apart even where the inputs look alike)."""
+    kinds = getattr(getattr(owner, "config", None), "layer_types", None)
+    return [str(k) for k in kinds] if isinstance(kinds, (list, tuple)) and len(kinds) == n else [None] * n
+
+
+def _alike(index: ModuleIndex, stack: str | None) -> int:
+    """Number of blocks in ``stack`` when all have one class and one parameter count (echoable by kind),
+    else 0."""
+    if stack is None or not isinstance(index.modules.get(stack), nn.ModuleList):
+        return 0
+    kids = index.children(stack)
+    alike = len({type(index.modules[k]) for k in kids}) == 1 and len({index.count(k) for k in kids}) == 1
+    return len(kids) if alike and len(kids) > 1 else 0
 
 
 def uniform(index: ModuleIndex, stack: str | None) -> int:
@@ -160,16 +181,16 @@ def uniform(index: ModuleIndex, stack: str | None) -> int:
 
 def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool = True) -> int:
     """FLOPs of ``fn`` (a forward through a stack of N identical blocks) from one forward that runs only the
-    first block for real.
+    first block of each kind for real.
 
     Every other block of the stack is echoed (its input hidden state passed on unchanged, which has the
     shape the real block would return), so everything around the stack — embeddings, norms, taps of
-    intermediate layers, heads — runs as in the real forward; the first block's FLOPs are counted N times.
+    intermediate layers, heads — runs as in the real forward; each echoed block counts its kind's FLOPs.
     A FLOP count depends only on shapes, so this equals the full forward (the test suite checks it against
-    full forwards over the catalog and the zoo). Stacks of unlike blocks, or of layers of several kinds
-    (``layer_types``: sliding-window and full attention keep caches of different shapes), run in full, as
-    does any forward the echo cannot stand in for."""
-    n = uniform(index, stack)
+    full forwards over the catalog and the zoo). Layers of several kinds (``layer_types``: sliding-window
+    and full attention keep caches of different lengths) are measured once per kind; stacks of unlike blocks
+    run in full, as does any forward the echo cannot stand in for."""
+    n = _alike(index, stack)
     if n:
         assert stack is not None
         echoed, _ = first_that_runs(("echo", lambda: _echoed_count(fn, index, stack, n, on_meta)))
@@ -192,7 +213,7 @@ def _echoed_count(fn: Any, index: ModuleIndex, stack: str, n: int, on_meta: bool
 def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
     """Run ``fn`` with the stack's first block for real and the others echoed (a stack of identical blocks:
     what one block holds is what each holds); the whole forward where the echo cannot stand in."""
-    n = uniform(index, stack)
+    n = _alike(index, stack)
     if n:
         assert stack is not None
         flops: list[int] = []
