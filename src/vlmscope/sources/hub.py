@@ -15,6 +15,7 @@ the cached files are used and a warning says so.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import threading
@@ -220,14 +221,21 @@ def _get(url: str, deadline: float) -> tuple[dict[str, str], bytes]:
                 url = urljoin(url, answer["location"])
                 continue
             raise _Status(exc.code, answer.get("x-error-code")) from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+                raise _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline") from exc
             raise _Unreachable(reason(exc, 120)) from exc
         with response:
             answer = {k.lower(): v for k, v in response.headers.items()}
             length = answer.get("content-length", "")
             if length.isdigit() and int(length) > MAX_CONFIG_BYTES:
                 return answer, b"\0" * (MAX_CONFIG_BYTES + 1)  # refused by size, unread
-            return {**answer, **meta}, response.read(MAX_CONFIG_BYTES + 1)
+            try:
+                return {**answer, **meta}, response.read(MAX_CONFIG_BYTES + 1)
+            except TimeoutError as exc:  # a body that stalls
+                raise _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline") from exc
+            except (OSError, http.client.HTTPException) as exc:  # the connection dropped mid-body
+                raise _Unreachable(reason(exc, 120)) from exc
     raise _Status(310, "TooManyRedirects")
 
 
