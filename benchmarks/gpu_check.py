@@ -9,7 +9,8 @@ For each catalog model and image size it:
    refuses a mismatch and says how many features it got);
 4. counts that forward's FLOPs with FlopCounterMode (eager attention, logits for the last position);
 5. reads the KV bytes from the returned cache;
-6. measures the prefill's peak memory above the weights (SDPA attention), and times prefill and decode.
+6. measures the prefill's peak memory above the weights (SDPA attention), and times prefill and decode;
+7. measures the peak of the model's own ``get_image_features`` alone, against vlmscope's vision-side peak.
 
 It prints predicted against measured with their ratios. Without CUDA it says so and exits 0 (CI has no GPU).
 
@@ -108,6 +109,9 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
     peak = torch.cuda.max_memory_allocated() - base
     predicted_peak = at_prompt.memory.kv_cache_bytes + (at_prompt.memory.activation_peak_bytes or 0)
     rows.append(("prefill peak above weights", predicted_peak, peak))
+    vision = _vision_peak(model, inputs)
+    if vision is not None and at_prompt.memory.vision_peak_bytes is not None:
+        rows.append(("vision side's peak (get_image_features)", at_prompt.memory.vision_peak_bytes, vision))
     step = {"input_ids": inputs["input_ids"][:, -1:], "past_key_values": out.past_key_values}
     with torch.no_grad():
         start = time.perf_counter()
@@ -123,6 +127,26 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
     del model, out
     torch.cuda.empty_cache()
     return rows
+
+
+def _vision_peak(model: Any, inputs: dict[str, Any]) -> int | None:
+    """Peak bytes above what is allocated of the model's own image-feature path alone (encoder, then
+    connector) over the processor's tensors; None where the model has no such method or it takes other
+    inputs."""
+    import torch
+
+    pixels = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        with torch.no_grad():
+            out = model.get_image_features(**pixels)
+    except (TypeError, ValueError, AttributeError, RuntimeError):
+        return None
+    torch.cuda.synchronize()
+    del out
+    return int(torch.cuda.max_memory_allocated() - base)
 
 
 def _memory_line(torch: Any) -> None:

@@ -101,7 +101,8 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
             "activation_peak_bytes": c.memory.activation_peak_bytes, "peak_bytes": c.memory.peak_bytes,
             "method": c.memory.method, "quant": c.memory.quant, "quantized": c.memory.quantized_roles,
             "weights_bytes_by_role": dict(c.memory.weights_by_role), "checkpoint_dtype": c.memory.checkpoint_dtype,
-            "kv_sliding_layers": c.kv_sliding_layers, "untraced": list(c.memory.untraced)},
+            "kv_sliding_layers": c.kv_sliding_layers, "untraced": list(c.memory.untraced),
+            "vision_peak_bytes": c.memory.vision_peak_bytes, "language_peak_bytes": c.memory.language_peak_bytes},
         "latency": latency_record(c.latency),
     }
 

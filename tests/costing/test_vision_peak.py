@@ -107,3 +107,21 @@ def test_an_untraceable_encoder_is_said_and_carried_as_data(monkeypatch: pytest.
     assert sheet.memory is not None and sheet.fit is not None
     assert sheet.memory.untraced == ("vision: not traced (its forward does not run on meta tensors)",)
     assert sheet.fit.warnings[-1:] == sheet.memory.untraced
+
+
+def test_the_sheet_carries_both_peaks() -> None:
+    """The activation peak is the larger of the vision side's and the language model's, both carried (JSON
+    cost.memory.vision_peak_bytes / language_peak_bytes) so a GPU run can check each apart: Idefics2's is its
+    connector's, LLaVA-1.5's its language model's."""
+    import vlmscope
+    from vlmscope.records import cost_record
+
+    for ref, larger in (("idefics2-8b", "vision"), ("llava-1.5-7b-hf", "language")):
+        _, sheet = vlmscope.cost(ref, CostRequest(image_size=(1024, 768), text_tokens=65))
+        m = sheet.memory
+        assert m is not None and m.vision_peak_bytes and m.language_peak_bytes
+        assert m.activation_peak_bytes == max(m.vision_peak_bytes, m.language_peak_bytes)
+        assert (m.vision_peak_bytes > m.language_peak_bytes) == (larger == "vision"), ref
+        record = cost_record(sheet)["memory"]
+        assert (record["vision_peak_bytes"], record["language_peak_bytes"]) == (m.vision_peak_bytes,
+                                                                                m.language_peak_bytes)

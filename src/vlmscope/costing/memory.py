@@ -41,30 +41,35 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
         by_role["vision"] = int(anatomy.params.vision * DTYPE_BYTES[request.vision_dtype])
     weights_bytes = sum(by_role.values())
     kv = layout.bytes(request.context, request.batch)
-    peak, traced, untraced = activation_peak(index, roles, anatomy, request, img, prefill_tokens)
+    (peak, vision, language), traced, untraced = activation_peak(index, roles, anatomy, request, img,
+                                                                 prefill_tokens)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
               f"activations: {traced}")
     return Memory(weights_bytes, kv, peak, None if peak is None else weights_bytes + kv + peak, method,
-                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype, untraced)
+                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype, untraced, vision, language)
+
+
+Peaks = tuple[int | None, int | None, int | None]  # (the activation peak, the vision side's, the language model's)
 
 
 def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
-                    prefill_tokens: int | None) -> tuple[int | None, str, tuple[str, ...]]:
-    """(bytes, method, the parts not traced): the larger of the vision encoder's peak over every frame of the
-    request and the language model's over the prompt (with the head for the last position), traced in bf16."""
+                    prefill_tokens: int | None) -> tuple[Peaks, str, tuple[str, ...]]:
+    """((bytes, vision's, language's), method, the parts not traced): the larger of the vision side's peak
+    over every frame of the request and the language model's over the prompt (with the head for the last
+    position), traced in bf16."""
     if not prefill_tokens:
-        return 0, "none (an empty prompt)", ()
+        return (0, 0, 0), "none (an empty prompt)", ()
     with activations.in_bf16(index.model):
         lm = _lm_peak(index, roles, anatomy, request, prefill_tokens)
         vision_part = vision_peak(index, roles, anatomy, request, img)
+    vision, said, traced = vision_part
     if lm is None:
         said = "not traced: the language model's forward does not run on meta tensors"
-        return None, said, (said,)
-    vision, said, traced = vision_part
+        return (None, vision, None), said, (said,)
     parts = ["language model: traced (first block, identical blocks echoed; SDPA as the memory-efficient "
              "kernel)", said]
-    return max(lm, vision or 0), "; ".join(parts), () if traced else (said,)
+    return (max(lm, vision or 0), vision, lm), "; ".join(parts), () if traced else (said,)
 
 
 def _lm_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, tokens: int) -> int | None:

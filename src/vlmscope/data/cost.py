@@ -169,6 +169,8 @@ class Memory:
     quantized_roles: str  # which modules the method quantizes; the others stay at the compute dtype
     checkpoint_dtype: str | None = None  # the config's own torch_dtype / dtype
     untraced: tuple[str, ...] = ()  # each part of the activation peak that could not be traced, and why
+    vision_peak_bytes: int | None = None  # the vision side's own peak (encoder, then connector), if traced
+    language_peak_bytes: int | None = None  # the language model's own peak over the prompt, if traced
 
 
 @dataclass(frozen=True)
