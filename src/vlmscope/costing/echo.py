@@ -169,14 +169,14 @@ def _alike(index: ModuleIndex, stack: str | None) -> int:
 def uniform(index: ModuleIndex, stack: str | None) -> int:
     """Number of blocks in ``stack`` when all are alike (one class, one parameter count, one layer kind),
     else 0."""
-    if stack is None or not isinstance(index.modules.get(stack), nn.ModuleList):
+    n = _alike(index, stack)
+    if not n:
         return 0
-    kids = index.children(stack)
-    alike = len({type(index.modules[k]) for k in kids}) == 1 and len({index.count(k) for k in kids}) == 1
+    assert stack is not None
     config = getattr(index.modules[stack.rpartition(".")[0]], "config", None)
     kinds = getattr(config, "layer_types", None) or ()
     # layers of several kinds (sliding-window / full / linear attention) keep caches of different shapes
-    return len(kids) if alike and len(kids) > 1 and len(set(kinds)) <= 1 else 0
+    return n if len(set(kinds)) <= 1 else 0
 
 
 def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool = True) -> int:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from vlmscope.data.cost import (
     DTYPE_BYTES,
-    QUANT_METHODS,
-    CompressedScheme,
     Costed,
     CostRequest,
     CostSheet,
@@ -22,8 +20,6 @@ from vlmscope.data.cost import (
     Latency,
     Memory,
     Outcome,
-    Quant,
-    QuantMethod,
 )
 from vlmscope.data.facts import (
     Anatomy,
@@ -46,6 +42,7 @@ from vlmscope.data.facts import (
     VisionFacts,
     ZooEntry,
 )
+from vlmscope.data.quant import QUANT_METHODS, CompressedScheme, Quant, QuantMethod
 
 __all__ = [
     "DTYPE_BYTES",
