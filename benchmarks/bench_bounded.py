@@ -2,7 +2,8 @@
 measured side by side in one process (no cache), each case against its ordinary counterpart.
 
 - Qwen2.5-VL-7B at 4000×3000 (its window/full-attention encoder echoed by kind) against 1024×768;
-- LLaVA-1.5 with a quantization_config listing 240,000 modules_to_not_convert against one listing none.
+- LLaVA-1.5 with a quantization_config listing 240,000 modules_to_not_convert against one listing none;
+- Gemma 3 with 1,000 mixed sliding-window / full layers (MAX_LAYERS) against its own 34.
 
     python benchmarks/bench_bounded.py [--rounds N]
 """
@@ -35,6 +36,20 @@ def _quantized(folder: Path, skip: int) -> str:
     return str(target)
 
 
+def _deep(folder: Path, layers: int) -> str:
+    from vlmscope.sources import catalog
+
+    entry = catalog.find("gemma-3-4b-it")
+    assert entry is not None
+    target = folder / f"gemma{layers}"
+    shutil.copytree(entry.folder, target)
+    config = json.loads((target / "config.json").read_text())
+    config["text_config"]["num_hidden_layers"] = layers
+    config["text_config"].pop("layer_types", None)  # derived again: 5 sliding-window layers to 1 full
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)
+
+
 def _cpu(work: Callable[[], object]) -> float:
     start = time.process_time()
     work()
@@ -51,10 +66,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         plain, listed = _quantized(Path(tmp), 0), _quantized(Path(tmp), 240_000)
+        deep, shallow = _deep(Path(tmp), 1000), _deep(Path(tmp), 34)
         cases = {
             "Qwen2.5-VL-7B 4000×3000 / 1024×768": (
                 lambda: vlmscope.cost("Qwen2.5-VL-7B-Instruct", CostRequest(image_size=(4000, 3000)), use_cache=False),
                 lambda: vlmscope.cost("Qwen2.5-VL-7B-Instruct", CostRequest(image_size=(1024, 768)), use_cache=False)),
+            "Gemma 3 with 1,000 mixed layers / its 34": (
+                lambda: vlmscope.cost(deep, use_cache=False), lambda: vlmscope.cost(shallow, use_cache=False)),
             "240,000 modules_to_not_convert / none": (
                 lambda: vlmscope.cost(listed, use_cache=False), lambda: vlmscope.cost(plain, use_cache=False)),
         }

@@ -28,10 +28,10 @@ class _Kind:
     shape and dtype, real ones by value), its FLOPs, and what a block of it returns besides the hidden
     state (a tuple's other items), so an echo can return the same."""
 
-    def __init__(self, signature: Any, flops: int, out: Any) -> None:
+    def __init__(self, signature: Any, flops: int, out: Any, layer: int) -> None:
         if out is not None and not isinstance(out, (torch.Tensor, tuple)):
             raise TypeError(f"block output {type(out).__name__} cannot be echoed")
-        self.signature, self.flops = signature, flops
+        self.signature, self.flops, self.layer = signature, flops, layer
         self.tail = out[1:] if isinstance(out, tuple) else None
 
 
@@ -53,17 +53,18 @@ class _Measured(nn.Module):
         self.layer_kind = layer_kind
         self.kinds: list[_Kind] = []
         self.echoed = 0  # FLOPs of the echoed blocks: each its kind's
+        self.stands_for: dict[int, int] = {}  # echoed block → the block whose real run stands for it
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         out, used = _run(self.block, args, kwargs)
         self.flops.append(used)
-        self.kinds.append(_Kind((self.layer_kind, _signature((args, kwargs))), used, out))
+        self.kinds.append(_Kind((self.layer_kind, _signature((args, kwargs))), used, out, 0))
         return out
 
-    def real(self, block: nn.Module, signature: Any, args: Any, kwargs: Any) -> Any:
+    def real(self, block: nn.Module, signature: Any, args: Any, kwargs: Any, layer: int) -> Any:
         """A block called unlike any block before it: run for real, its call a new kind."""
         out, used = _run(block, args, kwargs)
-        self.kinds.append(_Kind(signature, used, out))
+        self.kinds.append(_Kind(signature, used, out, layer))
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -78,19 +79,21 @@ class _Echo(nn.Module):
     hidden state through unchanged (a new tensor of its shape, as a real block returns) and computes
     nothing; called unlike any before, it runs its block for real. Other attributes come from the block."""
 
-    def __init__(self, block: nn.Module, first: _Measured, layer_kind: str | None) -> None:
+    def __init__(self, block: nn.Module, first: _Measured, layer_kind: str | None, layer: int) -> None:
         super().__init__()
         object.__setattr__(self, "_original", block)
         object.__setattr__(self, "_first", first)
         object.__setattr__(self, "_layer_kind", layer_kind)
+        object.__setattr__(self, "_layer", layer)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         first = self._first
         signature = (self._layer_kind, _signature((args, kwargs)))
         kind = next((k for k in first.kinds if _same(k.signature, signature)), None)
         if kind is None:  # e.g. full attention after window attention: this kind runs for real once
-            return first.real(self._original, signature, args, kwargs)
+            return first.real(self._original, signature, args, kwargs, self._layer)
         first.echoed += kind.flops
+        first.stands_for[self._layer] = kind.layer
         hidden = args[0] if args else kwargs["hidden_states"]
         if isinstance(hidden, torch.Tensor) and hidden.device.type == "meta":
             hidden = torch.empty_like(hidden)  # a new tensor, as a real block returns (what a caller keeps of
@@ -141,8 +144,8 @@ def _echoed(index: ModuleIndex, stack: str, flops: list[int]) -> Iterator[_Measu
     blocks = getattr(owner, attr)
     kinds = _layer_kinds(owner, len(blocks))
     first = _Measured(blocks[0], flops, kinds[0])
-    setattr(owner, attr, nn.ModuleList([first, *(_Echo(b, first, k) for b, k in zip(list(blocks)[1:], kinds[1:],
-                                                                                      strict=True))]))
+    echoes = (_Echo(b, first, k, i) for i, (b, k) in enumerate(zip(blocks, kinds, strict=True)) if i)
+    setattr(owner, attr, nn.ModuleList([first, *echoes]))
     try:
         yield first
     finally:
@@ -208,6 +211,19 @@ def _echoed_count(fn: Any, index: ModuleIndex, stack: str, n: int, on_meta: bool
     if len(flops) != 1:
         return None
     return outer + first.echoed
+
+
+@contextmanager
+def layers_echoed(index: ModuleIndex, stack: str | None) -> Iterator[dict[int, int]]:
+    """Within: one forward through the stack, its blocks echoed by kind; yields {echoed block: the block whose
+    real run stands for it}, filled as the forward runs (a cache then holds only the real blocks' layers,
+    each standing for its kind). Empty, and every block real, where the stack cannot be echoed."""
+    if not _alike(index, stack):
+        yield {}
+        return
+    assert stack is not None
+    with _echoed(index, stack, []) as first:
+        yield first.stands_for
 
 
 def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:

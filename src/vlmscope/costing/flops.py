@@ -17,7 +17,7 @@ from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import experts_batched, first_that_runs
-from vlmscope.costing.echo import count_stacked
+from vlmscope.costing.echo import count_stacked, layers_echoed
 from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, head_inside, language_forward, last_logits
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, map_connector_flops, tower_flops
@@ -113,17 +113,20 @@ def _prefill_flops(lm: nn.Module, anatomy: Anatomy, tokens: int, index: ModuleIn
     return count_stacked(run, index, roles.language_stack) + (0 if head_inside(roles) else _head_flops(anatomy))
 
 
-def _filled_cache(lm: nn.Module, width: int, context: int, extra: dict[str, Any]) -> Any:
+def _filled_cache(lm: nn.Module, width: int, context: int, extra: dict[str, Any], index: ModuleIndex,
+                  stack: str | None) -> Any:
     """transformers' own cache for ``lm`` as a prefill of ``context`` tokens leaves it: the cache one token's
     forward fills (its layers' shapes as the model stores them: MLA's keys and values, per-layer head dims,
     fixed linear-attention states, a sparse-attention indexer's keys), and every tensor that a second token
     grows by one position then widened to ``context`` positions, or to the window − 1 a sliding-window layer
     keeps. What does not grow (cross-attention K/V, fixed states) stays as the first token left it."""
     keyword = cache_keyword(lm)
-    with torch.device("meta"), torch.no_grad():
-        cache = cache_of(language_forward(lm, 1, 1, width, use_cache=True, **extra))
+    with torch.device("meta"), torch.no_grad():  # echoed by kind: only each kind's real layer is filled,
+        with layers_echoed(index, stack):  # which is all the echoed decode below reads
+            cache = cache_of(language_forward(lm, 1, 1, width, use_cache=True, **extra))
         first = [_lengths(layer) for layer in cache_layers(cache)]
-        language_forward(lm, 1, 1, width, use_cache=True, **{keyword: cache})
+        with layers_echoed(index, stack):
+            language_forward(lm, 1, 1, width, use_cache=True, **{keyword: cache})
     for layer, before in zip(cache_layers(cache), first, strict=True):
         cap = kept_tokens(layer)
         held = context if cap is None else min(context, cap)
@@ -146,7 +149,8 @@ def _decode_flops(lm: nn.Module, anatomy: Anatomy, context: int, index: ModuleIn
     """One token against a cache of ``context`` tokens, widened from the cache one token fills (same shapes
     as a prefill would leave). Every run gets a fresh copy: a decode step appends to the cache it is given."""
     width = anatomy.language.hidden_size
-    filled = _filled_cache(lm, width, context, extra)  # cross-attention K/V, if any, stay as the prefill left them
+    # cross-attention K/V, if any, stay as the prefill left them
+    filled = _filled_cache(lm, width, context, extra, index, roles.language_stack)
     keyword = cache_keyword(lm)
 
     def run() -> None:

@@ -26,6 +26,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations
 from vlmscope.costing.counting import first_that_runs
+from vlmscope.costing.echo import layers_echoed
 from vlmscope.costing.inputs import cache_keyword, cache_of, language_forward
 from vlmscope.data import Anatomy, KVCache
 
@@ -45,7 +46,7 @@ def kv_cache(index: ModuleIndex, roles: Roles, anatomy: Anatomy) -> KVCache:
     if known is not None:
         return known
     width = anatomy.language.hidden_size
-    found, how = first_that_runs((MEASURED, lambda: _measured(index.model, lm, width)))
+    found, how = first_that_runs((MEASURED, lambda: _measured(index, roles.language_stack, lm, width)))
     layout = found if found is not None else _from_config(
         index, roles, anatomy, f"from the config (the cache could not be {how.removeprefix('not ')})")
     _LAYOUTS[lm] = layout
@@ -80,22 +81,35 @@ def _held(layer: Any) -> int:
     return total
 
 
-def _measured(model: nn.Module, lm: nn.Module, width: int) -> KVCache:
+def _measured(index: ModuleIndex, stack: str | None, lm: nn.Module, width: int) -> KVCache:
+    """The cache one token fills, then what a second adds, layer by layer. The stack's blocks are echoed by
+    kind: a cache layer of an echoed block is its kind's real layer's (the same class and inputs, the same
+    ``layer_types`` entry), so the work grows with the kinds of layer, not the depth."""
     cache_key = cache_keyword(lm)
+    maps: list[dict[int, int]] = []
 
     def step(cache: Any = None, **kwargs: Any) -> Any:
         if cache is not None:
             kwargs[cache_key] = cache
-        return cache_of(language_forward(lm, 1, 1, width, torch.bfloat16, use_cache=True, **kwargs))
+        with layers_echoed(index, stack) as stands_for:
+            out = cache_of(language_forward(lm, 1, 1, width, torch.bfloat16, use_cache=True, **kwargs))
+        maps.append(dict(stands_for))
+        return out
 
-    with activations.in_bf16(model), torch.no_grad(), torch.device("meta"):
+    def held(layers: list[Any]) -> list[int]:
+        found = [_held(layer) for layer in layers]
+        return [found[maps[-1].get(i, i)] for i in range(len(found))]
+
+    with activations.in_bf16(index.model), torch.no_grad(), torch.device("meta"):
         cache = step()
-        first = [_held(layer) for layer in cache_layers(cache)]
+        first = held(cache_layers(cache))
         step(cache)
-        second = [_held(layer) for layer in cache_layers(cache)]
+        second = held(cache_layers(cache))
+        if maps[0] != maps[1]:
+            raise ValueError("the echoed layers differ between the two tokens")
         caps = [kept_tokens(layer) for layer in cache_layers(cache)]
         encoded = getattr(getattr(cache, "cross_attention_cache", None), "layers", None)
-        cross = sum(_held(layer) for layer in encoded) if isinstance(encoded, list) else 0  # one encoded token's
+        cross = sum(held(encoded)) if isinstance(encoded, list) else 0  # one encoded token's
         if takes(lm, "cross_attention_states"):
             with_state = step(cross_attention_states=torch.randn(1, 1, width, dtype=torch.bfloat16))
             cross = sum(_held(layer) for layer in cache_layers(with_state)) - sum(first)
