@@ -20,34 +20,34 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+
+def _variant(folder: Path, ref: str, name: str, change: Callable[[dict[str, Any]], object]) -> str:
+    """A copy of a catalog model's folder with its config changed."""
+    from vlmscope.sources import catalog
+
+    entry = catalog.find(ref)
+    assert entry is not None
+    target = folder / name
+    shutil.copytree(entry.folder, target)
+    config = json.loads((target / "config.json").read_text())
+    change(config)
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)
 
 
 def _quantized(folder: Path, skip: int) -> str:
-    from vlmscope.sources import catalog
-
-    entry = catalog.find("llava-1.5-7b-hf")
-    assert entry is not None
-    target = folder / f"skip{skip}"
-    shutil.copytree(entry.folder, target)
-    config = json.loads((target / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128,
-                                     "modules_to_not_convert": [f"x{i}" for i in range(skip)]}
-    (target / "config.json").write_text(json.dumps(config))
-    return str(target)
+    return _variant(folder, "llava-1.5-7b-hf", f"skip{skip}", lambda c: c.update(quantization_config={
+        "quant_method": "awq", "bits": 4, "group_size": 128, "modules_to_not_convert": [f"x{i}" for i in range(skip)]}))
 
 
 def _deep(folder: Path, layers: int) -> str:
-    from vlmscope.sources import catalog
+    def deeper(config: dict[str, Any]) -> None:
+        config["text_config"]["num_hidden_layers"] = layers
+        config["text_config"].pop("layer_types", None)  # derived again: 5 sliding-window layers to 1 full
 
-    entry = catalog.find("gemma-3-4b-it")
-    assert entry is not None
-    target = folder / f"gemma{layers}"
-    shutil.copytree(entry.folder, target)
-    config = json.loads((target / "config.json").read_text())
-    config["text_config"]["num_hidden_layers"] = layers
-    config["text_config"].pop("layer_types", None)  # derived again: 5 sliding-window layers to 1 full
-    (target / "config.json").write_text(json.dumps(config))
-    return str(target)
+    return _variant(folder, "gemma-3-4b-it", f"gemma{layers}", deeper)
 
 
 def _cpu(work: Callable[[], object]) -> float:
