@@ -66,9 +66,8 @@ def write_atomic(path: Path, data: bytes, *, own: bool = False) -> None:
     """Write ``data`` to ``path`` whole or not at all. The temporary file has a random name in the same
     folder and is created exclusively (O_EXCL), so nothing planted there is followed; a file that is
     replaced keeps its permission bits (never setuid, setgid or sticky), a new one gets the mode the umask
-    gives. A path that exists as anything but a
-    regular file is refused, unless the path is vlmscope's ``own`` (a cache entry): then whatever stands
-    there (a FIFO, a symlink) is replaced by the new file, never followed."""
+    gives. A path that exists as anything but a regular file is refused, unless the path is vlmscope's
+    ``own`` (a cache entry): then whatever stands there (a FIFO, a symlink) is replaced, never followed."""
     existing = None if own else check_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

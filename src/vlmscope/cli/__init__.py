@@ -54,7 +54,7 @@ def _usage_line(exc: Any, argv: list[str]) -> int:
     if given is not None and repr(given) not in message:
         message += f" (got {one_line(repr(given))[:80]})"
     command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "vlmscope"
-    return _line(f"{message.rstrip('.')}; see '{command} --help'", int(getattr(exc, "exit_code", 2)))
+    return _line(f"{message}; see '{command} --help'", int(getattr(exc, "exit_code", 2)))
 
 
 def _given(argv: list[str], opts: list[str]) -> str | None:

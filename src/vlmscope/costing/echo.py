@@ -193,16 +193,15 @@ def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool 
     full forwards over the catalog and the zoo). Layers of several kinds (``layer_types``: sliding-window
     and full attention keep caches of different lengths) are measured once per kind; stacks of unlike blocks
     run in full, as does any forward the echo cannot stand in for."""
-    n = _alike(index, stack)
-    if n:
+    if _alike(index, stack):
         assert stack is not None
-        echoed, _ = first_that_runs(("echo", lambda: _echoed_count(fn, index, stack, n, on_meta)))
+        echoed, _ = first_that_runs(("echo", lambda: _echoed_count(fn, index, stack, on_meta)))
         if echoed is not None:
             return echoed
     return count(fn, on_meta)  # unlike blocks, or a forward the echo cannot stand in for: run it in full
 
 
-def _echoed_count(fn: Any, index: ModuleIndex, stack: str, n: int, on_meta: bool) -> int | None:
+def _echoed_count(fn: Any, index: ModuleIndex, stack: str, on_meta: bool) -> int | None:
     """FLOPs of ``fn`` with the first block of each kind of call run for real (the outer count holds them)
     and the others echoed, each counted as its kind; None when the stack ran more than once."""
     flops: list[int] = []
@@ -229,8 +228,7 @@ def layers_echoed(index: ModuleIndex, stack: str | None) -> Iterator[dict[int, i
 def run_echoed(fn: Any, index: ModuleIndex, stack: str | None) -> Any:
     """Run ``fn`` with the stack's first block for real and the others echoed (a stack of identical blocks:
     what one block holds is what each holds); the whole forward where the echo cannot stand in."""
-    n = _alike(index, stack)
-    if n:
+    if _alike(index, stack):
         assert stack is not None
         flops: list[int] = []
         with _echoed(index, stack, flops):

@@ -136,12 +136,22 @@ def map_connector_flops(index: ModuleIndex, roles: Roles, feature_map: torch.Ten
     return (None if counted is None else counted * crops), how
 
 
-def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
-    assert roles.patch_embedding is not None and roles.vision_stack is not None
+def block_parts(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
+                patch: int) -> tuple[nn.Module, list[nn.Module], int, int] | None:
+    """(patch embedding, blocks, patch tokens of one frame, width) of an encoder run block by block (its
+    whole forward needs data); None without a patch embedding or a block stack."""
+    if roles.patch_embedding is None or roles.vision_stack is None:
+        return None
     embed = index.modules[roles.patch_embedding]
-    blocks = list(index.modules[roles.vision_stack].children())
-    tokens = (frame[0] // patch) * (frame[1] // patch)
     width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
+    return (embed, list(index.modules[roles.vision_stack].children()), (frame[0] // patch) * (frame[1] // patch),
+            width)
+
+
+def _tower_per_block(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int) -> int:
+    parts = block_parts(index, roles, frame, patch)
+    assert parts is not None
+    embed, blocks, tokens, width = parts
     total = count(lambda: embed(torch.randn(1, 3, *frame)))
     if uniform(index, roles.vision_stack):  # identical blocks: one forward, counted N times
         return total + len(blocks) * count(lambda: blocks[0](torch.randn(1, tokens, width), None))
@@ -248,20 +258,28 @@ def _query_former_flops(module: nn.Module, crops: int, held: int, width: int, qu
     """A query transformer (BLIP-2's Q-Former): learned queries that cross-attend to the encoder output, run
     as the model calls it, ``module(query_embeds=queries, encoder_hidden_states=image features)``. None for
     any other module, or one that needs more inputs (InstructBLIP's also reads the instruction's tokens)."""
+    query_width = query_former_width(module, queries)
+    if query_width is None:
+        return None
+    q = torch.randn(crops, queries or 0, query_width, device="meta")
+    image = torch.randn(crops, held, width, device="meta")
+    # No encoder mask: the model passes an all-ones one, which transformers drops for SDPA (and reads as data)
+    counted, _ = first_that_runs(("query forward", lambda: count(
+        lambda: module(query_embeds=q, encoder_hidden_states=image))))
+    return counted
+
+
+def query_former_width(module: nn.Module, queries: int | None) -> int | None:
+    """The width of the learned queries a query transformer takes (``module(query_embeds=...,
+    encoder_hidden_states=image features)``, BLIP-2's Q-Former); None for any other module, or one that needs
+    more inputs (InstructBLIP's also reads the instruction's tokens)."""
     params = pyinspect.signature(module.forward).parameters
     if not queries or not {"query_embeds", "encoder_hidden_states"} <= params.keys():
         return None
     required = {n for n, p in params.items() if p.default is p.empty
                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
-    if required - {"query_embeds"} or first is None:
-        return None
-    q = torch.randn(crops, queries, first.in_features, device="meta")
-    image = torch.randn(crops, held, width, device="meta")
-    # No encoder mask: the model passes an all-ones one, which transformers drops for SDPA (and reads as data)
-    counted, _ = first_that_runs(("query forward", lambda: count(
-        lambda: module(query_embeds=q, encoder_hidden_states=image))))
-    return counted
+    return None if required - {"query_embeds"} or first is None else first.in_features
 
 
 def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: int, queries: int | None,

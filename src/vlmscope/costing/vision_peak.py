@@ -23,7 +23,14 @@ from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.activations import traced_peak
 from vlmscope.costing.echo import run_echoed
 from vlmscope.costing.inputs import MetaPromotion
-from vlmscope.costing.vision import hidden_of, packed_tower_calls, tower_call, unpadded
+from vlmscope.costing.vision import (
+    block_parts,
+    hidden_of,
+    packed_tower_calls,
+    query_former_width,
+    tower_call,
+    unpadded,
+)
 from vlmscope.data import Anatomy, CostRequest, ImageTokens
 
 Peak = tuple[int | None, str, bool]  # (bytes, how it was obtained, whether the whole vision side was traced)
@@ -139,11 +146,11 @@ def _connector_call(module: nn.Module, x: torch.Tensor, queries: int | None, gri
     it (BLIP-2's Q-Former); a mask it requires covers every token, a patch grid it requires is the
     encoder's; features the model regroups before the module (InternVL's pixel shuffle: a first Linear
     wider than ``x``) arrive regrouped."""
+    if (query_width := query_former_width(module, queries)) is not None:
+        q = torch.randn(x.shape[0], queries or 0, query_width, dtype=x.dtype)
+        return module(query_embeds=q, encoder_hidden_states=x)
     params = pyinspect.signature(module.forward).parameters
     first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
-    if queries and first is not None and {"query_embeds", "encoder_hidden_states"} <= params.keys():
-        q = torch.randn(x.shape[0], queries, first.in_features, dtype=x.dtype)
-        return module(query_embeds=q, encoder_hidden_states=x)
     required = [n for n, p in params.items() if p.default is p.empty
                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)][1:]
     extra = {n: grids[n] if n in grids else torch.ones(*x.shape[:2], dtype=torch.bool, device="cpu")
@@ -162,13 +169,11 @@ def _per_block(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, 
                patch: int) -> tuple[int, int, int] | None:
     """(peak, tokens, width) of an encoder whose whole forward needs data: the patch embedding over every
     frame, then one block over the patch tokens of every frame (each block of the stack holds the same)."""
-    if roles.patch_embedding is None or roles.vision_stack is None:
+    parts = block_parts(index, roles, frame, patch)
+    if parts is None:
         return None
-    embed = index.modules[roles.patch_embedding]
-    block = next(iter(index.modules[roles.vision_stack].children()))
-    tokens = (frame[0] // patch) * (frame[1] // patch)
-    width = int(getattr(embed, "out_channels", 0) or getattr(embed, "out_features", 0))
+    embed, blocks, tokens, width = parts
     embedded = traced_peak(lambda: embed(torch.randn(frames, 3, *frame, dtype=torch.bfloat16)), index.model)
-    blocked = traced_peak(lambda: block(torch.randn(frames, tokens, width, dtype=torch.bfloat16), None),
+    blocked = traced_peak(lambda: blocks[0](torch.randn(frames, tokens, width, dtype=torch.bfloat16), None),
                           index.model)
     return None if embedded is None or blocked is None else (max(embedded, blocked), tokens, width)

@@ -139,7 +139,7 @@ def _within(limit: float, work: Callable[[], T]) -> T:
     thread.start()
     thread.join(limit)
     if thread.is_alive():
-        raise _Unreachable(f"no answer within {limit:g} s; {TIMEOUT_ENV} sets the deadline")
+        raise _unreachable(TimeoutError())
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
@@ -169,9 +169,9 @@ def _download(ref: str, repo_id: str, revision: str, deadline: float) -> dict[st
             if name != CONFIG and exc.status == 404:
                 continue  # optional: absent in the repo
             raise _status_error(ref, revision, name, exc) from exc
-        if len(data) > MAX_CONFIG_BYTES:
+        except _TooLarge as exc:
             raise HubError(ref, f"{name} is larger than the {MAX_CONFIG_BYTES // 2**20} MiB limit of a config "
-                                "file; refused, nothing written")
+                                "file; refused, nothing written") from exc
         commit, etag = headers.get("x-repo-commit"), headers.get("x-linked-etag") or headers.get("etag")
         blob = hubcache.blob_name(etag)
         if commit is None or not hubcache.COMMIT.fullmatch(commit) or blob is None:
@@ -188,6 +188,17 @@ class _Status(Exception):
     def __init__(self, status: int, code: str | None) -> None:
         super().__init__(f"HTTP {status}")
         self.status, self.code = status, code
+
+
+class _TooLarge(Exception):
+    """An answer whose body is past the config limit (declared, or read to one byte beyond it)."""
+
+
+def _unreachable(exc: BaseException) -> _Unreachable:
+    """A failed request as the ``_Unreachable`` that lets the cache answer: a timeout says the deadline."""
+    if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+        return _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline")
+    return _Unreachable(reason(exc, 120))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -222,21 +233,20 @@ def _get(url: str, deadline: float) -> tuple[dict[str, str], bytes]:
                 continue
             raise _Status(exc.code, answer.get("x-error-code")) from exc
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
-                raise _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline") from exc
-            raise _Unreachable(reason(exc, 120)) from exc
+            raise _unreachable(exc) from exc
         with response:
             answer = {k.lower(): v for k, v in response.headers.items()}
             length = answer.get("content-length", "")
             if length.isdigit() and int(length) > MAX_CONFIG_BYTES:
-                return answer, b"\0" * (MAX_CONFIG_BYTES + 1)  # refused by size, unread
+                raise _TooLarge(length)  # refused unread
             try:
-                return {**answer, **meta}, response.read(MAX_CONFIG_BYTES + 1)
-            except TimeoutError as exc:  # a body that stalls
-                raise _Unreachable(f"no answer within {timeout_s():g} s; {TIMEOUT_ENV} sets the deadline") from exc
-            except (OSError, http.client.HTTPException) as exc:  # the connection dropped mid-body
-                raise _Unreachable(reason(exc, 120)) from exc
-    raise _Status(310, "TooManyRedirects")
+                body = response.read(MAX_CONFIG_BYTES + 1)
+            except (OSError, http.client.HTTPException) as exc:  # a body that stalls, or a dropped connection
+                raise _unreachable(exc) from exc
+            if len(body) > MAX_CONFIG_BYTES:
+                raise _TooLarge(len(body))
+            return {**answer, **meta}, body
+    raise _Unreachable("more than 3 redirects")
 
 
 def _status_error(ref: str, revision: str, name: str, exc: _Status) -> HubError:
