@@ -18,6 +18,7 @@ from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, first_that_runs
 from vlmscope.costing.echo import count_stacked, uniform
 from vlmscope.costing.inputs import MetaPromotion, dtype_of
+from vlmscope.costing.spans import spans_batched
 from vlmscope.data import Anatomy
 
 
@@ -207,7 +208,7 @@ def packed_tower_calls(index: ModuleIndex, roles: Roles, grids: list[tuple[int, 
         patches = torch.randn(*shape, device="meta", dtype=dtype or dtype_of(tower))
 
         def run() -> Any:
-            with MetaPromotion():
+            with MetaPromotion(), spans_batched(tower):
                 return tower(patches, grid_thw=grid_thw, **kwargs)
 
         return run
