@@ -125,3 +125,31 @@ def test_the_sheet_carries_both_peaks() -> None:
         record = cost_record(sheet)["memory"]
         assert (record["vision_peak_bytes"], record["language_peak_bytes"]) == (m.vision_peak_bytes,
                                                                                 m.language_peak_bytes)
+
+
+@pytest.mark.parametrize("ref", ["Qwen2.5-VL-7B-Instruct", "GLM-4.1V-9B-Thinking", "idefics2-8b",
+                                 "llava-v1.6-mistral-7b-hf", "MiniCPM-V-4.6-AWQ"])
+def test_many_images_scale_from_two(ref: str) -> None:
+    """Beyond two images, the vision side's peak is scaled from its traces over one and two: equal, to the
+    byte, to a trace over all of them, packed (window attention and its index tensors included) or
+    batched (crops, frames of two sizes)."""
+    import vlmscope
+    from vlmscope.tokens import cost_size, encoded, request_tokens
+
+    n = 5
+    anatomy, sheet = vlmscope.cost(ref, CostRequest(image_size=(448, 336), images=n), use_cache=False)
+    scaled = sheet.memory.vision_peak_bytes
+    assert scaled is not None and f"scaled to {n} images" in sheet.memory.method
+    source = resolve(ref)
+    reading = _read(source, False)
+    enc = encoded(anatomy.vision, anatomy.connector)
+    _, img = request_tokens(enc, source, cost_size(enc, source, (448, 336))[0])
+    with activations.in_bf16(reading.index.model):
+        if img.grid is not None and not img.views:
+            whole = vision_peak._packed(reading.index, reading.roles, anatomy, [img.grid] * n)[0]
+        else:
+            patch = anatomy.vision.patch_size or 1
+            views = img.views or ((img.crops, *(img.frame or (anatomy.vision.image_size,) * 2)),)
+            whole = max(vision_peak._fixed(reading.index, reading.roles, anatomy, count * n, (h, w), patch)[0] or 0
+                        for count, h, w in views)
+    assert whole == scaled

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect as pyinspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,19 +46,39 @@ def vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Cos
         return 0, "vision: no images", True
     if v is None or roles.vision is None:
         return None, "vision: not traced (no vision encoder)", False
-    per_request = request.images * request.batch
+    n = request.images * request.batch
     if v.native_resolution or (not v.image_size and img.frame is None):
         if img.grid is None:
             return None, "vision: not traced (no patch grid for this request)", False
-        return _packed(index, roles, anatomy, [img.grid] * per_request)
+        grid = img.grid
+        return _scaled(lambda k: _packed(index, roles, anatomy, [grid] * k), n)
     frame = img.frame or (v.image_size or 0, v.image_size or 0)
-    groups = [_fixed(index, roles, anatomy, count * per_request, (h, w), v.patch_size or 1)
-              for count, h, w in img.views or ((img.crops, *frame),)]
+
+    def group(count: int, size: tuple[int, int]) -> Peak:  # frames of one size, ``count`` of them per image
+        return _scaled(lambda k: _fixed(index, roles, anatomy, count * k, size, v.patch_size or 1), n)
+
+    groups = [group(count, (h, w)) for count, h, w in img.views or ((img.crops, *frame),)]
     untraced = next((g for g in groups if g[0] is None), None)
     if untraced is not None:
         return untraced
     peak = max(groups, key=lambda g: g[0] or 0)
     return peak[0], "; ".join(g[1] for g in groups), all(g[2] for g in groups)
+
+
+def _scaled(trace: Callable[[int], Peak], n: int) -> Peak:
+    """``trace`` (the peak over k images) for n images: traced for one image and for two; beyond two, the
+    one image's peak plus n − 1 times what the second added. Every tensor of the vision side grows by the
+    same bytes per image (a batch dimension, or a packed sequence's length: the tests check it against a
+    trace of them all), while tracing them all would build the index tensors some encoders read as numbers
+    (masks, rotary positions, windows) for every image on the CPU: gigabytes for 10,000 images."""
+    one = trace(n if n <= 2 else 1)
+    if n <= 2 or one[0] is None:
+        return one
+    two = trace(2)
+    if two[0] is None:
+        return two
+    each = two[0] - one[0]
+    return one[0] + (n - 1) * each, f"{two[1]}; scaled to {n} images ({each:,} bytes each)", two[2]
 
 
 def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, frame: tuple[int, int],
