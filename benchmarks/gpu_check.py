@@ -80,7 +80,7 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
     source = resolve(ref)
     predicted_tokens = None
     _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1), use_cache=False)
-    predicted_tokens = sheet.visual_tokens
+    predicted_tokens = sheet.tokens.per_image
     rows: list[tuple[str, float, float]] = []
     model = _build(source, "eager")
     inputs = _inputs(source, model, size, predicted_tokens or 0, text)

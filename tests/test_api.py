@@ -13,13 +13,13 @@ def test_cost_returns_a_named_result() -> None:
     result = vlmscope.cost("llava-1.5-7b-hf", CostRequest(image_size=(1024, 768)))
     assert isinstance(result, Costed)
     anatomy, sheet = result  # still unpacks like the tuple it was
-    assert result.anatomy is anatomy and result.sheet is sheet and sheet.visual_tokens == 576
+    assert result.anatomy is anatomy and result.sheet is sheet and sheet.tokens.per_image == 576
 
 
 def test_a_costed_comparison_carries_its_sheets() -> None:
     request = CostRequest(image_size=(1024, 768), context=8192)
     comparison = vlmscope.compare(["llava-1.5-7b-hf", "idefics2-8b"], request=request)
-    assert comparison.sheets is not None and [s.visual_tokens for s in comparison.sheets] == [576, 320]
+    assert comparison.sheets is not None and [s.tokens.per_image for s in comparison.sheets] == [576, 320]
     frame = comparison.to_pandas()
     assert list(frame["cost.visual_tokens"]) == [576, 320] and "cost.flops.prefill" in frame.columns
     text = markdown(comparison)
@@ -42,8 +42,8 @@ def test_several_sizes_build_the_skeleton_once(monkeypatch, tmp_path) -> None:  
     sizes = [vlmscope.CostRequest(image_size=s) for s in ((336, 336), (672, 672), (1024, 768))]
     anatomy, sheets = vlmscope.cost_many("llava-v1.6-mistral-7b-hf", sizes)
     assert anatomy.model_id == "llava-hf/llava-v1.6-mistral-7b-hf"
-    assert len(reads) == 1 and [s.image_size for s in sheets] == [(336, 336), (672, 672), (1024, 768)]
-    assert len({s.visual_tokens for s in sheets}) == 3  # AnyRes: the tokens follow the size
+    assert len(reads) == 1 and [s.tokens.image_size for s in sheets] == [(336, 336), (672, 672), (1024, 768)]
+    assert len({s.tokens.per_image for s in sheets}) == 3  # AnyRes: the tokens follow the size
     alone = [vlmscope.cost("llava-v1.6-mistral-7b-hf", r, use_cache=False)[1] for r in sizes]
     assert list(sheets) == alone
     reads.clear()

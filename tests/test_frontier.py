@@ -67,9 +67,9 @@ def test_every_figure_or_a_word_why(folder: str) -> None:
     """Tokens at 1024×768, KV per token, memory; each FLOP figure present or named in the warnings."""
     anatomy, sheet = vlmscope.cost(str(FRONTIER / folder), CostRequest(image_size=(1024, 768)), use_cache=False)
     assert anatomy.language.heads, "a language model with attention layers shows its heads"
-    assert sheet.kv_cache_bytes_per_token > 0
+    assert sheet.kv.bytes_per_token > 0
     assert sheet.memory is not None and sheet.memory.weights_bytes > 0
-    assert sheet.visual_tokens, sheet.tokens_rule
+    assert sheet.tokens.per_image, sheet.tokens.rule
     for figure, value in (("vision", sheet.flops.vision), ("prefill", sheet.flops.prefill),
                           ("decode", sheet.flops.decode_per_token)):
         assert value is not None or any(w.startswith(f"{figure} FLOPs not counted: ") for w in sheet.warnings)
@@ -155,7 +155,7 @@ def test_pixtral_tokens_match_the_processor(size: tuple[int, int]) -> None:
     width, height = size
     h, w = get_resize_output_image_size(np.zeros((height, width, 3)), size=(longest, longest),
                                         patch_size=(step, step))
-    assert sheet.visual_tokens == (w // step + 1) * (h // step)
+    assert sheet.tokens.per_image == (w // step + 1) * (h // step)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -170,7 +170,7 @@ def test_gemma4_tokens_match_the_processor(size: tuple[int, int]) -> None:
     width, height = size
     h, w = get_aspect_ratio_preserving_size(height=height, width=width, patch_size=patch,
                                             max_patches=pre["max_soft_tokens"] * k * k, pooling_kernel_size=k)
-    assert sheet.visual_tokens == (h // patch) * (w // patch) // (k * k)
+    assert sheet.tokens.per_image == (h // patch) * (w // patch) // (k * k)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -198,7 +198,7 @@ def test_mllama_cost_counts_every_tile_and_every_state() -> None:
     small = CostRequest(image_size=(560, 560), context=4096)
     _, one = vlmscope.cost(folder, small, use_cache=True)
     _, two = vlmscope.cost(folder, CostRequest(image_size=(560, 560), images=2, context=4096), use_cache=True)
-    assert one.visual_tokens == 1 and one.kv is not None and one.kv.cross_states == 4 * 1601
+    assert one.tokens.per_image == 1 and one.kv is not None and one.kv.cross_states == 4 * 1601
     assert one.memory is not None and two.memory is not None
     # the K/V of the image states: 6,404 of them per image, in every sequence's cache
     assert two.memory.kv_cache_bytes - one.memory.kv_cache_bytes == 4 * 1601 * one.kv.cross_bytes_per_state
@@ -252,7 +252,7 @@ def test_lfm2_cost_at_1024x768() -> None:
     """3×2 tiles of 512² + a 576×416 thumbnail; the tower runs over 7 views of 1,024 patches each (padded)."""
     _, sheet = vlmscope.cost(str(FRONTIER / "LiquidAI__LFM2.5-VL-1.6B"), CostRequest(image_size=(1024, 768)),
                              use_cache=True)
-    assert (sheet.visual_tokens, sheet.crops) == (6 * 256 + 13 * 18, 7)
+    assert (sheet.tokens.per_image, sheet.tokens.crops) == (6 * 256 + 13 * 18, 7)
     assert sheet.flops.vision
 
 
@@ -325,7 +325,7 @@ def test_minicpm_vision_flops_equal_its_image_features_forward(model: str, size:
     built = read(build(source)).model
     patch = built.config.vision_config.patch_size
     dtype = next(built.model.vision_tower.parameters()).dtype  # type: ignore[union-attr]
-    assert _image_features(built, views, patch, dtype) == (sheet.flops.vision, sheet.visual_tokens)
+    assert _image_features(built, views, patch, dtype) == (sheet.flops.vision, sheet.tokens.per_image)
 
 
 FLORENCE = FRONTIER / "microsoft__Florence-2-base"
@@ -348,7 +348,7 @@ def test_florence2_tokens_and_vision_flops_are_its_image_features() -> None:
     with FlopCounterMode(display=False) as counter:
         features = model.model.get_image_features(pixel_values=pixels)  # type: ignore[operator]
     pre = json.loads((FLORENCE / "preprocessor_config.json").read_text())
-    assert sheet.visual_tokens == features.pooler_output.shape[1] == pre["image_seq_length"]
+    assert sheet.tokens.per_image == features.pooler_output.shape[1] == pre["image_seq_length"]
     assert sheet.flops.vision == counter.get_total_flops()
     assert sheet.flops.prefill and sheet.flops.decode_per_token
 
@@ -364,13 +364,13 @@ def test_florence2_cross_attention_cache_holds_the_encoded_prompt() -> None:
     _, sheet = vlmscope.cost(str(FLORENCE), request, use_cache=False)
     reading = read(build(resolve(str(FLORENCE))))
     lm = reading.index.modules[reading.roles.language_root]
-    assert sheet.kv is not None and sheet.prefill_tokens == 597
+    assert sheet.kv is not None and sheet.tokens.prefill == 597
     with in_bf16(reading.model), torch.no_grad(), torch.device("meta"):
-        cache = cache_of(language_forward(lm, 1, sheet.prefill_tokens, 768, torch.bfloat16, use_cache=True))
+        cache = cache_of(language_forward(lm, 1, sheet.tokens.prefill, 768, torch.bfloat16, use_cache=True))
     held = sum(_held(layer) for layer in cache.cross_attention_cache.layers)
     assert held == sheet.kv.cross_states * sheet.kv.cross_bytes_per_state
     assert sheet.memory is not None
-    assert sheet.memory.kv_cache_bytes == 512 * sheet.kv_cache_bytes_per_token + held
+    assert sheet.memory.kv_cache_bytes == 512 * sheet.kv.bytes_per_token + held
 
 
 def test_moe_experts_are_counted_as_the_tokens_they_route() -> None:

@@ -479,8 +479,11 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
 }
 
 
-def _retyped(data: dict[str, object]) -> dict[str, object]:
-    return {k: (str(v) if isinstance(v, int) else [v] if isinstance(v, str) else v) for k, v in data.items()}
+def _retyped(data: object) -> object:
+    """Every int a string and every string a list, at any depth of objects."""
+    if isinstance(data, dict):
+        return {k: _retyped(v) for k, v in data.items()}
+    return str(data) if isinstance(data, int) else [data] if isinstance(data, str) else data
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))

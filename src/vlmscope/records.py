@@ -76,33 +76,32 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def cost_record(c: CostSheet) -> dict[str, Any]:
-    """The documented ``cost`` object (docs/json.md)."""
-    f = c.flops
+    """The documented ``cost`` object (docs/json.md): the sheet's parts, flattened as the format has always
+    had them."""
+    f, t, r, m, kv = c.flops, c.tokens, c.request, c.memory, c.kv
     return {
-        "image_size": list(c.image_size), "images": c.images, "visual_tokens": c.visual_tokens, "crops": c.crops,
-        "tokens_rule": c.tokens_rule, "text_tokens": c.text_tokens, "prefill_tokens": c.prefill_tokens,
-        "context": c.context, "batch": c.batch,
+        "image_size": list(t.image_size), "images": r.images, "visual_tokens": t.per_image, "crops": t.crops,
+        "tokens_rule": t.rule, "text_tokens": r.text_tokens, "prefill_tokens": t.prefill,
+        "context": r.context, "batch": r.batch,
         "flops": {"vision": f.vision, "prefill": f.prefill, "decode_per_token": f.decode_per_token,
                   "unit": "FLOPs (a multiply-add counts 2; not MACs)", "method": f.method},
-        "weights_bytes": dict(c.weights_bytes),
-        "weights_bytes_by_role": {role: dict(v) for role, v in c.role_weights_bytes.items()},
-        "kv_cache_bytes_per_token": c.kv_cache_bytes_per_token, "kv_layers": c.kv_layers,
-        "sliding_window": c.sliding_window,
-        "kv_cache": None if c.kv is None else {
-            "per_layer_bytes_per_token": list(c.kv.per_token), "layer_caps": list(c.kv.caps),
-            "state_bytes": c.kv.state_bytes, "cross_bytes_per_state": c.kv.cross_bytes_per_state,
-            "cross_states": c.kv.cross_states,
-            "method": c.kv.method},
+        "weights_bytes": dict(m.weights_by_dtype),
+        "weights_bytes_by_role": {role: dict(v) for role, v in m.role_weights_by_dtype.items()},
+        "kv_cache_bytes_per_token": kv.bytes_per_token, "kv_layers": kv.layers, "sliding_window": kv.window,
+        "kv_cache": {
+            "per_layer_bytes_per_token": list(kv.per_token), "layer_caps": list(kv.caps),
+            "state_bytes": kv.state_bytes, "cross_bytes_per_state": kv.cross_bytes_per_state,
+            "cross_states": kv.cross_states, "method": kv.method},
         "fit": None if c.fit is None else fit_record(c.fit),
         "assumptions": list(c.assumptions),
         "warnings": list(c.warnings),
-        "memory": None if c.memory is None else {
-            "weights_bytes": c.memory.weights_bytes, "kv_cache_bytes": c.memory.kv_cache_bytes,
-            "activation_peak_bytes": c.memory.activation_peak_bytes, "peak_bytes": c.memory.peak_bytes,
-            "method": c.memory.method, "quant": c.memory.quant, "quantized": c.memory.quantized_roles,
-            "weights_bytes_by_role": dict(c.memory.weights_by_role), "checkpoint_dtype": c.memory.checkpoint_dtype,
-            "kv_sliding_layers": c.kv_sliding_layers, "untraced": list(c.memory.untraced),
-            "vision_peak_bytes": c.memory.vision_peak_bytes, "language_peak_bytes": c.memory.language_peak_bytes},
+        "memory": {
+            "weights_bytes": m.weights_bytes, "kv_cache_bytes": m.kv_cache_bytes,
+            "activation_peak_bytes": m.activation_peak_bytes, "peak_bytes": m.peak_bytes,
+            "method": m.method, "quant": m.quant, "quantized": m.quantized_roles,
+            "weights_bytes_by_role": dict(m.weights_by_role), "checkpoint_dtype": m.checkpoint_dtype,
+            "kv_sliding_layers": kv.sliding, "untraced": list(m.untraced),
+            "vision_peak_bytes": m.vision_peak_bytes, "language_peak_bytes": m.language_peak_bytes},
         "latency": latency_record(c.latency),
     }
 

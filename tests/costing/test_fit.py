@@ -83,7 +83,7 @@ def test_gemma3_caps_only_its_sliding_layers() -> None:
     """Gemma 3 4B: 5 of 34 layers are full attention; the 29 sliding ones keep window − 1 = 1,023 tokens. At
     4,257 tokens and batch 2 the cache transformers filled on an H100 held 417,398,784 bytes."""
     _, sheet = vlmscope.cost("gemma-3-4b-it-bf16", CostRequest(context=4257, batch=2))
-    assert sheet.memory is not None and sheet.kv_sliding_layers == 29 and sheet.kv_layers == 34
+    assert sheet.memory is not None and sheet.kv.sliding == 29 and sheet.kv.layers == 34
     assert sheet.memory.kv_cache_bytes == 417_398_784
 
 
@@ -193,13 +193,11 @@ def test_the_reserve_comes_off_the_gpu_and_is_refused_when_it_leaves_nothing() -
 def test_fit_finds_the_largest_context_and_batch() -> None:
     """The largest context fits and one more token does not (unless it is the model's limit); likewise the
     batch."""
-    from vlmscope.costing.fit import layout_of
-
     fits, _ = vlmscope.api.fit(["Phi-3-vision-128k-instruct"], CostRequest(gpu_bytes=24 * 10**9, context=8192))
     (f,) = fits
     _, sheet = vlmscope.cost("Phi-3-vision-128k-instruct", CostRequest(gpu_bytes=24 * 10**9, context=8192))
     assert sheet.memory is not None and f.max_context is not None and f.max_batch is not None
-    layout, act = layout_of(sheet), sheet.memory.activation_peak_bytes or 0
+    layout, act = sheet.kv, sheet.memory.activation_peak_bytes or 0
     w, usable = sheet.memory.weights_bytes, f.gpu_bytes - f.reserve_bytes
     assert w + layout.bytes(f.max_context, 1) + act <= usable < w + layout.bytes(f.max_context + 1, 1) + act
     assert w + layout.bytes(8192, f.max_batch) + act * f.max_batch <= usable
@@ -296,7 +294,7 @@ def test_a_plain_dtype_is_every_weight_at_that_width(dtype: str) -> None:
     """``--dtype int8`` is a plain width for every weight, not LLM.int8's layout (that is ``--quant int8``)."""
     _, sheet = vlmscope.cost("llava-1.5-7b-hf", CostRequest(weights_dtype=dtype))
     assert sheet.memory is not None
-    assert sheet.memory.weights_bytes == sheet.weights_bytes[dtype]
+    assert sheet.memory.weights_bytes == sheet.memory.weights_by_dtype[dtype]
     assert sheet.memory.quantized_roles.startswith("none") and "0 linears packed" in sheet.memory.method
 
 

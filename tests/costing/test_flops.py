@@ -16,7 +16,7 @@ def test_prefill_flops_match_the_analytic_count(llava15) -> None:  # type: ignor
     attention = 4 * a.language.layers * t * t * a.language.hidden_size  # QKᵀ and AV, full square as counted
     head = 2 * a.lm_head.in_features * a.lm_head.out_features
     analytic = 2 * non_embedding * t + attention + head
-    assert sheet.prefill_tokens == t
+    assert sheet.tokens.prefill == t
     assert abs(sheet.flops.prefill - analytic) / analytic < 0.01  # tolerance: norms and rotary are not matmuls
 
 
@@ -71,7 +71,7 @@ def test_native_resolution_vision_flops_match_the_analytic_count() -> None:
     span), its merger over a quarter of them: 2·N·T + 2·N_merger·T/4 + 4·L·T²·d, within 2%."""
     anatomy, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
     v, p = anatomy.vision, anatomy.params
-    assert v is not None and sheet.visual_tokens == 999
+    assert v is not None and sheet.tokens.per_image == 999
     t = 74 * 54
     analytic = 2 * p.vision * t + 2 * p.connector * t // 4 + 4 * v.layers * t * t * v.hidden_size
     assert sheet.flops.vision is not None
@@ -82,7 +82,7 @@ def test_native_resolution_vision_flops_match_the_analytic_count() -> None:
 def test_fuyu_costs_its_patch_projection() -> None:
     anatomy, sheet = vlmscope.cost("fuyu-8b", CostRequest(image_size=(1024, 768)), use_cache=False)
     assert anatomy.vision is None and anatomy.connector.tokens_per_image == 110  # 300×300: 10 × (10 + 1)
-    assert sheet.visual_tokens == 936 and sheet.flops.vision == 2 * 26 * 35 * 2700 * 4096
+    assert sheet.tokens.per_image == 936 and sheet.flops.vision == 2 * 26 * 35 * 2700 * 4096
 
 
 ZOO_VS_FULL = ["granite_docling", "gemma3", "mllama", "janus", "blip-2", "kosmos-2", "llava_onevision",
@@ -133,6 +133,6 @@ def test_a_language_model_holding_its_head_computes_the_last_logits_only() -> No
     1.0501e12 FLOPs where FlopCounterMode counted 1.0252e12 on the real forward (640×480, 64 text tokens
     after a BOS, figure disclosed in an issue, 5 significant digits). Now within 0.01%."""
     _, sheet = vlmscope.cost("sooh-j/blip2-vizwizqa", CostRequest(image_size=(640, 480), text_tokens=65))
-    assert sheet.prefill_tokens == 97 and sheet.flops.vision is not None and sheet.flops.prefill is not None
+    assert sheet.tokens.prefill == 97 and sheet.flops.vision is not None and sheet.flops.prefill is not None
     total = sheet.flops.vision + sheet.flops.prefill
     assert abs(total - 1.0252e12) / 1.0252e12 < 1e-4

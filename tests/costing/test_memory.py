@@ -12,14 +12,15 @@ from vlmscope.errors import RequestError
 def test_memory_by_dtype_and_kv_cache(llava15) -> None:  # type: ignore[no-untyped-def]
     a, sheet = llava15
     n = a.params.total
-    assert sheet.weights_bytes == {"fp32": 4 * n, "bf16": 2 * n, "fp16": 2 * n, "fp8": n, "int8": n, "int4": n // 2}
-    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 32 * 128 * 2  # layers × (K, V) × heads × head_dim × bf16
-    assert sum(v["bf16"] for v in sheet.role_weights_bytes.values()) == 2 * n
+    widths = {"fp32": 4 * n, "bf16": 2 * n, "fp16": 2 * n, "fp8": n, "int8": n, "int4": n // 2}
+    assert sheet.memory.weights_by_dtype == widths
+    assert sheet.kv.bytes_per_token == 32 * 2 * 32 * 128 * 2  # layers × (K, V) × heads × head_dim × bf16
+    assert sum(v["bf16"] for v in sheet.memory.role_weights_by_dtype.values()) == 2 * n
 
 
 def test_gqa_shrinks_the_kv_cache() -> None:
     _, sheet = vlmscope.cost("llava-v1.6-mistral-7b-hf")
-    assert sheet.kv_cache_bytes_per_token == 32 * 2 * 8 * 128 * 2
+    assert sheet.kv.bytes_per_token == 32 * 2 * 8 * 128 * 2
 
 
 def test_show_gives_fits_verdict_from_the_same_function() -> None:
@@ -64,20 +65,20 @@ def test_a_text_only_request_has_a_prefill() -> None:
     576 text tokens cost LLaVA-1.5 exactly what one 336² image (576 visual tokens) does in the LM."""
     _, text = vlmscope.cost("llava-1.5-7b-hf", CostRequest(images=0, text_tokens=576), use_cache=False)
     _, image = vlmscope.cost("llava-1.5-7b-hf", CostRequest(images=1, text_tokens=0), use_cache=False)
-    assert text.prefill_tokens == image.prefill_tokens == 576
+    assert text.tokens.prefill == image.tokens.prefill == 576
     assert text.flops.prefill == image.flops.prefill and text.flops.vision == 0
     _, qwen = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(images=0, text_tokens=576), use_cache=False)
-    assert qwen.prefill_tokens == 576 and qwen.flops.prefill and qwen.flops.vision == 0
+    assert qwen.tokens.prefill == 576 and qwen.flops.prefill and qwen.flops.vision == 0
 
 
 def test_assumptions_and_warnings_are_said() -> None:
     _, base = vlmscope.cost("idefics2-8b-base", CostRequest(context=40_000))
-    assert any("no preprocessor_config.json" in a for a in base.assumptions) and base.processor_defaults
+    assert any("no preprocessor_config.json" in a for a in base.assumptions) and base.tokens.processor_defaults
     assert any("980×980 (no --image-size given)" in a for a in base.assumptions)
     assert any("beyond the language model's max_position_embeddings (32,768)" in w for w in base.warnings)
     assert any("sliding window 4,096" in w for w in base.warnings)
     _, tuned = vlmscope.cost("idefics2-8b", CostRequest(image_size=(1024, 768)))
-    assert tuned.assumptions == () and tuned.warnings == () and not tuned.processor_defaults
+    assert tuned.assumptions == () and tuned.warnings == () and not tuned.tokens.processor_defaults
     _, long = vlmscope.cost("llava-1.5-7b-hf", CostRequest(context=8192, text_tokens=9000))
     assert "context 8,192 is beyond the language model's max_position_embeddings (4,096)" in long.warnings
     assert "the prompt (9,576 tokens) is longer than the context (8,192)" in long.warnings

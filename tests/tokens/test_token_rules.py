@@ -49,7 +49,7 @@ def test_anyres_tokens_match_the_llava_next_processor(size: tuple[int, int]) -> 
 ])
 def test_visual_tokens(ref: str, size: tuple[int, int], tokens: int, crops: int) -> None:
     _, sheet = vlmscope.cost(ref, CostRequest(image_size=size))
-    assert (sheet.visual_tokens, sheet.crops) == (tokens, crops)
+    assert (sheet.tokens.per_image, sheet.tokens.crops) == (tokens, crops)
 
 
 @pytest.mark.parametrize("ref, per_crop", [
@@ -175,7 +175,7 @@ def test_native_resolution_tokens_are_confirmed_by_the_towers_forward() -> None:
     out = tower(patches, grid_thw=grid, position_ids=get_vision_position_ids(grid, 2).to("meta"))
     merged = out.pooler_output if hasattr(out, "pooler_output") else out
     _, sheet = vlmscope.cost("MonoQwen2-VL-v0.1", CostRequest(image_size=(1024, 768)), use_cache=False)
-    assert merged.shape[0] == sheet.visual_tokens == 999
+    assert merged.shape[0] == sheet.tokens.per_image == 999
 
 
 def _got_ocr2_patches(width: int, height: int, low: int, high: int) -> int:
@@ -220,13 +220,13 @@ def test_towers_that_take_the_patch_grid_have_no_fixed_token_count(model_type: s
     source = default_source(model_type)
     _, sheet = api.cost_source(source, CostRequest(image_size=(1024, 768)), use_cache=False)
     patch = anatomy.vision.patch_size
-    assert patch is not None and sheet.image_size == (1024, 768) and sheet.visual_tokens is not None
+    assert patch is not None and sheet.tokens.image_size == (1024, 768) and sheet.tokens.per_image is not None
     assert sheet.flops.vision and "patch grid" in sheet.flops.method
     from tf_source import load
 
     ns = load("models.qwen2_vl.image_processing_qwen2_vl", ("smart_resize",))
     h, w = ns["smart_resize"](768, 1024, factor=2 * patch, min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
-    assert sheet.visual_tokens == (h // patch) * (w // patch) // 4
+    assert sheet.tokens.per_image == (h // patch) * (w // patch) // 4
 
 
 def _idefics2_frames(width: int, height: int, splitting: bool) -> tuple[int, tuple[int, int]]:
@@ -261,7 +261,7 @@ def test_idefics2_flops_follow_the_image_size() -> None:
     FLOPs FlopCounterMode counted on the real model's forward on an H100 (the flat 980² count was +39%)."""
     _, small = vlmscope.cost("idefics2-8b", CostRequest(image_size=(336, 336)))
     _, native = vlmscope.cost("idefics2-8b", CostRequest())
-    assert small.crops == native.crops == 5 and small.visual_tokens == native.visual_tokens == 320
+    assert small.tokens.crops == native.tokens.crops == 5 and small.tokens.per_image == native.tokens.per_image == 320
     assert small.flops.vision is not None and native.flops.vision is not None
     assert small.flops.vision < native.flops.vision / 5
     _, sheet = vlmscope.cost("idefics2-8b", CostRequest(image_size=(1024, 768), text_tokens=65))

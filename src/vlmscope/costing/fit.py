@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from vlmscope.data import Anatomy, CostRequest, CostSheet, Fit, KVCache
+from vlmscope.data import Anatomy, CostRequest, CostSheet, Fit
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_TOKENS
 
@@ -16,16 +16,6 @@ from vlmscope.limits import MAX_TOKENS
 # to cover a CUDA 12 context with lazy module loading plus workspaces, not a measurement of your card:
 # benchmarks/gpu_check.py measures the context on the GPU it runs on; pass --reserve (reserve_bytes) to use it.
 DEFAULT_RESERVE = 2**30
-
-
-def layout_of(sheet: CostSheet) -> KVCache:
-    """The KV layout a sheet was computed with."""
-    if sheet.kv is not None:
-        return sheet.kv
-    per_layer = sheet.kv_cache_bytes_per_token // max(sheet.kv_layers, 1)
-    cap = sheet.sliding_window - 1 if sheet.sliding_window else None
-    caps = (None,) * (sheet.kv_layers - sheet.kv_sliding_layers) + (cap,) * sheet.kv_sliding_layers
-    return KVCache((per_layer,) * sheet.kv_layers, caps)
 
 
 def gpu_of(request: CostRequest) -> tuple[int, int, str | None] | None:
@@ -51,37 +41,36 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int =
     """The verdict for ``sheet``'s request on ``gpu_bytes`` of memory less ``reserve_bytes``, named for the
     GPU and the request it answers. The activation peak was traced at the request's batch; at another batch it
     is scaled by the batch (every traced tensor carries it)."""
+    r = sheet.request
     return replace(_verdict(anatomy, sheet, gpu_bytes, gpu_bytes - reserve_bytes), gpu=gpu,
-                   reserve_bytes=reserve_bytes, image_size=sheet.image_size, images=sheet.images,
-                   text_tokens=sheet.text_tokens, context=sheet.context, batch=sheet.batch)
+                   reserve_bytes=reserve_bytes, image_size=sheet.tokens.image_size, images=r.images,
+                   text_tokens=r.text_tokens, context=r.context, batch=r.batch)
 
 
 def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) -> Fit:
-    m = sheet.memory
-    assert m is not None
-    layout = layout_of(sheet)
-    prompt = sheet.prefill_tokens or 0
+    m, layout, r = sheet.memory, sheet.kv, sheet.request
+    prompt = sheet.tokens.prefill or 0
     limit = anatomy.language.max_position_embeddings or MAX_TOKENS
     act = m.activation_peak_bytes
     if act is None or m.peak_bytes is None:
         return Fit(anatomy.model_id, anatomy.display_name, None, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
                    None, None, None, None, None, limit, m.quant, sheet.latency,
                    m.method + "; no verdict: the activation peak was not traced", _said(sheet))
-    per_seq = act / sheet.batch
+    per_seq = act / r.batch
 
     def peak(context: int, batch: int) -> int:
         return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
 
-    max_context = _largest(lambda c: peak(c, sheet.batch) <= usable, max(prompt, 1), max(limit, prompt))
-    max_batch = _largest(lambda b: peak(sheet.context, b) <= usable, 1, MAX_TOKENS // max(sheet.context, 1))
+    max_context = _largest(lambda c: peak(c, r.batch) <= usable, max(prompt, 1), max(limit, prompt))
+    max_batch = _largest(lambda b: peak(r.context, b) <= usable, 1, MAX_TOKENS // max(r.context, 1))
     headroom = usable - m.peak_bytes
     method = (f"{m.method}; max_context: KV grown layer by layer up to {limit:,} positions; max_batch: KV and "
               "activations scaled by the batch")
     said = _said(sheet)
-    beyond = sheet.context > limit  # the model cannot take that context: no ✓, whatever the memory says
+    beyond = r.context > limit  # the model cannot take that context: no ✓, whatever the memory says
     if beyond:
-        at_limit = peak(limit, sheet.batch)
-        said = (*said, f"no ✓ at context {sheet.context:,}: the model has {limit:,} positions; at its own maximum, "
+        at_limit = peak(limit, r.batch)
+        said = (*said, f"no ✓ at context {r.context:,}: the model has {limit:,} positions; at its own maximum, "
                        f"{limit:,}, the peak is {at_limit:,} bytes, which "
                        f"{'fits' if at_limit <= usable else 'does not fit'}")
     return Fit(anatomy.model_id, anatomy.display_name, headroom >= 0 and not beyond, gpu_bytes, m.weights_bytes,
@@ -92,7 +81,7 @@ def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) ->
 def _said(sheet: CostSheet) -> tuple[str, ...]:
     """The sheet's assumptions (an assumed image size, processor defaults) and warnings, and each part of the
     activation peak that could not be traced."""
-    return (*sheet.assumptions, *sheet.warnings, *(sheet.memory.untraced if sheet.memory else ()))
+    return (*sheet.assumptions, *sheet.warnings, *sheet.memory.untraced)
 
 
 def _largest(check: Callable[[int], bool], low: int, high: int) -> int | None:

@@ -13,7 +13,7 @@ from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import fit as fitting
 from vlmscope.costing import kvcache, latency, memory, notes
 from vlmscope.costing.flops import flops
-from vlmscope.data import Anatomy, CostRequest, CostSheet
+from vlmscope.data import Anatomy, CostRequest, CostSheet, Tokens
 from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
@@ -40,27 +40,20 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     how = memory.storage(request, source.config)
-    held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
+    held = replace(memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how,
+                                 _dtype(source.config)), weights_by_dtype=weights, role_weights_by_dtype=by_role)
+    tokens = Tokens((width, height), img.tokens, img.crops, img.rule, prefill_tokens,
+                    notes.processor_defaults(anatomy, source, request))
     return CostSheet(
-        image_size=(width, height), images=request.images, visual_tokens=img.tokens, crops=img.crops,
-        tokens_rule=img.rule, text_tokens=request.text_tokens, prefill_tokens=prefill_tokens,
-        context=request.context, batch=request.batch, flops=counted, weights_bytes=weights,
-        role_weights_bytes=by_role, kv_cache_bytes_per_token=layout.bytes_per_token,
-        kv_layers=layout.full + layout.sliding, sliding_window=layout.window, kv_sliding_layers=layout.sliding,
-        weights_dtype=request.weights_dtype,
-        vision_dtype=request.vision_dtype or request.weights_dtype, gpu_gb=request.gpu_gb,
-        gpu_bytes=request.gpu_bytes,
-        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed),
-        warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
-        processor_defaults=notes.processor_defaults(anatomy, source, request),
-        memory=held,
-        kv=layout,
+        request, tokens, counted, held, layout,
         latency=None if request.gpu is None else latency.bounds(
             request.gpu, None if counted.prefill is None else (counted.vision or 0) + counted.prefill,
             counted.decode_per_token, held, request.batch, held.quant,
             0 if anatomy.architecture == "encoder-decoder" else latency.causal_surplus(  # an encoder is not causal
                 prefill_tokens or 0, _query_width(index, roles),
                 tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
+        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed),
+        warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
     )
 
 

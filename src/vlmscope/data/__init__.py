@@ -20,6 +20,7 @@ from vlmscope.data.cost import (
     Latency,
     Memory,
     Outcome,
+    Tokens,
 )
 from vlmscope.data.facts import (
     Anatomy,
@@ -78,6 +79,7 @@ __all__ = [
     "Role",
     "Separator",
     "SourceInfo",
+    "Tokens",
     "TreeNode",
     "VisionFacts",
     "ZooEntry",

@@ -4,7 +4,7 @@ memory; and one model's outcome in a batch."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -110,6 +110,8 @@ class Memory:
     untraced: tuple[str, ...] = ()  # each part of the activation peak that could not be traced, and why
     vision_peak_bytes: int | None = None  # the vision side's own peak (encoder, then connector), if traced
     language_peak_bytes: int | None = None  # the language model's own peak over the prompt, if traced
+    weights_by_dtype: dict[str, int] = field(default_factory=dict)  # every weight at each DType (what-if sizes)
+    role_weights_by_dtype: dict[str, dict[str, int]] = field(default_factory=dict)  # role → DType → bytes
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,11 @@ class KVCache:
         return sum(self.per_token)
 
     @property
+    def layers(self) -> int:
+        """Layers whose K/V grow with the context (full and sliding-window attention)."""
+        return self.full + self.sliding
+
+    @property
     def full(self) -> int:
         return sum(1 for n, cap in zip(self.per_token, self.caps, strict=True) if n and cap is None)
 
@@ -196,34 +203,33 @@ class KVCache:
 
 
 @dataclass(frozen=True)
-class CostSheet:
-    image_size: tuple[int, int]
-    images: int
-    visual_tokens: int | None  # per image
+class Tokens:
+    """What a request's images and text become (JSON ``cost.visual_tokens``, ``cost.prefill_tokens``, ...)."""
+
+    image_size: tuple[int, int]  # (width, height) costed: the request's, else the size assumed for it
+    per_image: int | None  # visual tokens of one image; None where the model's rule is unknown
     crops: int  # vision-encoder passes per image
-    tokens_rule: str
-    text_tokens: int
-    prefill_tokens: int | None
-    context: int
-    batch: int
+    rule: str  # how per_image was obtained
+    prefill: int | None  # visual tokens of every image plus the text tokens: the prompt the prefill reads
+    processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
+
+
+@dataclass(frozen=True)
+class CostSheet:
+    """What one request costs one model, in parts: the request answered, the tokens it becomes, FLOPs, memory
+    (with the KV cache layer by layer), latency bounds on a named GPU and the verdict on a GPU's memory. The
+    notes say what was assumed where the request or the files said nothing, and what makes the request
+    questionable."""
+
+    request: CostRequest
+    tokens: Tokens
     flops: Flops
-    weights_bytes: dict[str, int]  # dtype → bytes of all weights
-    role_weights_bytes: dict[str, dict[str, int]]  # role → dtype → bytes
-    kv_cache_bytes_per_token: int  # bf16 cache, all self-attention layers
-    kv_layers: int
-    sliding_window: int | None
-    weights_dtype: str
-    vision_dtype: str
-    gpu_gb: float | None
+    memory: Memory
+    kv: KVCache
+    latency: Latency | None = None  # with an accelerator in the request
+    fit: Fit | None = None  # with a GPU in the request: the verdict `vlmscope fit` gives, from the same function
     assumptions: tuple[str, ...] = ()  # what the sheet assumed where the request or the files said nothing
     warnings: tuple[str, ...] = ()  # what makes the request questionable (context beyond the model's, ...)
-    processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
-    gpu_bytes: int | None = None  # the GPU memory the request gave (--gpu-mem / --gpu-gb)
-    memory: Memory | None = None
-    kv_sliding_layers: int = 0  # of kv_layers, those capped by the sliding window
-    latency: Latency | None = None
-    kv: KVCache | None = None  # the cache layer by layer (fixed states and cross-attention apart)
-    fit: Fit | None = None  # with a GPU in the request: the verdict `vlmscope fit` gives, from the same function
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,8 @@ def _label(x: int, y: int, width: int, css: str, text: str, px: float) -> str:
 def _stages(a: Anatomy, sheet: CostSheet | None) -> list[tuple[str, str, int, str]]:
     p = a.params
     image = ""
-    if sheet is not None and sheet.image_size[0]:
-        image = f"{sheet.image_size[0]}×{sheet.image_size[1]}"
+    if sheet is not None and sheet.tokens.image_size[0]:
+        image = f"{sheet.tokens.image_size[0]}×{sheet.tokens.image_size[1]}"
     stages = [("image", image, 0, "#9a9a9a")]
     if a.vision is not None:
         stages.append((f"{a.vision.class_name}", f"×{a.vision.layers} {a.vision.block_class}", p.vision,
@@ -89,7 +89,8 @@ def diagram_svg(a: Anatomy, width: int = 900, sheet: CostSheet | None = None) ->
     gap, minimum = 26, 110
     spare = width - gap * (len(stages) - 1) - minimum * len(stages)
     widths = [minimum + int(spare * n / total) for _, _, n, _ in stages]
-    tokens = f"{sheet.visual_tokens:,} tok" if sheet is not None and sheet.visual_tokens is not None else ""
+    per_image = None if sheet is None else sheet.tokens.per_image
+    tokens = "" if per_image is None else f"{per_image:,} tok"
     x, parts = 0, []
     for i, ((title, sub, n, color), w) in enumerate(zip(stages, widths, strict=True)):
         share = f"{100 * n / total:.1f}% · {exact_count(n)}" if n else ""
@@ -198,11 +199,11 @@ def _provenance(sheets: tuple[CostSheet, ...] | None, fits: tuple[Fit, ...] | No
     parts = [f"vlmscope {version('vlmscope')}", f"transformers {version('transformers')}",
              f"torch {version('torch')}", f"made {datetime.date.today().isoformat()}"]
     if sheets:
-        s = sheets[0]
-        same = len({x.image_size for x in sheets}) == 1 and s.image_size[0]
-        size = f"{s.image_size[0]}×{s.image_size[1]}" if same else "each model's own size"
-        parts.append(f"request: {s.images} image{'' if s.images == 1 else 's'} at {size}, {s.text_tokens:,} text "
-                     f"tokens, context {s.context:,}, batch {s.batch}")
+        first, r = sheets[0].tokens.image_size, sheets[0].request
+        same = len({x.tokens.image_size for x in sheets}) == 1 and first[0]
+        size = f"{first[0]}×{first[1]}" if same else "each model's own size"
+        parts.append(f"request: {r.images} image{'' if r.images == 1 else 's'} at {size}, {r.text_tokens:,} text "
+                     f"tokens, context {r.context:,}, batch {r.batch}")
     if fits:
         parts.append(f"GPU: {fits[0].gpu or f'{fits[0].gpu_bytes:,} bytes'}")
     return f'<p class="meta">{escape(" · ".join(parts))}</p>'

@@ -70,7 +70,7 @@ def show_markdown(a: Anatomy, depth: int | None = None, sheets: list[CostSheet] 
         lines += [f"| {k} | {md_cell(str(v))} |" for k, v in r[role].items()]
         lines.append("")
     for sheet in sheets or []:
-        lines += [f"### cost at {size_text(sheet.image_size)}", "", "| fact | value |", "|---|---|"]
+        lines += [f"### cost at {size_text(sheet.tokens.image_size)}", "", "| fact | value |", "|---|---|"]
         lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in cost_sheet_rows(sheet)]
         lines.append("")
     lines += ["### Module tree", "", *md_block(tree_lines(a.tree, depth)), ""]

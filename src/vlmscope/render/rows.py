@@ -158,13 +158,13 @@ def gib(n: int) -> str:
 
 COST: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
     ("Model", lambda p: p[0].display_name),
-    ("Image size", lambda p: size_text(p[1].image_size)),
-    ("Tokens per image", lambda p: "—" if p[1].visual_tokens is None else f"{p[1].visual_tokens:,}"),
+    ("Image size", lambda p: size_text(p[1].tokens.image_size)),
+    ("Tokens per image", lambda p: "—" if p[1].tokens.per_image is None else f"{p[1].tokens.per_image:,}"),
     ("Vision GFLOPs", lambda p: gflops(p[1].flops.vision)),
     ("Prefill GFLOPs", lambda p: gflops(p[1].flops.prefill)),
     ("Decode GFLOPs / token", lambda p: gflops(p[1].flops.decode_per_token)),
-    ("bf16 weights", lambda p: gib(p[1].weights_bytes["bf16"])),
-    ("KV MiB per 1k tokens", lambda p: f"{p[1].kv_cache_bytes_per_token * 1000 / 1024**2:,.1f}"),
+    ("bf16 weights", lambda p: gib(p[1].memory.weights_by_dtype["bf16"])),
+    ("KV MiB per 1k tokens", lambda p: f"{p[1].kv.bytes_per_token * 1000 / 1024**2:,.1f}"),
 )
 
 
@@ -173,7 +173,7 @@ def _size(n: int | None) -> str:
 
 
 def _held(pick: Callable[[Memory], int | None]) -> Callable[[tuple[Anatomy, CostSheet]], str]:
-    return lambda p: _size(pick(p[1].memory) if p[1].memory is not None else None)
+    return lambda p: _size(pick(p[1].memory))
 
 
 MEMORY: tuple[tuple[str, Callable[[tuple[Anatomy, CostSheet]], str]], ...] = (
@@ -193,12 +193,11 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
     figures rest on assumed processor defaults, and what makes a request questionable. With a GPU named, the
     peak memory and the latency lower bounds too."""
-    spec = COST + (MEMORY if all(c.memory is not None for _, c in pairs) else ()) + (
-        LATENCY if any(c.latency is not None for _, c in pairs) else ())
+    spec = COST + MEMORY + (LATENCY if any(c.latency is not None for _, c in pairs) else ())
     rows = tuple(tuple(printable(get(p)) for _, get in spec) for p in pairs)
     said: dict[str, list[str]] = {}
     for a, c in pairs:
-        if c.processor_defaults:
+        if c.tokens.processor_defaults:
             said.setdefault(_DEFAULTS_NOTE, []).append(a.display_name)
         for warning in c.warnings:
             said.setdefault(warning, []).append(a.display_name)
@@ -215,39 +214,34 @@ _DEFAULTS_NOTE = ("no preprocessor_config.json bundled: processor defaults assum
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
-    """The cost sheet of one model as (fact, value) rows."""
-    f = c.flops
+    """The cost sheet of one model as (fact, value) rows: tokens, FLOPs, memory, fit, latency, notes."""
+    f, t, r, m, kv = c.flops, c.tokens, c.request, c.memory, c.kv
     rows = [
-        ("Image", f"{c.images} × {size_text(c.image_size)}"),
-        ("Visual tokens per image", "—" if c.visual_tokens is None else f"{c.visual_tokens:,} ({c.tokens_rule})"),
-        ("Vision-encoder passes per image", str(c.crops)),
-        ("Prefill tokens",
-         "—" if c.prefill_tokens is None else f"{c.prefill_tokens:,} (visual + {c.text_tokens} text)"),
+        ("Image", f"{r.images} × {size_text(t.image_size)}"),
+        ("Visual tokens per image", "—" if t.per_image is None else f"{t.per_image:,} ({t.rule})"),
+        ("Vision-encoder passes per image", str(t.crops)),
+        ("Prefill tokens", "—" if t.prefill is None else f"{t.prefill:,} (visual + {r.text_tokens} text)"),
         ("Vision + connector", f"{gflops(f.vision)} GFLOPs"),
         ("Prefill (LM + head)", f"{gflops(f.prefill)} GFLOPs"),
-        (f"Decode, 1 token at context {c.context:,}", f"{gflops(f.decode_per_token)} GFLOPs"),
+        (f"Decode, 1 token at context {r.context:,}", f"{gflops(f.decode_per_token)} GFLOPs"),
         ("FLOP method", f"{f.method} (FLOPs, not MACs)"),
     ]
-    rows += [(f"Weights {d}", gib(n)) for d, n in c.weights_bytes.items() if d != "fp16"]
-    window = f", sliding window {c.sliding_window:,}" if c.sliding_window else ""
-    per_token = readable(c.kv_cache_bytes_per_token)
-    rows.append(("KV cache (bf16)", f"{per_token} per token over {c.kv_layers} layers{window}"))
+    rows += [(f"Weights {d}", gib(n)) for d, n in m.weights_by_dtype.items() if d != "fp16"]
+    window = f", sliding window {kv.window:,}" if kv.window else ""
+    rows.append(("KV cache (bf16)", f"{readable(kv.bytes_per_token)} per token over {kv.layers} layers{window}"))
     if c.fit is not None:
         rows.append(_fit_row(c.fit))
-    m = c.memory
-    if m is not None:
-        rows += [(f"Weights as stored ({m.quant})", readable(m.weights_bytes)), ("  quantized", m.quantized_roles),
-                 ("  checkpoint dtype", m.checkpoint_dtype or "— (not in the config)"),
-                 (f"KV cache at {c.context:,} × {c.batch}", readable(m.kv_cache_bytes)),
-                 ("Activation peak (prefill)", "—" if m.activation_peak_bytes is None
-                  else readable(m.activation_peak_bytes)),
-                 ("Peak memory", "—" if m.peak_bytes is None else readable(m.peak_bytes)),
-                 ("Memory method", m.method)]
+    rows += [(f"Weights as stored ({m.quant})", readable(m.weights_bytes)), ("  quantized", m.quantized_roles),
+             ("  checkpoint dtype", m.checkpoint_dtype or "— (not in the config)"),
+             (f"KV cache at {r.context:,} × {r.batch}", readable(m.kv_cache_bytes)),
+             ("Activation peak (prefill)", _size(m.activation_peak_bytes)),
+             ("Peak memory", _size(m.peak_bytes)),
+             ("Memory method", m.method)]
     if c.latency is not None:
         lat = c.latency
         rows += [(f"First token on {lat.gpu}", _seconds(lat.prefill_s_lower_bound)),
                  ("Per output token", _seconds(lat.decode_s_per_token_lower_bound)),
-                 ("Tokens per second", f"≤ {lat.tokens_per_s_upper_bound:,.0f} (batch {c.batch})"),
+                 ("Tokens per second", f"≤ {lat.tokens_per_s_upper_bound:,.0f} (batch {r.batch})"),
                  ("Bounded by", lat.bound_by)]
     rows += [("Assumed", a) for a in c.assumptions] + [("Warning", w) for w in c.warnings]
     return rows

@@ -174,7 +174,7 @@ def show(a: Anatomy, depth: int | None = None, width: int = 120, color: bool = F
         table.add_column()
         for key, value in cost_sheet_rows(sheet):
             table.add_row(escape(key), escape(value))
-        title = f"cost at {size_text(sheet.image_size)}"
+        title = f"cost at {size_text(sheet.tokens.image_size)}"
         parts.append(Panel(table, title=title, expand=False))
     return _render(Group(*parts, _tree(a.tree, depth)), width, color)
 
