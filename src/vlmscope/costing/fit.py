@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from vlmscope.data import Anatomy, CostRequest, CostSheet, Fit
+from vlmscope.data import Anatomy, CostRequest, CostSheet, Fit, KVCache, Memory
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_TOKENS
 
@@ -16,6 +16,25 @@ from vlmscope.limits import MAX_TOKENS
 # to cover a CUDA 12 context with lazy module loading plus workspaces, not a measurement of your card:
 # benchmarks/gpu_check.py measures the context on the GPU it runs on; pass --reserve (reserve_bytes) to use it.
 DEFAULT_RESERVE = 2**30
+
+
+def phased_peak(m: Memory, layout: KVCache, prompt: int, context: int, batch: int, traced_batch: int) -> int | None:
+    """The most memory a request holds at once, at ``context`` × ``batch``: the weights and the largest of
+    its phases, as transformers runs them.
+
+    - The vision side (encoder, then connector) runs before the language model, when no cache exists yet.
+    - The language model's prefill holds the prompt's KV, layer after layer, and its own activations.
+    - Generation grows the cache to the context; a decode step's own tensors are one token wide.
+
+    The activations were traced at ``traced_batch`` and scale with the batch (every traced tensor carries
+    it). The prompt's embeddings, which the model makes before the images' features, are left out: they are
+    small beside the language phase whenever they are large. None where the activations were not traced."""
+    if m.activation_peak_bytes is None:
+        return None
+    scale = batch / traced_batch
+    vision = int((m.vision_peak_bytes or 0) * scale)
+    language = layout.bytes(prompt, batch) + int((m.language_peak_bytes or 0) * scale)
+    return m.weights_bytes + max(vision, language, layout.bytes(context, batch))
 
 
 def gpu_of(request: CostRequest) -> tuple[int, int, str | None] | None:
@@ -39,8 +58,7 @@ def gpu_of(request: CostRequest) -> tuple[int, int, str | None] | None:
 
 def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int = 0, gpu: str | None = None) -> Fit:
     """The verdict for ``sheet``'s request on ``gpu_bytes`` of memory less ``reserve_bytes``, named for the
-    GPU and the request it answers. The activation peak was traced at the request's batch; at another batch it
-    is scaled by the batch (every traced tensor carries it)."""
+    GPU and the request it answers; at other contexts and batches, the peak is ``phased_peak``'s."""
     r = sheet.request
     return replace(_verdict(anatomy, sheet, gpu_bytes, gpu_bytes - reserve_bytes), gpu=gpu,
                    reserve_bytes=reserve_bytes, image_size=sheet.tokens.image_size, images=r.images,
@@ -56,10 +74,8 @@ def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) ->
         return Fit(anatomy.model_id, anatomy.display_name, None, gpu_bytes, m.weights_bytes, m.kv_cache_bytes,
                    None, None, None, None, None, limit, m.quant, sheet.latency,
                    m.method + "; no verdict: the activation peak was not traced", _said(sheet))
-    per_seq = act / r.batch
-
     def peak(context: int, batch: int) -> int:
-        return m.weights_bytes + layout.bytes(context, batch) + int(per_seq * batch)
+        return phased_peak(m, layout, prompt, context, batch, r.batch) or 0
 
     max_context = _largest(lambda c: peak(c, r.batch) <= usable, max(prompt, 1), max(limit, prompt))
     max_batch = _largest(lambda b: peak(r.context, b) <= usable, 1, MAX_TOKENS // max(r.context, 1))

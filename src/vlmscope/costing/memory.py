@@ -3,6 +3,7 @@ layer by layer is measured in ``kvcache``; whether it all fits a GPU, in ``fit``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations, quant
 from vlmscope.costing.echo import run_echoed
+from vlmscope.costing.fit import phased_peak
 from vlmscope.costing.inputs import head_inside, language_forward, last_logits
 from vlmscope.costing.vision_peak import vision_peak
 from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, KVCache, Memory, Quant
@@ -45,9 +47,12 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
                                                                  prefill_tokens)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
-              f"activations: {traced}")
-    return Memory(weights_bytes, kv, peak, None if peak is None else weights_bytes + kv + peak, method,
-                  how.method, by_role, quant.quantized_roles(how), checkpoint_dtype, untraced, vision, language)
+              f"activations: {traced}; peak: the largest phase (vision before the cache exists; the language "
+              "model's prefill over the prompt's KV; generation to the context)")
+    held = Memory(weights_bytes, kv, peak, None, method, how.method, by_role, quant.quantized_roles(how),
+                  checkpoint_dtype, untraced, vision, language)
+    return replace(held, peak_bytes=phased_peak(held, layout, prefill_tokens or 0, request.context,
+                                                request.batch, request.batch))
 
 
 Peaks = tuple[int | None, int | None, int | None]  # (the activation peak, the vision side's, the language model's)

@@ -100,8 +100,8 @@ class Memory:
 
     weights_bytes: int  # as the checkpoint stores them (quantized layers packed, the rest at 16 bit)
     kv_cache_bytes: int  # context × batch, layer by layer (sliding layers hold window − 1 tokens)
-    activation_peak_bytes: int | None  # largest transient above weights + KV during the prefill
-    peak_bytes: int | None  # weights + KV + activation peak
+    activation_peak_bytes: int | None  # the prefill's largest transient (vision side or language model)
+    peak_bytes: int | None  # weights + the largest phase (vision; prompt KV + LM prefill; KV at the context)
     method: str  # how each figure was obtained
     quant: str  # the storage method of the weights
     weights_by_role: dict[str, int]
