@@ -49,20 +49,25 @@ def test_resampler_blocks_run_when_the_connector_forward_needs_data() -> None:
 
 FULL_VS_SHORT = ["llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "Phi-3-vision-128k-instruct",
                  "Mantis-8B-siglip-llama3", "fuyu-8b", "blip2-vizwizqa", "paligemma_vqav2", "gemma-3-4b-it-bf16",
-                 "MonoQwen2-VL-v0.1"]
+                 "MonoQwen2-VL-v0.1", "Qwen3.5-0.8B", "LFM2.5-VL-1.6B", "MiniCPM-V-4.6-AWQ"]  # the last three hybrid
 
 
 @pytest.mark.parametrize("ref", FULL_VS_SHORT)
 def test_echoed_stack_equals_the_full_forward(ref: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Running only a stack's first block (the others echo the hidden state) and counting it N times gives
-    exactly the FLOPs of the full forward."""
+    exactly the FLOPs of the full forward, and the same KV cache; hybrid stacks (linear and full attention,
+    convolutions) are echoed per layer kind."""
     from vlmscope.costing import echo
 
     request = CostRequest(image_size=(1024, 768), context=4096)
+    alike = echo._alike
+    echoable = []
+    monkeypatch.setattr(echo, "_alike", lambda index, stack: echoable.append(n := alike(index, stack)) or n)
     _, short = vlmscope.cost(ref, request, use_cache=False)
-    monkeypatch.setattr(echo, "uniform", lambda index, stack: 0)
+    assert any(echoable)  # some stack was echoed
+    monkeypatch.setattr(echo, "_alike", lambda index, stack: 0)  # no stack echoed anywhere
     _, full = vlmscope.cost(ref, request, use_cache=False)
-    assert short.flops == full.flops
+    assert short.flops == full.flops and short.kv == full.kv
     assert short.flops.decode_per_token is not None and short.flops.decode_per_token > 0
 
 
@@ -101,7 +106,7 @@ def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkey
     source = default_source(model_type)
     request = CostRequest(image_size=(640, 480), context=2048)
     _, echoed = api.cost_source(source, request, use_cache=False)
-    monkeypatch.setattr(echo, "uniform", lambda index, stack: 0)
+    monkeypatch.setattr(echo, "_alike", lambda index, stack: 0)  # no stack echoed anywhere
     _, full = api.cost_source(source, request, use_cache=False)
     assert echoed.flops == full.flops
     assert full.flops.prefill and full.flops.decode_per_token

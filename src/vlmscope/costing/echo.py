@@ -160,12 +160,15 @@ def _layer_kinds(owner: nn.Module, n: int) -> list[str | None]:
 
 
 def _alike(index: ModuleIndex, stack: str | None) -> int:
-    """Number of blocks in ``stack`` when all have one class and one parameter count (echoable by kind),
+    """Number of blocks in ``stack`` when all have one class and the blocks of each layer kind one parameter
+    count (echoable by kind: a hybrid stack's linear-attention and full-attention layers each have theirs),
     else 0."""
     if stack is None or not isinstance(index.modules.get(stack), nn.ModuleList):
         return 0
     kids = index.children(stack)
-    alike = len({type(index.modules[k]) for k in kids}) == 1 and len({index.count(k) for k in kids}) == 1
+    kinds = _layer_kinds(index.modules[stack.rpartition(".")[0]], len(kids))
+    counts = {(kind, index.count(k)) for k, kind in zip(kids, kinds, strict=True)}
+    alike = len({type(index.modules[k]) for k in kids}) == 1 and len(counts) == len({kind for kind, _ in counts})
     return len(kids) if alike and len(kids) > 1 else 0
 
 
