@@ -17,5 +17,6 @@ MAX_VISUAL_TOKENS = 1_000_000  # visual tokens of one image
 MAX_IMAGE_SIDE = 1_000_000  # pixels per side of a requested image
 MAX_IMAGES = 10_000  # images in one request
 MAX_SIZES = 32  # --image-size values in one run: a cost sheet each
+MAX_SETTINGS = 32  # --processor settings in one request (published processors take ~25)
 MAX_JOBS = 16  # --jobs worker processes: each imports torch and transformers (about 350 MB)
 MAX_TOKENS = 100_000_000  # text tokens, context or batch × context of one request

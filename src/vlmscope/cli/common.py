@@ -153,6 +153,13 @@ ReserveOpt = Annotated[str | None, typer.Option(
                       "benchmarks/gpu_check.py.", show_default=False)]
 
 
+ProcessorOpt = Annotated[list[str] | None, typer.Option(
+    "--processor", metavar="KEY=VALUE", help="A setting of the model's image processor, over its own files "
+    "(repeatable): max_pixels=12845056, do_image_splitting=false, max_patches=6, size='{\"longest_edge\": "
+    "1456}'. Each key must be one the model's processor takes; the value is read as JSON where it is JSON.",
+    show_default=False)]
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` in ASCII digits; a side of more than 12 digits is refused before it is converted."""
     match = re.fullmatch(r"\s*([0-9]{1,12})\s*[x×X]\s*([0-9]{1,12})\s*", text)
@@ -188,10 +195,14 @@ def parse_reserve(text: str | None) -> int | None:
     return parse_memory(text, "--reserve", 0) if text else None
 
 
-def cost_requests(sizes: list[str] | None, **fields: object) -> list[CostRequest]:
-    """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2)."""
+def cost_requests(sizes: list[str] | None, processor: list[str] | None = None,
+                  **fields: object) -> list[CostRequest]:
+    """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2).
+    ``processor``: the --processor KEY=VALUE settings."""
     from vlmscope.data import CostRequest
+    from vlmscope.tokens.settings import parse_setting
 
+    fields["processor"] = tuple(parse_setting(text) for text in processor or ())
     if isinstance(fields.get("gpu"), str):  # a GPU of the table, by any of its spellings
         from vlmscope.costing.latency import accelerator
 

@@ -18,6 +18,7 @@ from vlmscope.cli.common import (
     JobsOpt,
     ModelSet,
     NoCacheOpt,
+    ProcessorOpt,
     QuantOpt,
     ReserveOpt,
     SetOpt,
@@ -50,6 +51,7 @@ def fit(
     group_size: GroupSizeOpt = 128,
     double_quant: DoubleQuantOpt = False,
     image_size: ImageSizeOpt = None,
+    processor: ProcessorOpt = None,
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -77,7 +79,7 @@ def fit(
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                                 reserve_bytes=parse_reserve(reserve))[0])
+                                                 reserve_bytes=parse_reserve(reserve), processor=processor)[0])
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(

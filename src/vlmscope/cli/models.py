@@ -18,6 +18,7 @@ from vlmscope.cli.common import (
     JobsOpt,
     ModelSet,
     NoCacheOpt,
+    ProcessorOpt,
     QuantOpt,
     ReserveOpt,
     SetOpt,
@@ -59,6 +60,7 @@ def compare(
                                  "forwards on meta tensors), bf16 weight size, KV MiB per 1k tokens. --no-cost "
                                  "prints only the seed's two tables.")] = True,
     image_size: ImageSizeOpt = None,
+    processor: ProcessorOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -73,7 +75,7 @@ def compare(
 
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
-    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu)
+    request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu)
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
@@ -81,11 +83,12 @@ def compare(
         raise typer.Exit(2)
 
 
-def _request(cost: bool, debug: bool, image_size: list[str] | None, **fields: object) -> CostRequest | None:
+def _request(cost: bool, debug: bool, image_size: list[str] | None, processor: list[str] | None,
+             **fields: object) -> CostRequest | None:
     """The one request a batch command costs (its first --image-size), or None with --no-cost."""
     if not cost:
         return None
-    return guard(debug, lambda: cost_requests(one_size(image_size), **fields)[0])
+    return guard(debug, lambda: cost_requests(one_size(image_size), processor, **fields)[0])
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
@@ -108,6 +111,7 @@ def show(
     fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
     image_size: ImageSizeOpt = None,
+    processor: ProcessorOpt = None,
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -138,7 +142,7 @@ def show(
                                                gpu_gb=gpu_gb, quant=quant, group_size=group_size,
                                                double_quant=double_quant, gpu=gpu,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                               reserve_bytes=parse_reserve(reserve)))
+                                               reserve_bytes=parse_reserve(reserve), processor=processor))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
     sheets = list(found)
@@ -187,6 +191,7 @@ def report(
                       ] = "vlmscope-report.html",
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
     image_size: ImageSizeOpt = None,
+    processor: ProcessorOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -205,7 +210,7 @@ def report(
     from vlmscope.render.html import report as render_report
 
     target = output_path(output)
-    request = _request(cost, debug, image_size, context=context, text_tokens=text_tokens, gpu=gpu,
+    request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
                        reserve_bytes=parse_reserve(reserve))
     comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:

@@ -31,6 +31,9 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
                      "assumed (images cut only as config.json says, with the processor defaults of its family: "
                      "no image splitting or tiling of the processor's own, default pixel budgets); the "
                      "published processor may cut them otherwise")
+    if request.processor:
+        found.append("processor settings from the request, over the model's own: " + ", ".join(
+            f"{key}={value}" for key, value in request.processor))
     return tuple(found)
 
 

@@ -17,6 +17,7 @@ from vlmscope.data import Anatomy, CostRequest, CostSheet, Tokens
 from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
+from vlmscope.tokens.settings import with_settings
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -31,8 +32,9 @@ def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request:
 def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
     index, roles = reading.index, reading.roles
     enc = encoded(anatomy.vision, anatomy.connector)
-    size, assumed = cost_size(enc, source, request.image_size)
-    (width, height), img = request_tokens(enc, source, size)
+    processing = with_settings(source, request.processor)  # the model's files, with the request's settings over
+    size, assumed = cost_size(enc, processing, request.image_size)
+    (width, height), img = request_tokens(enc, processing, size)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)

@@ -3,7 +3,9 @@ memory; and one model's outcome in a batch."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -11,7 +13,7 @@ from typing import Any, NamedTuple
 from vlmscope.data.facts import Anatomy
 from vlmscope.data.quant import QUANT_METHODS
 from vlmscope.errors import LimitError, RequestError
-from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_TOKENS
+from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_SETTINGS, MAX_TOKENS
 
 
 class DType(StrEnum):
@@ -27,6 +29,42 @@ class DType(StrEnum):
 
 DTYPE_BYTES: dict[str, float] = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": 0.5}
 assert set(DTYPE_BYTES) == set(DType)
+
+
+SETTING_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # a processor setting's name
+
+
+def canonical(value: Any) -> str:
+    """A processor setting's value as compact JSON (the form a request keeps: hashable, and the cache key's)."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise RequestError("processor", value, "a JSON value (a number, true/false, a string, a list or an object)") \
+            from exc
+
+
+def _settings(value: object) -> tuple[tuple[str, str], ...]:
+    """Processor settings as sorted (key, JSON) pairs: from a mapping of values, or from such pairs (the
+    form a request keeps, its values JSON text)."""
+    if isinstance(value, dict):
+        pairs = [(k, canonical(v)) for k, v in value.items()]
+    elif isinstance(value, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in value):
+        pairs = [(k, _json_text(v)) for k, v in value]
+    else:
+        raise RequestError("processor", value, "a mapping of settings, e.g. {'max_pixels': 1003520}")
+    if len(pairs) > MAX_SETTINGS:
+        raise LimitError("request", "processor", len(pairs), MAX_SETTINGS, "see vlmscope.limits")
+    for key, _ in pairs:
+        if not isinstance(key, str) or not SETTING_KEY.fullmatch(key):
+            raise RequestError("processor", key, "a processor setting's name (letters, digits, _)")
+    return tuple(sorted(dict(pairs).items()))
+
+
+def _json_text(text: object) -> str:
+    try:
+        return canonical(json.loads(text)) if isinstance(text, str) else canonical(text)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError("processor", text, "a value as JSON text, e.g. '1003520' or '\"bicubic\"'") from exc
 
 
 def _positive(name: str, value: object, minimum: int = 1, maximum: int = MAX_TOKENS) -> None:
@@ -54,8 +92,10 @@ class CostRequest:
     double_quant: bool = False
     gpu: str | None = None  # an accelerator of the table (latency bounds and its memory)
     reserve_bytes: int | None = None  # of the GPU's memory, what a process cannot use; None: fit's DEFAULT_RESERVE
+    processor: tuple[tuple[str, str], ...] = ()  # settings over the model's image processor's: (name, JSON value)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "processor", _settings(self.processor))
         if self.image_size is not None:
             size = self.image_size
             if not isinstance(size, (tuple, list)) or len(size) != 2:

@@ -1,0 +1,76 @@
+"""Processor settings a request gives (``--processor KEY=VALUE``): checked against the keyword list of the
+model's own image processor, then laid over the model's preprocessor config, which the token rules read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from vlmscope.data.cost import SETTING_KEY, canonical
+from vlmscope.errors import RequestError
+from vlmscope.sources import ModelSource
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` as (key, canonical JSON of the value): the value read as JSON where it is JSON
+    (``1003520``, ``false``, ``{"longest_edge": 1456}``), else as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not SETTING_KEY.fullmatch(key.strip()):
+        raise RequestError("processor", text, "KEY=VALUE with a processor setting's name as KEY, e.g. "
+                                              "max_pixels=1003520")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = raw
+    return key.strip(), canonical(value)
+
+
+def processor_class(source: ModelSource) -> str | None:
+    """The name of the model's image processor: its preprocessor config's ``image_processor_type``, else
+    transformers' default for its model_type."""
+    named = (source.preprocessor or {}).get("image_processor_type")
+    if isinstance(named, str) and named:
+        return named.removesuffix("Fast")
+    from transformers.models.auto import image_processing_auto
+
+    names = getattr(image_processing_auto, "IMAGE_PROCESSOR_MAPPING_NAMES", {})
+    found: object = names.get(str(source.config.get("model_type")))
+    if isinstance(found, dict):  # one class per backend: the torchvision one is the default
+        found = found.get("torchvision") or next(iter(found.values()), None)
+    found = found[0] if isinstance(found, tuple) else found
+    return found if isinstance(found, str) else None
+
+
+def accepted(name: str) -> frozenset[str]:
+    """The settings an image processor class takes: its kwargs' declared keys (``valid_kwargs``) and its
+    constructor's own parameters."""
+    import inspect
+
+    from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
+
+    from vlmscope.quiet import quiet
+
+    with quiet():
+        cls = get_image_processor_class_from_name(name)
+    if cls is None:
+        return frozenset()
+    keys = set(getattr(getattr(cls, "valid_kwargs", None), "__annotations__", {}))
+    keys |= {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")}
+    return frozenset(keys)
+
+
+def with_settings(source: ModelSource, settings: tuple[tuple[str, str], ...]) -> ModelSource:
+    """``source`` with the request's processor settings laid over its preprocessor config; each key must be
+    one the model's image processor takes (one line naming those it does), and the result is checked as any
+    config file is."""
+    if not settings:
+        return source
+    name = processor_class(source)
+    if name is None:
+        raise RequestError("processor", settings[0][0], f"no setting: {source.model_id} has no image processor")
+    known = accepted(name)
+    for key, _ in settings:
+        if key not in known:
+            raise RequestError("processor", key, f"a setting {name} takes: {', '.join(sorted(known))}")
+    merged = {**(source.preprocessor or {}), **{key: json.loads(value) for key, value in settings}}
+    return replace(source, preprocessor=merged)
