@@ -97,3 +97,19 @@ def test_the_cli_takes_settings_and_refuses_unknown_keys() -> None:
     assert cost["visual_tokens"] == 2691 and "max_pixels=12845056" in cost["assumptions"][-1]
     refused = CliRunner().invoke(app, ["show", QWEN2_VL, "--processor", "max_pixelz=5", "--no-cache"])
     assert refused.exit_code == 2 and "bad processor 'max_pixelz'" in refused.output
+
+
+@pytest.mark.parametrize("max_patches", [1, 6, 12])
+def test_internvl_tile_budget_follows_its_processor(max_patches: int) -> None:
+    """InternVL's tiles (GOT-OCR2's crop_to_patches, at most max_patches tiles plus a thumbnail): the encoder
+    passes equal the frames its own image processor makes."""
+    from vlmscope import api
+    from vlmscope.sources.zoo import default_source
+
+    size = (1920, 1080)
+    settings = {"crop_to_patches": True, "max_patches": max_patches}
+    _, sheet = api.cost_source(default_source("internvl"), CostRequest(image_size=size, processor=settings),
+                               use_cache=False)
+    out = _processor("GotOcr2ImageProcessor", **settings)(images=[_image(*size)], return_tensors="np")
+    assert sheet.tokens.crops == out["pixel_values"].shape[0]
+    assert (sheet.tokens.crops > 1) is (max_patches > 1)
