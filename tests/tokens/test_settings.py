@@ -97,6 +97,10 @@ def test_the_cli_takes_settings_and_refuses_unknown_keys() -> None:
     assert cost["visual_tokens"] == 2691 and "max_pixels=12845056" in cost["assumptions"][-1]
     refused = CliRunner().invoke(app, ["show", QWEN2_VL, "--processor", "max_pixelz=5", "--no-cache"])
     assert refused.exit_code == 2 and "bad processor 'max_pixelz'" in refused.output
+    for fmt, out in (("table", ""), ("json", "[]\n")):  # fit, no model fitted: the error line, no empty table
+        fitted = CliRunner().invoke(app, ["fit", QWEN2_VL, "--gpu", "rtx-4090", "--processor", "max_pixelz=5",
+                                          "-f", fmt, "--no-cache"])
+        assert fitted.exit_code == 2 and fitted.stdout == out and "bad processor 'max_pixelz'" in fitted.stderr
 
 
 @pytest.mark.parametrize("max_patches", [1, 6, 12])

@@ -87,11 +87,12 @@ def fit(
         cost_request=request, fail_fast=debug))
     found = api.fits_of(outcomes, request)
     table = rows.fit_rows(found)
-    emit(fmt, {
-        Format.table: lambda: terminal.records(table, width=width(), color=color()),
-        Format.markdown: lambda: f"### {table.title}\n\n{markdown.markdown_table(table)}",
-        Format.json: lambda: data.fit_json(found),
-        Format.csv: lambda: data.fit_csv(found),
-    })
+    if found or fmt in (Format.json, Format.csv):  # no model fitted: the error lines alone, or an empty list
+        emit(fmt, {
+            Format.table: lambda: terminal.records(table, width=width(), color=color()),
+            Format.markdown: lambda: f"### {table.title}\n\n{markdown.markdown_table(table)}",
+            Format.json: lambda: data.fit_json(found),
+            Format.csv: lambda: data.fit_csv(found),
+        })
     if any(o.error for o in outcomes):
         raise typer.Exit(2)
