@@ -179,10 +179,8 @@ def uniform(index: ModuleIndex, stack: str | None) -> int:
     if not n:
         return 0
     assert stack is not None
-    config = getattr(index.modules[stack.rpartition(".")[0]], "config", None)
-    kinds = getattr(config, "layer_types", None) or ()
     # layers of several kinds (sliding-window / full / linear attention) keep caches of different shapes
-    return n if len(set(kinds)) <= 1 else 0
+    return n if len(set(_layer_kinds(index.modules[stack.rpartition(".")[0]], n))) == 1 else 0
 
 
 def count_stacked(fn: Any, index: ModuleIndex, stack: str | None, on_meta: bool = True) -> int:

@@ -36,7 +36,8 @@ def storage(request: CostRequest, config: dict[str, Any]) -> Quant:
 
 def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
            prefill_tokens: int | None, layout: KVCache, how: Quant, checkpoint_dtype: str | None) -> Memory:
-    """Weights as stored, the KV cache at context × batch, and the prefill's traced activation peak."""
+    """Weights as stored (and every weight at each dtype), the KV cache at context × batch, the prefill's
+    traced activation peaks, and the peak of the largest phase."""
     stored = quant.stored_weights(index, roles, how)
     by_role = dict(stored.by_role)
     if how.source == "--dtype" and request.vision_dtype and "vision" in by_role:
@@ -49,8 +50,9 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
               f"activations: {traced}; peak: the largest phase (vision before the cache exists; the language "
               "model's prefill over the prompt's KV; generation to the context)")
+    by_dtype, role_by_dtype = weights(anatomy)
     held = Memory(weights_bytes, kv, peak, None, method, how.method, by_role, quant.quantized_roles(how),
-                  checkpoint_dtype, untraced, vision, language)
+                  checkpoint_dtype, untraced, vision, language, by_dtype, role_by_dtype)
     return replace(held, peak_bytes=phased_peak(held, layout, prefill_tokens or 0, request.context,
                                                 request.batch, request.batch))
 

@@ -38,12 +38,10 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
     counted = flops(index, roles, anatomy, img, request, prefill_tokens)
-    weights, by_role = memory.weights(anatomy)
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     how = memory.storage(request, source.config)
-    held = replace(memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how,
-                                 _dtype(source.config)), weights_by_dtype=weights, role_weights_by_dtype=by_role)
+    held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
     tokens = Tokens((width, height), img.tokens, img.crops, img.rule, prefill_tokens,
                     notes.processor_defaults(anatomy, source, request))
     return CostSheet(

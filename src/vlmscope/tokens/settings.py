@@ -66,9 +66,10 @@ def with_settings(source: ModelSource, settings: tuple[tuple[str, str], ...]) ->
     if not settings:
         return source
     name = processor_class(source)
-    if name is None:
-        raise RequestError("processor", settings[0][0], f"no setting: {source.model_id} has no image processor")
-    known = accepted(name)
+    known = accepted(name) if name is not None else frozenset()
+    if not known:
+        raise RequestError("processor", settings[0][0], f"no setting: transformers has no image processor for "
+                                                        f"{source.model_id} ({name or 'none named'})")
     for key, _ in settings:
         if key not in known:
             raise RequestError("processor", key, f"a setting {name} takes: {', '.join(sorted(known))}")
