@@ -33,7 +33,7 @@ def _meta_peak(folder: Path, img: ImageTokens, images: int = 1) -> tuple[int | N
 
 def _real_peak(model: torch.nn.Module, **inputs: Any) -> int:
     known = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
-    live = activations._Live(known)
+    live = activations.Live(known)
     with torch.no_grad(), activations._MemoryEfficientAttention(), live:
         model.model.get_image_features(**inputs)
     return live.peak

@@ -25,7 +25,7 @@ from torch.utils._pytree import tree_flatten
 from vlmscope.costing.counting import first_that_runs
 
 
-class _Live(TorchDispatchMode):
+class Live(TorchDispatchMode):
     """Bytes held by the storages that operations created, and their peak. An output that aliases an input
     (a view, an in-place result, ``_unsafe_view``) holds no new memory: it keeps its base's storage alive."""
 
@@ -107,7 +107,7 @@ def traced_peak(fn: Callable[[], Any], model: nn.Module, on_meta: bool = True) -
     known = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
 
     def run() -> int:
-        live = _Live(known)
+        live = Live(known)
         with torch.no_grad(), torch.device("meta") if on_meta else nullcontext(), _MemoryEfficientAttention(), live:
             result = fn()
         del result

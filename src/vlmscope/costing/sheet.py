@@ -11,7 +11,7 @@ from vlmscope.anatomy import Reading, blocks
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import fit as fitting
-from vlmscope.costing import kvcache, latency, memory, notes
+from vlmscope.costing import kvcache, latency, memory, notes, scans
 from vlmscope.costing.flops import flops
 from vlmscope.data import Anatomy, CostRequest, CostSheet, Tokens
 from vlmscope.quiet import quiet
@@ -37,11 +37,16 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     (width, height), img = request_tokens(enc, processing, size)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
-    counted = flops(index, roles, anatomy, img, request, prefill_tokens)
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     how = memory.storage(request, source.config)
-    held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how, _dtype(source.config))
+    with scans.scans_scaled() as scanned:  # hybrid language models' chunk loops: a few chunks traced, scaled
+        counted = flops(index, roles, anatomy, img, request, prefill_tokens)
+        held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how,
+                             _dtype(source.config))
+    if said := scanned.said():
+        counted, held = replace(counted, method=f"{counted.method}; {said}"), replace(
+            held, method=f"{held.method}; {said}")
     tokens = Tokens((width, height), img.tokens, img.crops, img.rule, prefill_tokens,
                     notes.processor_defaults(anatomy, source, request))
     return CostSheet(
