@@ -21,6 +21,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("vlmscope.tokens",),
     ("vlmscope.anatomy",),
     ("vlmscope.costing",),
+    ("vlmscope.training",),
     ("vlmscope.diff",),
     ("vlmscope.render",),
     ("vlmscope.api",),

@@ -20,3 +20,5 @@ MAX_SIZES = 32  # --image-size values in one run: a cost sheet each
 MAX_SETTINGS = 32  # --processor settings in one request (published processors take ~25)
 MAX_JOBS = 16  # --jobs worker processes: each imports torch and transformers (about 350 MB)
 MAX_TOKENS = 100_000_000  # text tokens, context or batch × context of one request
+MAX_GPUS = 100_000  # GPUs a training recipe shards over
+MAX_LORA_RANK = 65_536  # LoRA rank (published recipes use 4–256)

@@ -1,0 +1,1 @@
+"""Fine-tuning: what a recipe trains and the model states one training step keeps."""
