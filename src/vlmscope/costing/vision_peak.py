@@ -92,7 +92,7 @@ def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, fram
     def whole() -> Any:
         with MetaPromotion(), unpadded():
             out = run_echoed(lambda: tower(**kwargs), index, roles.vision_stack)
-            return out, _connected(index, roles, anatomy, hidden_of(out), kwargs)
+            return out, connected(index, roles, anatomy, hidden_of(out), kwargs)
 
     if (peak := traced_peak(whole, index.model, on_meta)) is not None:
         return peak, f"vision: encoder and connector traced over {said}", True
@@ -100,7 +100,7 @@ def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, fram
     if blocks is None:
         return None, "vision: not traced (its forward does not run on meta tensors)", False
     block_peak, tokens, width = blocks
-    connector = traced_peak(lambda: _connected(index, roles, anatomy, torch.randn(
+    connector = traced_peak(lambda: connected(index, roles, anatomy, torch.randn(
         frames, tokens, width, dtype=torch.bfloat16)), index.model)
     if connector is None:
         return block_peak, f"vision: encoder traced block by block over {said}; connector: not traced", False
@@ -114,7 +114,7 @@ def _packed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, grids: list[tupl
     for layout, call in packed_tower_calls(index, roles, grids, anatomy.connector.merge, torch.bfloat16):
         def whole(call: Any = call) -> Any:
             out = run_echoed(call, index, roles.vision_stack)
-            return out, _connected(index, roles, anatomy, hidden_of(out))
+            return out, connected(index, roles, anatomy, hidden_of(out))
 
         if (peak := traced_peak(whole, index.model, on_meta=False)) is not None:
             return peak, f"vision: encoder and connector traced over {said} ({layout})", True
@@ -128,7 +128,7 @@ def _reads_layers(model: nn.Module) -> bool:
     return any(hasattr(config, key) for key in ("vision_feature_layer", "vision_feature_layers"))
 
 
-def _connected(index: ModuleIndex, roles: Roles, anatomy: Anatomy, hidden: torch.Tensor | None,
+def connected(index: ModuleIndex, roles: Roles, anatomy: Anatomy, hidden: torch.Tensor | None,
                given: dict[str, Any] | None = None) -> Any:
     """The connector modules in turn over the encoder's output (those inside the encoder ran with it).
     ``given``: the encoder's own inputs, for a connector that reads one of them too (MiniCPM-V's merger

@@ -1,0 +1,125 @@
+"""The training step traced on meta tensors against the same step run on real CPU tensors under the same
+tracker: forward with the loss, backward, optimizer step. Byte for byte, phase by phase.
+
+Both runs use the tracer's flash-kernel attention (the CPU's SDPA would keep seq × seq scores, as a meta
+trace's math path would); everything else is the model's and torch's own code, on real data in one run and
+on shapes alone in the other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from vlmscope.anatomy import read
+from vlmscope.api import _analyze, _read
+from vlmscope.costing import activations
+from vlmscope.data.training import TrainRecipe, TrainShape
+from vlmscope.sources import resolve
+from vlmscope.training import step
+from vlmscope.training.sheet import _Trace
+from vlmscope.training.states import optimizer_bytes
+
+
+def _config() -> Any:
+    from transformers import LlavaConfig
+
+    return LlavaConfig(
+        vision_config={"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 56, "patch_size": 14},
+        text_config={"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 3,
+                     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512},
+        image_token_index=500)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-llava")
+    (path / "config.json").write_text(json.dumps(_config().to_dict()))
+    return path
+
+
+def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> tuple[step.StepPeaks, step.StepPeaks]:
+    from transformers import LlavaForConditionalGeneration
+
+    source = resolve(str(folder))
+    meta = _read(source, False)
+    anatomy = _analyze(meta, source, None)
+    torch.manual_seed(0)
+    real = read(LlavaForConditionalGeneration(_config()))
+    shape = TrainShape(micro_batch=2, seq_len=48, images=0, checkpointing=checkpointing)
+    done = []
+    for reading, device in ((meta, "meta"), (real, "cpu")):
+        trace = _Trace(reading.index, reading.roles, anatomy, recipe, shape, None, 0)
+        with activations.in_bf16(reading.index.model):
+            done.append(step.traced_step(reading.index, reading.roles, recipe, checkpointing,
+                                         lambda trace=trace: trace._loss(2, 48), device))
+    return done[0], done[1]
+
+
+@pytest.mark.parametrize(("recipe", "checkpointing"), [
+    (TrainRecipe(), False), (TrainRecipe(), True), (TrainRecipe(optimizer="sgd"), False),
+    (TrainRecipe(optimizer="adamw-fused"), False), (TrainRecipe(freeze=("vision", "connector")), False),
+    (TrainRecipe(method="lora", lora_rank=4), False), (TrainRecipe(method="lora", lora_rank=4), True),
+])
+def test_meta_step_equals_the_real_step(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> None:
+    on_meta, on_cpu = _steps(folder, recipe, checkpointing)
+    assert on_meta == on_cpu
+    assert on_meta.forward > 0 and on_meta.backward > 0 and on_meta.grads > 0 and on_meta.flops > 0
+
+
+def test_traced_states_are_the_optimizers_own(folder: Path) -> None:
+    """The AdamW states the trace makes are those ``optimizer_bytes`` works out, plus the step counters the
+    trace's default device holds (torch keeps them on the CPU unless the optimizer is fused)."""
+    source = resolve(str(folder))
+    reading = _read(source, False)
+    recipe = TrainRecipe(freeze=("vision", "connector"))
+    shapes = [tuple(p.shape) for n, p in reading.index.model.named_parameters()
+              if not n.startswith(("model.vision_tower", "model.multi_modal_projector"))]
+    on_meta, _ = _steps(folder, recipe, False)
+    assert on_meta.states == optimizer_bytes(shapes, "adamw", 2) + 4 * len(shapes)
+    assert on_meta.grads == 2 * sum(torch.Size(s).numel() for s in shapes)
+
+
+def _forward_backward(reading: Any, anatomy: Any) -> tuple[int, int]:
+    """(forward peak, backward peak) of one step's forward and backward on the CPU, weights and adapters
+    excluded, as ``traced_step`` counts them."""
+    model = reading.index.model
+    known = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
+    trace = _Trace(reading.index, reading.roles, anatomy, TrainRecipe(), TrainShape(images=0), None, 0)
+    tracker = step.Storages(known)
+    with step._flash(model), torch.device("cpu"), tracker:
+        loss = trace._loss(2, 48)
+        forward = tracker.peak
+        tracker.mark()
+        loss.backward()
+        del loss
+    return forward, tracker.peak
+
+
+def test_lora_adapters_hold_what_peft_holds(folder: Path) -> None:
+    """Our LoRA layers against peft's own (``get_peft_model`` over the same model in bf16, adapters cast to
+    fp32 by peft): the same bytes at the forward's and the backward's peaks."""
+    import re
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlavaForConditionalGeneration
+
+    anatomy = _analyze(_read(resolve(str(folder)), False), resolve(str(folder)), None)
+    torch.manual_seed(0)
+    ours = read(LlavaForConditionalGeneration(_config()).to(torch.bfloat16))
+    recipe = TrainRecipe(method="lora", lora_rank=4, lora_targets="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj")
+    with step._adapted(ours.index, ours.roles, recipe):
+        mine = _forward_backward(ours, anatomy)
+    model = LlavaForConditionalGeneration(_config()).to(torch.bfloat16)
+    tower = [p for p in (ours.roles.vision, *ours.roles.connector) if p]
+    get_peft_model(model, LoraConfig(r=4, target_modules=recipe.lora_targets.split(","),
+                                     exclude_modules=rf"({'|'.join(map(re.escape, tower))})(\..*)?"))
+    theirs = _forward_backward(read(model), anatomy)
+    assert mine == theirs
+    plain = read(LlavaForConditionalGeneration(_config()).to(torch.bfloat16))  # every weight trained, no adapters
+    assert _forward_backward(plain, anatomy) != mine
