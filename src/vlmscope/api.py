@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from vlmscope import cache
 from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Fitted, Outcome, ZooEntry
+from vlmscope.data.training import TrainRecipe, TrainShape, TrainSheet
 from vlmscope.errors import RequestError, VlmscopeError, reason
 from vlmscope.sources import ModelSource
 
@@ -326,3 +327,20 @@ def fits_of(outcomes: Sequence[Outcome], request: CostRequest) -> tuple[Fit, ...
     gpu_memory(request)  # a request without a GPU is one clear error
     found = [o.sheet.fit for o in outcomes if o.anatomy is not None and o.sheet is not None and o.sheet.fit]
     return tuple(sorted(found, key=lambda f: (f.peak_bytes is None, f.peak_bytes or 0)))
+
+
+def train(ref: str, recipe: TrainRecipe | None = None, shape: TrainShape | None = None, *,
+          gpu: CostRequest | None = None, trust_remote_code: bool = False) -> tuple[Anatomy, TrainSheet]:
+    """The anatomy and training sheet of ``ref``: one step of ``recipe`` (default: a full fine-tune in bf16 with
+    AdamW) at ``shape`` (default: one sample of 2,048 tokens with one image at the encoder's native size),
+    traced on meta tensors; against the GPU ``gpu`` names (``gpu``, ``gpu_bytes``, ``reserve_bytes``) when
+    given: whether it fits, the largest micro-batch and sequence. Not cached: every call traces."""
+    from vlmscope.costing.fit import gpu_of
+    from vlmscope.sources import resolve
+    from vlmscope.training.sheet import train_sheet
+
+    found = gpu_of(gpu) if gpu is not None else None  # a bad GPU is refused before anything is built
+    source = resolve(ref)
+    reading = _read(source, trust_remote_code)
+    anatomy = _analyze(reading, source, None)
+    return anatomy, train_sheet(reading, source, anatomy, recipe or TrainRecipe(), shape or TrainShape(), found)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmscope.data import Anatomy, CostSheet, Fit, Latency, VisionFacts, ZooEntry
+from vlmscope.data.training import TrainSheet
 
 
 def record(a: Anatomy) -> dict[str, Any]:
@@ -134,3 +135,31 @@ def zoo_record(e: ZooEntry) -> dict[str, Any]:
     else:
         item["reason"] = e.reason
     return item
+
+
+def train_record(a: Anatomy, t: TrainSheet) -> dict[str, Any]:
+    """One object of ``train -f json`` (docs/json.md): the model, and under ``train`` the step's figures."""
+    r, s, m, p = t.recipe, t.states, t.memory, t.trainable
+    lora = r.method != "full"
+    per_gpu = {"params_bytes": s.per_gpu_params_bytes, "grads_bytes": s.per_gpu_grads_bytes,
+               "optimizer_bytes": s.per_gpu_optimizer_bytes, "cpu_bytes": s.cpu_bytes}
+    train = {
+        "recipe": {"method": str(r.method), "lora_rank": r.lora_rank if lora else None,
+                   "lora_targets": r.lora_targets if lora else None, "lora_roles": list(r.lora_roles) if lora else None,
+                   "freeze": list(r.freeze), "precision": str(r.precision), "optimizer": str(r.optimizer),
+                   "gpus": r.gpus, "zero": r.zero, "fsdp": r.fsdp, "offload": r.offload},
+        "shape": {"micro_batch": t.shape.micro_batch, "seq_len": t.shape.seq_len, "images": t.shape.images,
+                  "image_size": list(t.shape.image_size) if t.shape.image_size else None,
+                  "gradient_checkpointing": t.shape.checkpointing, "visual_tokens_per_sample": t.visual_tokens},
+        "trainable_params": {"total": p.total, "vision": p.vision, "connector": p.connector, "language": p.language,
+                             "lm_head": p.lm_head, "adapted_modules": p.adapted_modules, "frozen": p.frozen},
+        "memory": {"params_bytes": s.params_bytes, "grads_bytes": s.grads_bytes, "optimizer_bytes": s.optimizer_bytes,
+                   "activation_peak_bytes": max(m.activation_forward_bytes, m.activation_backward_bytes),
+                   "step_temporaries_bytes": m.step_temporaries_bytes, "peak_bytes": m.peak_bytes,
+                   "peak_phase": m.peak_phase, "phases": m.phases, "method": t.method, "states_method": s.method},
+        "gpu_bytes": t.gpu_bytes, "fits": t.fits, "max_micro_batch": t.max_micro_batch, "max_seq_len": t.max_seq_len,
+        "step_flops": t.step_flops, "one_change": t.one_change, "warnings": list(t.warnings),
+    }
+    if r.gpus > 1:
+        train["per_gpu"] = per_gpu
+    return {"model_id": a.model_id, "display_name": a.display_name, "train": train}

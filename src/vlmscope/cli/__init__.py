@@ -10,7 +10,7 @@ from typing import Any
 from vlmscope.cli.app import app
 
 # Importing a group registers its commands; --help lists them in this order.
-for _group in ("models", "fitting", "catalog"):
+for _group in ("models", "fitting", "training", "catalog"):
     importlib.import_module(f"vlmscope.cli.{_group}")
 
 

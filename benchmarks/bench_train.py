@@ -1,0 +1,47 @@
+"""Cold `vlmscope train` against a cold `vlmscope show` of the same model, from process start (no cache),
+interleaved in one run. Target (issue 19): one 7–8B model's `train` within 2× its `show`. Also a `train` with
+a GPU, which searches the largest micro-batch and sequence (about ten traced steps).
+
+    python benchmarks/bench_train.py [--model NAME] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EXE = str(Path(sys.executable).with_name("vlmscope"))
+
+
+def _timed(args: list[str]) -> float:
+    env = {**os.environ, "VLMSCOPE_NO_CACHE": "1", "COLUMNS": "200"}
+    start = time.perf_counter()
+    subprocess.run([EXE, *args], check=True, capture_output=True, env=env)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="llava-1.5-7b-hf")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    runs: dict[str, list[float]] = {"show": [], "train": [], "train --gc --method lora --gpu rtx-4090": []}
+    for _ in range(args.rounds):
+        runs["show"].append(_timed(["show", args.model, "--no-cache"]))
+        runs["train"].append(_timed(["train", args.model]))
+        runs["train --gc --method lora --gpu rtx-4090"].append(
+            _timed(["train", args.model, "--gc", "--method", "lora", "--gpu", "rtx-4090"]))
+    show = statistics.median(runs["show"])
+    for name, times in runs.items():
+        median = statistics.median(times)
+        print(f"{name:42} median {median:6.2f} s   ratio to show {median / show:5.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

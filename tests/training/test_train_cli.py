@@ -1,0 +1,105 @@
+"""``vlmscope train`` through the CLI: JSON figures, the search's edges against the traced step itself, and bad
+input as one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_step import _config
+from typer.testing import CliRunner
+
+from conftest import run_cli
+from vlmscope import api
+from vlmscope.cli import app
+from vlmscope.data import CostRequest
+from vlmscope.data.training import TrainRecipe, TrainShape
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-llava-cli")
+    (path / "config.json").write_text(json.dumps(_config().to_dict()))
+    return path
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    if result.exit_code == 1 and result.exception is not None:  # an exception the CLI let through: show it
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_figures_and_the_largest_micro_batch(folder: Path) -> None:
+    """The micro-batch and sequence ``train`` reports as the largest that fit do fit, one more does not."""
+    code, out, err = _invoke("train", str(folder), "--method", "lora", "--lora-rank", "4", "--gpu-mem", "40MiB",
+                             "--reserve", "0GiB", "--seq-len", "256", "-f", "json")
+    assert code == 0, err
+    (item,) = json.loads(out)
+    t = item["train"]
+    assert t["trainable_params"]["total"] == t["trainable_params"]["language"] > 0
+    assert t["memory"]["peak_bytes"] == max(t["memory"]["phases"].values()) <= t["gpu_bytes"] == 40 * 2**20
+    assert t["fits"] is True and t["shape"]["visual_tokens_per_sample"] == 16  # (56 / 14)²
+    recipe = TrainRecipe(method="lora", lora_rank=4)
+    gpu = CostRequest(gpu_bytes=40 * 2**20, reserve_bytes=0)
+    for key, shape_of in (("max_micro_batch", lambda n: TrainShape(micro_batch=n, seq_len=256)),
+                          ("max_seq_len", lambda n: TrainShape(seq_len=n))):
+        most = t[key]
+        assert most is not None and most >= 1
+        assert api.train(str(folder), recipe, shape_of(most), gpu=gpu)[1].fits is True
+        assert api.train(str(folder), recipe, shape_of(most + 1), gpu=gpu)[1].fits is False
+
+
+def test_table_names_the_recipe_and_sharding(folder: Path) -> None:
+    code, out, err = _invoke("train", str(folder), "--zero", "3", "--gpus", "8", "--gc", "--images", "2",
+                             "-f", "markdown")
+    assert code == 0, err
+    assert "Training step" in out and "ZeRO-3 over 8 GPUs" in out and "gradient checkpointing" in out
+    csv_code, csv_out, _ = _invoke("train", str(folder), "--fsdp", "--gpus", "4", "-f", "csv")
+    assert csv_code == 0 and csv_out.splitlines()[0].startswith("model_id,") and len(csv_out.splitlines()) == 2
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--method", "dora"], "method"),
+    (["--zero", "2", "--optimizer", "sgd"], "adamw or adamw-fused with --zero"),
+    (["--offload"], "offload"),
+    (["--lora-roles", "audio", "--method", "lora"], "lora_roles"),
+    (["--seq-len", "4"], "seq_len"),
+    (["--method", "lora", "--lora-targets", "nothing_here"], "none matched"),
+])
+def test_bad_input_is_one_line(folder: Path, args: list[str], words: str) -> None:
+    code, out, err = _invoke("train", str(folder), *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_one_bad_model_does_not_stop_the_others(folder: Path) -> None:
+    code, out, err = _invoke("train", "no/such-model-here", str(folder), "-f", "json")
+    assert code == 2 and len(json.loads(out)) == 1 and err.count("vlmscope: error:") == 1
+
+
+def test_catalog_model_through_the_entry_point() -> None:
+    """LLaVA-1.5-7B, LoRA with checkpointing on a 24 GiB card, through the installed console script."""
+    result = run_cli("train", "llava-1.5-7b-hf", "--method", "lora", "--gc", "--gpu-mem", "24GiB", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    (item,) = json.loads(result.stdout)
+    t = item["train"]
+    assert t["trainable_params"]["total"] == 39_976_960  # rank 16 on every language Linear (peft agrees)
+    assert t["memory"]["params_bytes"] == 2 * 7_063_427_072 + 4 * 39_976_960
+    assert t["fits"] is True and t["max_micro_batch"] >= 1 and t["shape"]["visual_tokens_per_sample"] == 576
+
+
+def test_a_step_that_does_not_fit_names_one_change_that_does(folder: Path) -> None:
+    """A full fine-tune on too small a card: the change named, applied, fits; the peak it quotes is that step's."""
+    _, unbounded = api.train(str(folder), TrainRecipe(), TrainShape(seq_len=256))
+    gpu = CostRequest(gpu_bytes=unbounded.memory.peak_bytes - 1, reserve_bytes=0)  # one byte short
+    _, sheet = api.train(str(folder), TrainRecipe(), TrainShape(seq_len=256), gpu=gpu)
+    assert sheet.fits is False and sheet.one_change is not None
+    flag, peak = sheet.one_change.split(" (peak ")
+    changed = {"--gc": (TrainRecipe(), TrainShape(seq_len=256, checkpointing=True)),
+               "--freeze vision,connector": (TrainRecipe(freeze=("vision", "connector")), TrainShape(seq_len=256)),
+               "--optimizer adamw-8bit": (TrainRecipe(optimizer="adamw-8bit"), TrainShape(seq_len=256)),
+               "--method lora": (TrainRecipe(method="lora"), TrainShape(seq_len=256))}[flag]
+    _, fixed = api.train(str(folder), *changed, gpu=gpu)
+    assert fixed.fits is True and fixed.memory.peak_bytes == int(peak.removesuffix(" bytes)").replace(",", ""))
