@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from vlmscope.anatomy import Reading
+from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations, quant
 from vlmscope.costing.inputs import MetaPromotion, head_inside
-from vlmscope.costing.vision import hidden_of, packed_tower_calls, tower_call
-from vlmscope.costing.vision_peak import connected
+from vlmscope.costing.vision import hidden_of, packed_tower_calls, tower_call, unpadded
+from vlmscope.costing.vision_peak import connected, reads_layers
 from vlmscope.data import Anatomy, ImageTokens, Quant
 from vlmscope.data.training import (
     Method,
@@ -168,16 +169,29 @@ class _Trace:
     def _loss(self, batch: int, seq: int) -> torch.Tensor:
         from transformers.loss.loss_utils import ForCausalLMLoss
 
-        index, roles = self.index, self.roles
+        index, roles, img = self.index, self.roles, self.img
         lm, embed = index.modules[roles.language_root], index.modules[roles.embeddings]
-        embeds = embed(torch.zeros(batch, seq, dtype=torch.long))
-        features = self._features(batch) if self.img is not None else None
-        if features is not None:
-            mask = torch.zeros(batch, seq, embeds.shape[-1], dtype=torch.bool)
-            embeds = embeds.masked_scatter(mask, features.to(embeds.dtype))
+        ids = torch.zeros(batch, seq, dtype=torch.long)
+        features = self._features(batch) if img is not None else None
+        extra: dict[str, Any] = {}
+        if features is not None and img is not None and img.states and takes(lm, "cross_attention_states"):
+            # a cross-attention language model (Mllama) reads the image states apart from the tokens
+            extra["cross_attention_states"] = features.reshape(batch, -1, features.shape[-1])
+            features = None
+        mask = torch.ones(batch, seq, dtype=torch.long, device="cpu")
+        if takes(lm, "per_layer_inputs") and callable(getattr(lm, "get_per_layer_inputs", None)):
+            # Gemma 3n / 4: per-layer embeddings of the token ids, as the model computes them from its input ids
+            # (from embeddings alone, it would compare them with the whole vocabulary's)
+            extra["per_layer_inputs"] = lm.get_per_layer_inputs(ids)
         with MetaPromotion():
-            out = lm(inputs_embeds=embeds, attention_mask=torch.ones(batch, seq, dtype=torch.long, device="cpu"),
-                     use_cache=False)
+            try:
+                embeds = embed(ids)
+                if features is not None:
+                    spots = torch.zeros(batch, seq, embeds.shape[-1], dtype=torch.bool)
+                    embeds = embeds.masked_scatter(spots, features.to(embeds.dtype))
+                out = lm(inputs_embeds=embeds, attention_mask=mask, use_cache=False, **extra)
+            except NotImplementedError:  # a forward that reads the token ids as data (Gemma 4's per-layer inputs)
+                out = lm(input_ids=ids, attention_mask=mask, use_cache=False, **extra)
         logits = out.logits if head_inside(roles) else index.modules[roles.head or ""](hidden_of(out))
         return ForCausalLMLoss(logits, torch.zeros(batch, seq, dtype=torch.long), vocab_size=logits.shape[-1])
 
@@ -194,24 +208,34 @@ class _Trace:
             return None
 
     def _run_vision(self, batch: int) -> torch.Tensor:
+        """The encoder and connector over the micro-batch's images, run as the inference trace runs them."""
         img, anatomy, index, roles = self.img, self.anatomy, self.index, self.roles
         assert img is not None and anatomy.vision is not None
+        width = anatomy.language.hidden_size
         frames = batch * self.shape.images
         if img.grid is not None and anatomy.vision.native_resolution:
-            (_, call), *_ = packed_tower_calls(index, roles, [img.grid] * frames, anatomy.connector.merge,
-                                               torch.bfloat16)
-            with torch.device("cpu"):  # the grid is read as numbers: new tensors stay real until they meet meta ones
-                out = call()
-                hidden = connected(index, roles, anatomy, _widest(out, anatomy.language.hidden_size))
+            failed: Exception | None = None
+            for _, call in packed_tower_calls(index, roles, [img.grid] * frames, anatomy.connector.merge,
+                                              torch.bfloat16):  # each patch layout the embedding may take
+                try:
+                    with torch.device("cpu"):  # the grid is read as numbers: new tensors stay real until meta
+                        hidden = connected(index, roles, anatomy, _widest(call(), width))
+                    return _tokens(hidden, batch * self.per_sample, width)
+                except Exception as exc:  # this layout is not the embedding's: the next
+                    failed = exc
+            raise failed or TypeError("no patch layout of the encoder runs")
         else:
             side = anatomy.vision.image_size or 0
             frame = img.frame or (side, side)
-            tower, kwargs, _ = tower_call(index, roles, frames * img.crops, frame, anatomy.vision.patch_size or 1,
-                                          torch.bfloat16)
-            with MetaPromotion():
+            tower, kwargs, on_meta = tower_call(index, roles, frames * img.crops, frame,
+                                                anatomy.vision.patch_size or 1, torch.bfloat16)
+            if takes(tower, "output_hidden_states") and reads_layers(index.model):
+                kwargs["output_hidden_states"] = True
+            with torch.device("meta" if on_meta else "cpu"), MetaPromotion(), unpadded():
                 out = tower(**kwargs)
-            hidden = connected(index, roles, anatomy, _widest(out, anatomy.language.hidden_size), kwargs)
-        return _tokens(hidden, batch * self.per_sample, anatomy.language.hidden_size)
+                hidden = connected(index, roles, anatomy, _widest(out, width), kwargs)
+        needed = batch * (img.states * self.shape.images if img.states else self.per_sample)
+        return _tokens(hidden, needed, width)
 
 
 def _widest(out: Any, width: int) -> torch.Tensor | None:

@@ -117,14 +117,20 @@ def flash_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     return _Flash.apply(query, key, value), None
 
 
+def _no_mask(*args: Any, **kwargs: Any) -> None:
+    """The mask a flash kernel is given for unpadded sequences: none (it masks causally itself). transformers'
+    own flash mask function checks the padding mask's values, which meta tensors do not hold."""
+    return None
+
+
 @contextmanager
 def _flash(model: nn.Module) -> Iterator[None]:
     """Within: the model's modules that attend with SDPA (transformers' default) use ``flash_attention``."""
     from transformers import AttentionInterface, PretrainedConfig
-    from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+    from transformers.masking_utils import AttentionMaskInterface
 
     AttentionInterface.register(FLASH, flash_attention)
-    AttentionMaskInterface.register(FLASH, flash_attention_mask)
+    AttentionMaskInterface.register(FLASH, _no_mask)
     configs = {id(c): c for m in model.modules() if isinstance(c := getattr(m, "config", None), PretrainedConfig)}
     changed = [c for c in configs.values() if getattr(c, "_attn_implementation_internal", None) == "sdpa"]
     for config in changed:
