@@ -179,10 +179,11 @@ class _Trace:
             extra["cross_attention_states"] = features.reshape(batch, -1, features.shape[-1])
             features = None
         mask = torch.ones(batch, seq, dtype=torch.long, device="cpu")
-        if takes(lm, "per_layer_inputs") and callable(getattr(lm, "get_per_layer_inputs", None)):
+        per_layer = getattr(lm, "get_per_layer_inputs", None)
+        if takes(lm, "per_layer_inputs") and callable(per_layer):
             # Gemma 3n / 4: per-layer embeddings of the token ids, as the model computes them from its input ids
             # (from embeddings alone, it would compare them with the whole vocabulary's)
-            extra["per_layer_inputs"] = lm.get_per_layer_inputs(ids)
+            extra["per_layer_inputs"] = per_layer(ids)
         with MetaPromotion():
             try:
                 embeds = embed(ids)
