@@ -103,3 +103,19 @@ def test_a_step_that_does_not_fit_names_one_change_that_does(folder: Path) -> No
                "--method lora": (TrainRecipe(method="lora"), TrainShape(seq_len=256))}[flag]
     _, fixed = api.train(str(folder), *changed, gpu=gpu)
     assert fixed.fits is True and fixed.memory.peak_bytes == int(peak.removesuffix(" bytes)").replace(",", ""))
+
+
+def test_report_gains_a_training_section_when_asked(folder: Path, tmp_path: Path) -> None:
+    """`report --train lora`: the Training table, its rows the `train` command's own for the same recipe."""
+    out = tmp_path / "r.html"
+    code, _, err = _invoke("report", str(folder), "--train", "lora", "--no-cost", "-o", str(out))
+    assert code == 0, err
+    page = out.read_text()
+    _, sheet = api.train(str(folder), TrainRecipe(method="lora"))
+    from vlmscope.render.rows import readable
+
+    assert "<h2>Training</h2>" in page and f"{readable(sheet.memory.peak_bytes)} (backward)" in page
+    plain = tmp_path / "plain.html"
+    assert _invoke("report", str(folder), "--no-cost", "-o", str(plain))[0] == 0
+    assert "<h2>Training</h2>" not in plain.read_text()
+    assert _invoke("report", str(folder), "--train", "dora", "-o", str(plain))[0] == 2

@@ -31,6 +31,7 @@ from vlmscope.cli.common import (
     color,
     cost_requests,
     emit,
+    error_line,
     guard,
     one_line,
     one_size,
@@ -41,9 +42,12 @@ from vlmscope.cli.common import (
     width,
     write,
 )
+from vlmscope.data.training import TrainRecipe
+from vlmscope.errors import VlmscopeError
 
 if TYPE_CHECKING:
-    from vlmscope.data import Comparison, CostRequest, Fit
+    from vlmscope.data import Anatomy, Comparison, CostRequest, Fit
+    from vlmscope.data.training import TrainSheet
 
 
 @app.command()
@@ -76,7 +80,7 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu)
-    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
+    comparison, failed, _ = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
     if failed:
@@ -92,16 +96,18 @@ def _request(cost: bool, debug: bool, image_size: list[str] | None, processor: l
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
-           debug: bool, model_set: ModelSet = ModelSet.seed) -> tuple[Comparison, bool]:
-    """(comparison, with its cost sheets when costed; whether a model failed) of the models a batch command
-    names (default: the catalog models of ``model_set``); each failure has had its error line."""
+           debug: bool, model_set: ModelSet = ModelSet.seed) -> tuple[Comparison, bool, tuple[str, ...]]:
+    """(comparison, with its cost sheets when costed; whether a model failed; the references its models were
+    given by, in its order) of the models a batch command names (default: the catalog models of
+    ``model_set``); each failure has had its error line."""
     from vlmscope import api
 
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(
         refs, jobs=jobs, use_cache=not no_cache, trust_remote_code=trust, on_done=done, cost_request=request,
         fail_fast=debug))
-    return api.gather(outcomes, costed=request is not None), any(o.error for o in outcomes)
+    refs_done = tuple(o.ref for o in outcomes if o.anatomy is not None)
+    return api.gather(outcomes, costed=request is not None), any(o.error for o in outcomes), refs_done
 
 
 @app.command()
@@ -196,6 +202,9 @@ def report(
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
     reserve: ReserveOpt = None,
+    train: Annotated[str | None, typer.Option(
+        "--train", metavar="METHOD", help="Add a Training section: one training step per model of this method "
+        "(full, lora or qlora), with `vlmscope train`'s defaults and --gpu.", show_default=False)] = None,
     jobs: JobsOpt = 1,
     no_cache: NoCacheOpt = False,
     trust_remote_code: TrustOpt = False,
@@ -212,9 +221,11 @@ def report(
     target = output_path(output)
     request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
                        reserve_bytes=parse_reserve(reserve))
-    comparison, failed = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
+    recipe = None if train is None else guard(debug, lambda: TrainRecipe(method=train))
+    comparison, failed, refs = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
-        page = render_report(comparison, fits=_fits(comparison, request))
+        trained = None if recipe is None else _trained(comparison, refs, recipe, request, trust_remote_code, debug)
+        page = render_report(comparison, fits=_fits(comparison, request), trained=trained)
         write(target, page)
         n = len(comparison.models)
         typer.echo(f"wrote {one_line(str(target))} ({n} model{'' if n == 1 else 's'}, {len(page):,} bytes)")
@@ -222,6 +233,24 @@ def report(
         raise typer.Exit(2)
 
 
+
+
+def _trained(comparison: Comparison, refs: tuple[str, ...], recipe: TrainRecipe, request: CostRequest | None,
+             trust: bool, debug: bool) -> list[tuple[Anatomy, TrainSheet]]:
+    """The report's Training section: one step of ``recipe`` per reported model (against the GPU the request
+    names, if any); a model whose step fails gets one error line and is left out of the section."""
+    from vlmscope import api
+
+    gpu = request if request is not None and request.gpu is not None else None
+    done = []
+    for a, ref in zip(comparison.models, refs, strict=True):
+        try:
+            done.append((a, api.train(ref, recipe, gpu=gpu, trust_remote_code=trust)[1]))
+        except VlmscopeError as exc:
+            if debug:
+                raise
+            error_line(f"{one_line(a.model_id)}: not in the Training section: {exc}")
+    return done
 
 
 def _fits(comparison: Comparison, request: CostRequest | None) -> tuple[Fit, ...] | None:

@@ -10,6 +10,7 @@ import html
 import re
 
 from vlmscope.data import Anatomy, Comparison, CostSheet, Fit
+from vlmscope.data.training import TrainSheet
 from vlmscope.render.rows import (
     NO_VISION,
     Table,
@@ -20,6 +21,7 @@ from vlmscope.render.rows import (
     seed_tables,
     tables,
 )
+from vlmscope.render.training import train_rows
 
 ROLE_COLORS = {"vision": "#4c9be8", "connector": "#b565d8", "language": "#3fae6a", "lm_head": "#e0a030",
                "other": "#999999"}
@@ -210,9 +212,10 @@ def _provenance(sheets: tuple[CostSheet, ...] | None, fits: tuple[Fit, ...] | No
 
 
 def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: str = "vlmscope report",
-           fits: tuple[Fit, ...] | None = None) -> str:
+           fits: tuple[Fit, ...] | None = None, trained: list[tuple[Anatomy, TrainSheet]] | None = None) -> str:
     """A self-contained HTML page: sortable seed tables (and cost table), the Fit table when a GPU was named,
-    a diagram, share bar and cost sheet per model. No network is needed to view it."""
+    the Training table when asked, a diagram, share bar and cost sheet per model. No network is needed to view
+    it."""
     sheets = sheets if sheets is not None else c.sheets
     sections = []
     for i, a in enumerate(c.models):
@@ -229,4 +232,5 @@ def report(c: Comparison, sheets: tuple[CostSheet, ...] | None = None, title: st
             f"<p>Computed by vlmscope from the models' own definitions on PyTorch's meta device. {legend}</p>"
             + "".join(table_html(t, sortable=True) for t in tables(c, sheets))
             + (f"<h2>Fit</h2>{table_html(fit_rows(fits), sortable=True)}" if fits else "")
+            + (f"<h2>Training</h2>{table_html(train_rows(trained), sortable=True)}" if trained else "")
             + "<h2>Architectures</h2>" + "".join(sections) + _SORT_JS + "</body></html>\n")
