@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vlmscope.errors import RequestError
-from vlmscope.limits import MAX_GPUS, MAX_LORA_RANK, MAX_TOKENS
+from vlmscope.limits import MAX_GPUS, MAX_IMAGES, MAX_LORA_RANK, MAX_TOKENS
 
 
 class Method(StrEnum):
@@ -73,6 +73,9 @@ class TrainRecipe:
             raise RequestError("zero", self.zero, "1, 2 or 3")
         if self.zero is not None and self.fsdp:
             raise RequestError("zero", self.zero, "either --zero or --fsdp, not both")
+        if self.zero is not None and self.optimizer not in (Optimizer.adamw, Optimizer.adamw_fused):
+            raise RequestError("optimizer", str(self.optimizer), "adamw or adamw-fused with --zero (DeepSpeed's "
+                               "estimators are Adam's; use --fsdp for the others)")
         if self.offload and self.zero is None and not self.fsdp:
             raise RequestError("offload", self.offload, "--zero N or --fsdp (offloading is theirs)")
         if self.method != Method.full and self.freeze:
@@ -130,10 +133,10 @@ class TrainShape:
     checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        for key, low in (("micro_batch", 1), ("seq_len", 2), ("images", 0)):
+        for key, low, high in (("micro_batch", 1, MAX_TOKENS), ("seq_len", 2, MAX_TOKENS), ("images", 0, MAX_IMAGES)):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_TOKENS:
-                raise RequestError(key, value, f"an integer from {low} to {MAX_TOKENS:,}")
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise RequestError(key, value, f"an integer from {low} to {high:,}")
         if self.micro_batch * self.seq_len > MAX_TOKENS:
             raise RequestError("micro_batch × seq_len", self.micro_batch * self.seq_len, f"at most {MAX_TOKENS:,}")
 

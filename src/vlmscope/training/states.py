@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 
 from vlmscope.data.training import Method, ModelStates, Optimizer, Precision, TrainRecipe
-from vlmscope.errors import RequestError
 
 EIGHT_BIT_MIN = 4096  # bitsandbytes: smaller tensors keep 32-bit states
 EIGHT_BIT_BLOCK = 2048
@@ -97,9 +96,6 @@ def model_states(recipe: TrainRecipe, shapes: list[tuple[int, ...]], base_params
 
 def _zero(recipe: TrainRecipe, params: int, grads: int, states: int, base_params: int, trained: int,
           largest_module: int) -> ModelStates:
-    if recipe.optimizer not in (Optimizer.adamw, Optimizer.adamw_fused):
-        raise RequestError("optimizer", recipe.optimizer, "adamw or adamw-fused with --zero (DeepSpeed's "
-                           "estimators are Adam's; use --fsdp for the others)")
     n, psi = recipe.gpus, base_params + (0 if recipe.method == Method.full else trained)
     if recipe.zero in (1, 2):
         if recipe.offload:
