@@ -81,13 +81,21 @@ def _register() -> None:
 def spans_batched(tower: nn.Module) -> Iterator[None]:
     """Within the block: ``tower``'s modules that attend with SDPA (transformers' default) use
     ``spans_attention``. Eager attention and any other implementation stay as they are."""
+    _register()
+    with sdpa_replaced(tower, NAME):
+        yield
+
+
+@contextmanager
+def sdpa_replaced(module: nn.Module, name: str) -> Iterator[None]:
+    """Within the block: the configs of ``module``'s sub-modules that attend with SDPA name the attention
+    implementation ``name`` (registered with transformers' ``AttentionInterface``); back to SDPA after."""
     from transformers import PretrainedConfig
 
-    _register()
-    configs = {id(c): c for m in tower.modules() if isinstance(c := getattr(m, "config", None), PretrainedConfig)}
+    configs = {id(c): c for m in module.modules() if isinstance(c := getattr(m, "config", None), PretrainedConfig)}
     changed = [c for c in configs.values() if getattr(c, "_attn_implementation_internal", None) == "sdpa"]
     for config in changed:
-        config._attn_implementation_internal = NAME
+        config._attn_implementation_internal = name
     try:
         yield
     finally:

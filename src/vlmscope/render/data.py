@@ -102,7 +102,12 @@ def fit_json(fits: tuple[Fit, ...]) -> str:
 
 def fit_csv(fits: tuple[Fit, ...]) -> str:
     """``fit -f csv``: one row per model, the JSON keys flattened."""
-    rows = [flatten(fit_record(f)) for f in fits]
+    return records_csv([fit_record(f) for f in fits])
+
+
+def records_csv(records: list[dict[str, Any]]) -> str:
+    """One CSV row per record, its keys flattened (``memory.peak_bytes``), cells safe for a spreadsheet."""
+    rows = [flatten(r) for r in records]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["model_id"], lineterminator="\n")
     writer.writeheader()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from vlmscope.data import Anatomy
 from vlmscope.data.training import Method, TrainSheet
-from vlmscope.records import flatten, train_record
-from vlmscope.render.data import csv_cell, dumps
+from vlmscope.records import train_record
+from vlmscope.render.data import dumps, records_csv
 from vlmscope.render.rows import Table, printable, readable, short_count
 
 Trained = tuple[Anatomy, TrainSheet]
@@ -63,10 +60,4 @@ def train_json(done: list[Trained]) -> str:
 
 def train_csv(done: list[Trained]) -> str:
     """``train -f csv``: one row per model, the JSON keys flattened."""
-    rows = [flatten(train_record(a, t)) for a, t in done]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["model_id"], lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: csv_cell(v) for k, v in row.items()})
-    return out.getvalue()
+    return records_csv([train_record(a, t) for a, t in done])

@@ -37,6 +37,7 @@ from torch.utils.flop_counter import flop_registry
 
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
+from vlmscope.costing.spans import sdpa_replaced
 from vlmscope.data.training import Method, Optimizer, TrainRecipe
 from vlmscope.training.lora import targets
 
@@ -126,20 +127,13 @@ def _no_mask(*args: Any, **kwargs: Any) -> None:
 @contextmanager
 def _flash(model: nn.Module) -> Iterator[None]:
     """Within: the model's modules that attend with SDPA (transformers' default) use ``flash_attention``."""
-    from transformers import AttentionInterface, PretrainedConfig
+    from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface
 
     AttentionInterface.register(FLASH, flash_attention)
     AttentionMaskInterface.register(FLASH, _no_mask)
-    configs = {id(c): c for m in model.modules() if isinstance(c := getattr(m, "config", None), PretrainedConfig)}
-    changed = [c for c in configs.values() if getattr(c, "_attn_implementation_internal", None) == "sdpa"]
-    for config in changed:
-        config._attn_implementation_internal = FLASH
-    try:
+    with sdpa_replaced(model, FLASH):
         yield
-    finally:
-        for config in changed:
-            config._attn_implementation_internal = "sdpa"
 
 
 class _LoRA(nn.Module):
