@@ -28,7 +28,7 @@ DEFAULT_MODELS = ("llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", 
                   "paligemma_vqav2", "gemma-3-4b-it-bf16", "MonoQwen2-VL-v0.1")
 
 
-def _build(source: Any, attn: str) -> Any:
+def _build(source: Any, attn: str, device: str = "cuda") -> Any:
     import torch
 
     from vlmscope.skeleton.build import make_config, model_class
@@ -39,38 +39,36 @@ def _build(source: Any, attn: str) -> Any:
         if getattr(config, sub, None) is not None:
             getattr(config, sub)._attn_implementation = attn
     cls = model_class(config, source)
-    with torch.device("cuda"):
+    with torch.device(device):
         model = cls._from_config(config, torch_dtype=torch.bfloat16)
     return model.eval()
 
 
-def _inputs(source: Any, model: Any, size: tuple[int, int], tokens: int, text: int) -> dict[str, Any]:
-    """The processor's tensors for one random image, and input_ids holding the predicted image tokens."""
+def _inputs(source: Any, model: Any, size: tuple[int, int], tokens: int, text: int,
+            device: str = "cuda") -> dict[str, Any]:
+    """The processor's tensors for one random image, and input_ids holding the predicted image tokens. The
+    processor is the model's own image processor class with its preprocessor config (the catalog's), or the
+    class's defaults where the model ships none, as vlmscope assumes."""
     import numpy as np
     import torch
-    from transformers import AutoImageProcessor
+    from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
 
-    folder = source.config_path.parent
-    try:
-        processor = AutoImageProcessor.from_pretrained(str(folder))
-    except Exception:  # no preprocessor config: the class's defaults, as vlmscope assumes
-        from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as NAMES
-        from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
+    from vlmscope.tokens.settings import processor_class
 
-        names = NAMES[model.config.model_type]
-        processor = get_image_processor_class_from_name(names[0] if isinstance(names, tuple) else names)()
+    config = {k: v for k, v in (source.preprocessor or {}).items() if k != "image_processor_type"}
+    processor = get_image_processor_class_from_name(processor_class(source)).from_dict(config)
     image = (np.random.rand(size[1], size[0], 3) * 255).astype("uint8")
     pixels = dict(processor(images=[image], return_tensors="pt"))
     image_token = getattr(model.config, "image_token_id", None) or model.config.image_token_index
-    ids = torch.tensor([[1] + [image_token] * tokens + [2] * text], device="cuda")
-    out: dict[str, Any] = {k: (v.to("cuda", torch.bfloat16) if v.is_floating_point() else v.to("cuda"))
+    ids = torch.tensor([[1] + [image_token] * tokens + [2] * text], device=device)
+    out: dict[str, Any] = {k: (v.to(device, torch.bfloat16) if v.is_floating_point() else v.to(device))
                            for k, v in pixels.items() if isinstance(v, torch.Tensor)}
     out["input_ids"] = ids
     out["attention_mask"] = torch.ones_like(ids)
     return out
 
 
-def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float, float]]:
+def _check(ref: str, size: tuple[int, int], text: int, device: str = "cuda") -> list[tuple[str, float, float]]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -82,8 +80,8 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
     _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1), use_cache=False)
     predicted_tokens = sheet.tokens.per_image
     rows: list[tuple[str, float, float]] = []
-    model = _build(source, "eager")
-    inputs = _inputs(source, model, size, predicted_tokens or 0, text)
+    model = _build(source, "eager", device)
+    inputs = _inputs(source, model, size, predicted_tokens or 0, text, device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = model(**inputs, logits_to_keep=1, use_cache=True)
     predicted_flops = (sheet.flops.vision or 0) + (sheet.flops.prefill or 0)
@@ -95,6 +93,8 @@ def _check(ref: str, size: tuple[int, int], text: int) -> list[tuple[str, float,
                                  use_cache=False)
     rows.append(("KV bytes at the prompt", at_prompt.memory.kv_cache_bytes, kv))
     del model, out, cache
+    if device != "cuda":  # a dry run of the harness on the CPU: no peak counter, no GPU to time
+        return rows
     torch.cuda.empty_cache()
     model = _build(source, "sdpa")
     torch.cuda.synchronize()
@@ -162,27 +162,31 @@ def _memory_line(torch: Any) -> None:
           f"fit's default reserve: {DEFAULT_RESERVE:,} bytes")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append")
     parser.add_argument("--image-size", action="append", default=None)
     parser.add_argument("--text-tokens", type=int, default=64)
-    args = parser.parse_args()
+    parser.add_argument("--device", default="cuda", help="cpu: a dry run of the harness on small configs (FLOPs "
+                                                         "and KV only)")
+    args = parser.parse_args(argv)
     import torch
 
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check: skipped, no CUDA device here (it checks predictions against a real GPU run)")
         return 0
     import transformers
 
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, transformers {transformers.__version__}")
-    _memory_line(torch)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu (dry run)"
+    print(f"device: {name}, torch {torch.__version__}, transformers {transformers.__version__}")
+    if args.device == "cuda":
+        _memory_line(torch)
     sizes = [tuple(int(x) for x in s.lower().split("x")) for s in (args.image_size or ["1024x768"])]
     print(f"{'model':28} {'size':9} {'figure':34} {'predicted':>20} {'measured':>20} {'ratio':>7}")
     for ref in args.model or DEFAULT_MODELS:
         for size in sizes:
             try:
-                rows = _check(ref, (size[0], size[1]), args.text_tokens)
+                rows = _check(ref, (size[0], size[1]), args.text_tokens, args.device)
             except Exception as exc:  # one model's failure must not hide the others
                 print(f"{ref:28} {size[0]}x{size[1]:<5} failed: {type(exc).__name__}: {str(exc)[:200]}")
                 continue

@@ -31,7 +31,9 @@ CASES = {"full": ({"method": "full"}, False), "frozen": ({"freeze": ("vision", "
          "qlora": ({"method": "qlora"}, True)}
 
 
-def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int) -> int:
+def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int, device: str = "cuda") -> int:
+    """The second step's peak on the GPU (``device="cpu"``: the same two steps run on the CPU, a dry run of this
+    harness on small configs; it returns 0, as the CPU has no peak counter)."""
     import torch
 
     from vlmscope.anatomy import read
@@ -40,44 +42,47 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     from vlmscope.training import step
 
     source = resolve(ref)
-    model = _build(source, "sdpa").train()
+    model = _build(source, "sdpa", device).train()
     reading = read(model)
     recipe = TrainRecipe(**CASES[case][0])  # type: ignore[arg-type]
-    inputs = _inputs(source, model, size, tokens, text)
+    inputs = _inputs(source, model, size, tokens, text, device)
     inputs["labels"] = inputs["input_ids"].clone()
     with step._adapted(reading.index, reading.roles, recipe) as trained, step._training(model, CASES[case][1]):
         optimizer = torch.optim.AdamW(trained, foreach=True)
+        cuda = device == "cuda"
         for n in range(2):
-            if n == 1:
+            if n == 1 and cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             model(**inputs).loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
+        peak = torch.cuda.max_memory_allocated() if cuda else 0
     del model, optimizer, trained
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return int(peak)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append")
     parser.add_argument("--case", action="append", choices=list(CASES))
     parser.add_argument("--image-size", default="1024x768")
     parser.add_argument("--text-tokens", type=int, default=64)
-    args = parser.parse_args()
+    parser.add_argument("--device", default="cuda", help="cpu: a dry run of the harness (small configs; no peak)")
+    args = parser.parse_args(argv)
     import torch
 
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_check_train: skipped, no CUDA device here (it checks predictions against a real GPU step)")
         return 0
     import vlmscope
     from vlmscope.data.training import TrainRecipe, TrainShape
 
     size = tuple(int(x) for x in args.image_size.lower().split("x"))
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu (dry run: no peak is measured)"
+    print(f"device: {name}, torch {torch.__version__}")
     print(f"{'model':24} {'case':8} {'predicted peak':>18} {'measured peak':>18} {'ratio':>7}")
     for ref in args.model or DEFAULT_MODELS:
         _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=(size[0], size[1])), use_cache=False)
@@ -91,12 +96,13 @@ def main() -> int:
                 shape = TrainShape(seq_len=tokens + args.text_tokens + 1, image_size=(size[0], size[1]),
                                    checkpointing=CASES[case][1])
                 _, predicted = vlmscope.train(ref, TrainRecipe(**CASES[case][0]), shape)  # type: ignore[arg-type]
-                measured = _measured(ref, case, (size[0], size[1]), args.text_tokens, tokens)
+                measured = _measured(ref, case, (size[0], size[1]), args.text_tokens, tokens, args.device)
             except Exception as exc:  # one case's failure must not hide the others
                 print(f"{ref:24} {case:8} failed: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
             peak = predicted.memory.peak_bytes
-            print(f"{ref:24} {case:8} {peak:>18,} {measured:>18,} {peak / measured:7.3f}")
+            ratio = f"{peak / measured:7.3f}" if measured else "      —"
+            print(f"{ref:24} {case:8} {peak:>18,} {measured:>18,} {ratio}")
     return 0
 
 
