@@ -20,6 +20,7 @@ It prints predicted against measured with their ratios. Without CUDA it says so 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from typing import Any
@@ -65,6 +66,8 @@ def _inputs(source: Any, model: Any, size: tuple[int, int], tokens: int, text: i
                            for k, v in pixels.items() if isinstance(v, torch.Tensor)}
     out["input_ids"] = ids
     out["attention_mask"] = torch.ones_like(ids)
+    if "mm_token_type_ids" in inspect.signature(model.forward).parameters:  # Qwen2-VL family: 1 marks image tokens
+        out["mm_token_type_ids"] = (ids == image_token).long()
     return out
 
 
@@ -80,7 +83,7 @@ def _check(ref: str, size: tuple[int, int], text: int, device: str = "cuda") -> 
     _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=size, text_tokens=text + 1), use_cache=False)
     predicted_tokens = sheet.tokens.per_image
     rows: list[tuple[str, float, float]] = []
-    model = _build(source, "eager", device)
+    model = _build(source, "eager", device).requires_grad_(False)  # inference: no autograd state to track
     inputs = _inputs(source, model, size, predicted_tokens or 0, text, device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = model(**inputs, logits_to_keep=1, use_cache=True)
@@ -96,7 +99,7 @@ def _check(ref: str, size: tuple[int, int], text: int, device: str = "cuda") -> 
     if device != "cuda":  # a dry run of the harness on the CPU: no peak counter, no GPU to time
         return rows
     torch.cuda.empty_cache()
-    model = _build(source, "sdpa")
+    model = _build(source, "sdpa").requires_grad_(False)
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
