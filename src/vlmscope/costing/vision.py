@@ -286,8 +286,15 @@ def query_former_width(module: nn.Module, queries: int | None) -> int | None:
 def _module_flops(module: nn.Module, name: str, crops: int, tokens: int, width: int, queries: int | None,
                   analytic: list[str]) -> int:
     first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
-    if first is None:
-        return 0
+    if first is None:  # no Linear: a projection by its own weight (Gemma 3's pooled, normed, multiplied tokens)
+        if not any(p.dim() >= 2 for p in module.parameters()):  # norms and the like: no matmul to count
+            return 0
+        encoded = torch.randn(crops, tokens, width, device="meta")
+        counted, _ = first_that_runs(("forward", lambda: count(lambda: module(encoded))))
+        if counted is not None:
+            return counted
+        analytic.append(name)
+        return 2 * sum(p.numel() for p in module.parameters()) * crops * tokens
     n = tokens * width // first.in_features if first.in_features > width else tokens
     x = torch.randn(crops, n, first.in_features, device="meta")
     counted, _ = first_that_runs(("forward", lambda: count(lambda: module(x))))
