@@ -295,9 +295,15 @@ def count_params(index: ModuleIndex, roles: Roles) -> ParamCounts:
     """Per-role parameter counts; each tensor counted once, so the roles sum to the total."""
     buckets = dict.fromkeys((Role.vision, Role.connector, Role.language, Role.lm_head, Role.other), 0)
     for name, n in index.params.items():
-        role = role_of(name, roles)
-        buckets[Role.connector if role is Role.model else role] += n
+        buckets[counted_role(name, roles)] += n
     return ParamCounts(total=index.total, **{str(role): n for role, n in buckets.items()})
+
+
+def counted_role(path: str, roles: Roles) -> Role:
+    """The role a parameter or module is counted under: its own, with trunks that hold several roles (``model``)
+    counted with the connector, as the parameter counts do."""
+    role = role_of(path, roles)
+    return Role.connector if role is Role.model else role
 
 
 def role_of(path: str, roles: Roles) -> Role:

@@ -174,7 +174,7 @@ def _extrapolate(probes: list[Probe], chunks: int) -> tuple[dict[Any, int], int,
         return tree_unflatten([torch.empty(leaf[0], dtype=leaf[1], device="meta")
                                if isinstance(leaf, tuple) else leaf for leaf in leaves], spec)
 
-    return {op: int(v) for op, v in flops.items() if v is not None}, peak, shapes
+    return {op: int(v or 0) for op, v in flops.items()}, peak, shapes
 
 
 _NOT_AFFINE = object()

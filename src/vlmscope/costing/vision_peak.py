@@ -84,9 +84,7 @@ def _scaled(trace: Callable[[int], Peak], n: int) -> Peak:
 def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, frame: tuple[int, int],
            patch: int) -> Peak:
     """An encoder of fixed-size frames over ``frames`` of them at once, then the connector."""
-    tower, kwargs, on_meta = tower_call(index, roles, frames, frame, patch, torch.bfloat16)
-    if takes(tower, "output_hidden_states") and reads_layers(index.model):
-        kwargs["output_hidden_states"] = True
+    tower, kwargs, on_meta = fixed_tower_call(index, roles, frames, frame, patch)
     said = f"{frames} frame(s) of {frame[0]}×{frame[1]} at once"
 
     def whole() -> Any:
@@ -121,7 +119,16 @@ def _packed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, grids: list[tupl
     return None, "vision: not traced (its forward does not run on meta tensors)", False
 
 
-def reads_layers(model: nn.Module) -> bool:
+def fixed_tower_call(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int],
+                     patch: int) -> tuple[nn.Module, dict[str, Any], bool]:
+    """``tower_call`` in bf16, asking for every layer's hidden state where the model reads chosen layers."""
+    tower, kwargs, on_meta = tower_call(index, roles, frames, frame, patch, torch.bfloat16)
+    if takes(tower, "output_hidden_states") and _reads_layers(index.model):
+        kwargs["output_hidden_states"] = True
+    return tower, kwargs, on_meta
+
+
+def _reads_layers(model: nn.Module) -> bool:
     """Whether the model takes its image features from chosen encoder layers (LLaVA's ``vision_feature_layer``),
     for which it asks the encoder for every layer's hidden state."""
     config = getattr(model, "config", None)

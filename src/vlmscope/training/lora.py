@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterator
 from torch import nn
 
 from vlmscope.anatomy.index import ModuleIndex
-from vlmscope.anatomy.roles import Roles, role_of
-from vlmscope.data import Role
+from vlmscope.anatomy.roles import Roles, counted_role
 from vlmscope.data.training import Method, Trainable, TrainRecipe
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_CONFIG_ITEMS
@@ -33,8 +32,7 @@ ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding)
 
 
 def _role(path: str, roles: Roles) -> str:
-    role = role_of(path, roles)
-    return str(Role.connector if role is Role.model else role)
+    return str(counted_role(path, roles))
 
 
 def targets(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> Iterator[tuple[str, nn.Module]]:
@@ -115,18 +113,16 @@ def trainable(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> Trainabl
                      adapted, frozen)
 
 
+def full_parameters(model: nn.Module, roles: Roles, recipe: TrainRecipe) -> list[nn.Parameter]:
+    """A full fine-tune's trained parameters: those of every role ``--freeze`` leaves out (shared ones once)."""
+    return [p for name, p in model.named_parameters() if _role(name, roles) not in recipe.freeze]
+
+
 def trained_shapes(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> list[tuple[int, ...]]:
     """Shapes of the tensors the recipe trains (the optimizer keeps state for each): the parameters of the
     roles not frozen, or each adapter's A and B (a convolution's A and B as peft builds them)."""
     if recipe.method == Method.full:
-        model = index.modules[""]
-        seen: set[int] = set()
-        shapes = []
-        for name, p in model.named_parameters():
-            if id(p) not in seen and _role(name, roles) not in recipe.freeze:
-                seen.add(id(p))
-                shapes.append(tuple(p.shape))
-        return shapes
+        return [tuple(p.shape) for p in full_parameters(index.modules[""], roles, recipe)]
     r = recipe.lora_rank
     out: list[tuple[int, ...]] = []
     for _, m in targets(index, roles, recipe):

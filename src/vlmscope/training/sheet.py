@@ -4,6 +4,7 @@ and sequence on a GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,9 +16,10 @@ from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing import activations, quant
+from vlmscope.costing.counting import first_that_runs
 from vlmscope.costing.inputs import MetaPromotion, head_inside
-from vlmscope.costing.vision import hidden_of, packed_tower_calls, tower_call, unpadded
-from vlmscope.costing.vision_peak import connected, reads_layers
+from vlmscope.costing.vision import hidden_of, packed_tower_calls, unpadded
+from vlmscope.costing.vision_peak import connected, fixed_tower_call
 from vlmscope.data import Anatomy, ImageTokens, Quant
 from vlmscope.data.training import (
     Method,
@@ -53,16 +55,16 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
         raise RequestError("model", anatomy.architecture, "a decoder-only language model (train does not trace "
                            "encoder–decoder models yet)")
     held, trace = _measured(reading, source, anatomy, recipe, shape)
-    peaks, flops = trace.at(shape.micro_batch, shape.seq_len)
-    memory = _memory(held, peaks)
+    peaks = trace.at(shape.micro_batch, shape.seq_len)
+    memory = _memory(held, peaks, recipe)
     usable = None if gpu is None else gpu[0] - gpu[1]
     fits = None if usable is None else memory.peak_bytes <= usable
     most_batch = most_seq = None
     change = None
     if usable is not None:
-        most_batch = largest(lambda b: _memory(held, trace.at(b, shape.seq_len)[0]).phases, usable,
+        most_batch = largest(lambda b: _memory(held, trace.at(b, shape.seq_len), recipe).phases, usable,
                              1, shape.micro_batch, MAX_TOKENS // shape.seq_len)
-        most_seq = largest(lambda s: _memory(held, trace.at(shape.micro_batch, s)[0]).phases, usable,
+        most_seq = largest(lambda s: _memory(held, trace.at(shape.micro_batch, s), recipe).phases, usable,
                            trace.per_sample + 2, shape.seq_len, MAX_TOKENS // shape.micro_batch)
         change = None if fits else _one_change(reading, source, anatomy, recipe, shape, usable)
     method = (f"model states: {held.method}; activations: one step traced on meta tensors (forward with the "
@@ -74,7 +76,7 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
     warned = tuple(w for w in (trace.vision_warning, untraced) if w)
     trainable = lora.trainable(reading.index, reading.roles, recipe)
     return TrainSheet(recipe, shape, trace.per_sample, trainable, held, memory, usable, fits, most_batch, most_seq,
-                      flops * recipe.gpus, method, warned, change)
+                      peaks.flops * recipe.gpus, method, warned, change)
 
 
 def _measured(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe: TrainRecipe,
@@ -106,7 +108,7 @@ def _one_change(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe:
         changes.append(("--zero 3 --offload", replace(recipe, zero=3, offload=True), shape))
     for flag, changed, reshaped in changes:
         held, trace = _measured(reading, source, anatomy, changed, reshaped)
-        peak = _memory(held, trace.at(reshaped.micro_batch, reshaped.seq_len)[0]).peak_bytes
+        peak = _memory(held, trace.at(reshaped.micro_batch, reshaped.seq_len), changed).peak_bytes
         if peak <= usable:
             return f"{flag} (peak {peak:,} bytes)"
     return None
@@ -154,16 +156,15 @@ class _Trace:
                  img: ImageTokens | None, visual: int) -> None:
         self.index, self.roles, self.anatomy, self.recipe, self.shape = index, roles, anatomy, recipe, shape
         self.img, self.per_sample = img, visual // shape.micro_batch
-        self.done: dict[tuple[int, int], tuple[StepPeaks, int]] = {}
+        self.done: dict[tuple[int, int], StepPeaks] = {}
         self.vision_said = "no images" if img is None else "encoder and connector traced in the step"
         self.vision_warning = ""
 
-    def at(self, batch: int, seq: int) -> tuple[StepPeaks, int]:
+    def at(self, batch: int, seq: int) -> StepPeaks:
         if (batch, seq) not in self.done:
             with activations.in_bf16(self.index.model):
-                peaks = step.traced_step(self.index, self.roles, self.recipe, self.shape.checkpointing,
-                                         lambda: self._loss(batch, seq))
-            self.done[(batch, seq)] = peaks, peaks.flops
+                self.done[(batch, seq)] = step.traced_step(self.index, self.roles, self.recipe,
+                                                           self.shape.checkpointing, lambda: self._loss(batch, seq))
         return self.done[(batch, seq)]
 
     def _loss(self, batch: int, seq: int) -> torch.Tensor:
@@ -197,16 +198,15 @@ class _Trace:
         return ForCausalLMLoss(logits, torch.zeros(batch, seq, dtype=torch.long), vocab_size=logits.shape[-1])
 
     def _features(self, batch: int) -> torch.Tensor | None:
-        """The images' features through the encoder and connector (with the autograd graph where they train)."""
-        try:
-            return self._run_vision(batch)
-        except Exception as exc:  # a tower that does not run so: the language model alone, and said so
-            from vlmscope import errors
-
+        """The images' features through the encoder and connector (with the autograd graph where they train);
+        None, and said so, where the vision side does not run so (the language model is traced alone)."""
+        features, how = first_that_runs(("vision", lambda: self._run_vision(batch)))
+        if features is None:
             self.vision_said = "not traced in the step"
-            self.vision_warning = (f"the vision side was not traced in the training step ({errors.reason(exc, 80)}):"
-                                   " its activations are not counted")
-            return None
+            reason = how.removeprefix("not counted ")  # "(the error that stopped it)"
+            self.vision_warning = f"the vision side was not traced in the training step {reason}: its activations " \
+                                  "are not counted"
+        return features
 
     def _run_vision(self, batch: int) -> torch.Tensor:
         """The encoder and connector over the micro-batch's images, run as the inference trace runs them."""
@@ -215,26 +215,21 @@ class _Trace:
         width = anatomy.language.hidden_size
         frames = batch * self.shape.images
         if img.grid is not None and anatomy.vision.native_resolution:
-            failed: Exception | None = None
-            for _, call in packed_tower_calls(index, roles, [img.grid] * frames, anatomy.connector.merge,
-                                              torch.bfloat16):  # each patch layout the embedding may take
-                try:
-                    with torch.device("cpu"):  # the grid is read as numbers: new tensors stay real until meta
-                        hidden = connected(index, roles, anatomy, _widest(call(), width))
-                    return _tokens(hidden, batch * self.per_sample, width)
-                except Exception as exc:  # this layout is not the embedding's: the next
-                    failed = exc
-            raise failed or TypeError("no patch layout of the encoder runs")
-        else:
-            side = anatomy.vision.image_size or 0
-            frame = img.frame or (side, side)
-            tower, kwargs, on_meta = tower_call(index, roles, frames * img.crops, frame,
-                                                anatomy.vision.patch_size or 1, torch.bfloat16)
-            if takes(tower, "output_hidden_states") and reads_layers(index.model):
-                kwargs["output_hidden_states"] = True
-            with torch.device("meta" if on_meta else "cpu"), MetaPromotion(), unpadded():
-                out = tower(**kwargs)
-                hidden = connected(index, roles, anatomy, _widest(out, width), kwargs)
+            def packed(call: Callable[[], Any]) -> torch.Tensor:
+                with torch.device("cpu"):  # the grid is read as numbers: new tensors stay real until meta
+                    return _tokens(connected(index, roles, anatomy, _widest(call(), width)),
+                                   batch * self.per_sample, width)
+
+            calls = packed_tower_calls(index, roles, [img.grid] * frames, anatomy.connector.merge, torch.bfloat16)
+            features, how = first_that_runs(*((layout, lambda call=call: packed(call)) for layout, call in calls))
+            if features is None:  # no patch layout the embedding takes
+                raise TypeError(how.removeprefix("not counted "))
+            return features
+        side = anatomy.vision.image_size or 0
+        tower, kwargs, on_meta = fixed_tower_call(index, roles, frames * img.crops, img.frame or (side, side),
+                                                  anatomy.vision.patch_size or 1)
+        with torch.device("meta" if on_meta else "cpu"), MetaPromotion(), unpadded():
+            hidden = connected(index, roles, anatomy, _widest(tower(**kwargs), width), kwargs)
         needed = batch * (img.states * self.shape.images if img.states else self.per_sample)
         return _tokens(hidden, needed, width)
 
@@ -259,7 +254,7 @@ def _tokens(hidden: Any, needed: int, width: int) -> torch.Tensor:
     return torch.cat([flat, flat.new_zeros(needed - flat.shape[0], width)])
 
 
-def _memory(held: ModelStates, peaks: StepPeaks) -> StepMemory:
+def _memory(held: ModelStates, peaks: StepPeaks, recipe: TrainRecipe) -> StepMemory:
     """Bytes on each GPU at each phase. Forward: parameters, optimizer states and the forward's activations.
     Backward: the same, the backward's activations and transients, and the gradients complete at its peak (as
     each GPU keeps them). Optimizer step: parameters, gradients, states and the step's temporaries. The
@@ -267,7 +262,7 @@ def _memory(held: ModelStates, peaks: StepPeaks) -> StepMemory:
     base = held.per_gpu_params_bytes + held.per_gpu_optimizer_bytes
     grads = peaks.backward_grads * held.per_gpu_grads_bytes // peaks.grads if peaks.grads else 0
     temps = peaks.step_temporaries * held.per_gpu_optimizer_bytes // peaks.states if peaks.states else 0
-    if held.method.startswith("ZeRO"):  # DeepSpeed's fused Adam updates its partitions in place
+    if recipe.zero is not None:  # DeepSpeed's fused Adam updates its partitions in place
         temps = 0
     activation_backward = peaks.backward - peaks.backward_grads
     return StepMemory(base + peaks.forward, base + activation_backward + grads,

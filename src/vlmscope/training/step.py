@@ -39,7 +39,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.spans import sdpa_replaced
 from vlmscope.data.training import Method, Optimizer, TrainRecipe
-from vlmscope.training.lora import targets
+from vlmscope.training.lora import full_parameters, targets
 
 
 class Storages(TorchDispatchMode):
@@ -164,10 +164,7 @@ def _adapted(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> Iterator[
         for p in model.parameters():
             p.requires_grad_(False)
         if recipe.method == Method.full:
-            from vlmscope.training.lora import _role
-
-            trained: list[torch.Tensor] = [p for n, p in model.named_parameters()
-                                           if _role(n, roles) not in recipe.freeze]
+            trained: list[torch.Tensor] = list(full_parameters(model, roles, recipe))
         else:
             trained = []
             for name, module in list(targets(index, roles, recipe)):
