@@ -84,7 +84,7 @@ def model_states(recipe: TrainRecipe, shapes: list[tuple[int, ...]], base_params
     if recipe.zero is not None:
         return _zero(recipe, params, grads, states, base_params, trained, largest_module)
     if recipe.fsdp:
-        unit = 2 * largest_layer * (2 if recipe.precision == Precision.mixed or recipe.method != Method.full else b)
+        unit = 2 * largest_layer * 2  # the running and the prefetched layer, gathered at the bf16 compute dtype
         shard = (-(-params // n), -(-grads // n), -(-states // n))
         how = f"FSDP full shard over {n} GPUs: 1/{n} of each state, plus two decoder layers gathered"
         if recipe.offload:  # parameters, gradients and states sharded on the CPU; the gathered units stay
