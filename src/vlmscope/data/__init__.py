@@ -15,7 +15,6 @@ from vlmscope.data.cost import (
     Fit,
     Fitted,
     Flops,
-    ImageTokens,
     KVCache,
     Latency,
     Memory,
@@ -44,6 +43,7 @@ from vlmscope.data.facts import (
     ZooEntry,
 )
 from vlmscope.data.quant import QUANT_METHODS, CompressedScheme, Quant, QuantMethod
+from vlmscope.data.video import ImageTokens, VideoSpec, VideoTokens, parse_video
 
 __all__ = [
     "DTYPE_BYTES",
@@ -81,6 +81,9 @@ __all__ = [
     "SourceInfo",
     "Tokens",
     "TreeNode",
+    "VideoSpec",
+    "VideoTokens",
     "VisionFacts",
     "ZooEntry",
+    "parse_video",
 ]

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 
 from vlmscope.data.facts import Anatomy
 from vlmscope.data.quant import QUANT_METHODS
+from vlmscope.data.video import VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import LimitError, RequestError
-from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_SETTINGS, MAX_TOKENS
+from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_SETTINGS, MAX_TOKENS, MAX_VIDEOS
 
 
 class DType(StrEnum):
@@ -93,9 +94,16 @@ class CostRequest:
     gpu: str | None = None  # an accelerator of the table (latency bounds and its memory)
     reserve_bytes: int | None = None  # of the GPU's memory, what a process cannot use; None: fit's DEFAULT_RESERVE
     processor: tuple[tuple[str, str], ...] = ()  # settings over the model's image processor's: (name, JSON value)
+    videos: tuple[VideoSpec, ...] = ()  # VideoSpecs, or their text forms ("60s@2:1280x720", "32f:1280x720")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "processor", _settings(self.processor))
+        videos = (self.videos,) if isinstance(self.videos, (str, VideoSpec)) else self.videos
+        if not isinstance(videos, (tuple, list)):
+            raise RequestError("videos", videos, "a list of videos, e.g. ['60s@2:1280x720']")
+        if len(videos) > MAX_VIDEOS:
+            raise LimitError("request", "videos", len(videos), MAX_VIDEOS, "see vlmscope.limits")
+        object.__setattr__(self, "videos", tuple(parse_video(v) for v in videos))
         if self.image_size is not None:
             size = self.image_size
             if not isinstance(size, (tuple, list)) or len(size) != 2:
@@ -181,6 +189,7 @@ class Fit:
     text_tokens: int = 0
     context: int = 0
     batch: int = 1
+    videos: tuple[str, ...] = ()  # the request's videos, in their text form
 
 
 @dataclass(frozen=True)
@@ -250,8 +259,9 @@ class Tokens:
     per_image: int | None  # visual tokens of one image; None where the model's rule is unknown
     crops: int  # vision-encoder passes per image
     rule: str  # how per_image was obtained
-    prefill: int | None  # visual tokens of every image plus the text tokens: the prompt the prefill reads
+    prefill: int | None  # visual tokens of every image and video plus the text tokens: the prompt the prefill reads
     processor_defaults: bool = False  # no preprocessor config: the family's processor defaults were assumed
+    videos: tuple[VideoTokens, ...] = ()  # what each video of the request becomes
 
 
 @dataclass(frozen=True)
@@ -281,20 +291,6 @@ class Latency:
     decode_s_per_token_lower_bound: float
     tokens_per_s_upper_bound: float
     bound_by: str  # which limit set each bound: compute or memory bandwidth
-
-
-@dataclass(frozen=True)
-class ImageTokens:
-    """Visual tokens one image of ``width`` × ``height`` becomes, and how many encoder passes it takes."""
-
-    tokens: int | None
-    crops: int  # vision-encoder passes at the native resolution (tiles, crops, global view)
-    rule: str
-    grid: tuple[int, int] | None = None  # patch rows × columns of a native-resolution encoder's one pass
-    frame: tuple[int, int] | None = None  # (height, width) of the padded frames the encoder runs on, if not square
-    states: int = 0  # image states a cross-attention language model reads (Mllama), apart from the tokens
-    views: tuple[tuple[int, int, int], ...] = ()  # (count, height, width) of frames of different sizes, where
-    # the encoder runs over each at its own size (MiniCPM-V's view + slices); () = ``crops`` × ``frame``
 
 
 class Costed(NamedTuple):

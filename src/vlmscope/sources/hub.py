@@ -33,7 +33,7 @@ from vlmscope.limits import MAX_CONFIG_BYTES
 from vlmscope.sources import hubcache
 
 CONFIG = "config.json"
-OPTIONAL = ("preprocessor_config.json", "processor_config.json")
+OPTIONAL = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
 TIMEOUT_ENV = "VLMSCOPE_HUB_TIMEOUT"
 DEFAULT_TIMEOUT_S = 20.0
 _CANDIDATE = re.compile(r"[^/@\s]+/[^/@\s]+(@.*)?", re.S)

@@ -15,7 +15,7 @@ from vlmscope.files import UnsafeFileError, read_bounded
 from vlmscope.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
 from vlmscope.sources import catalog, checks, hub
 
-_EXTRA_FILES = ("preprocessor_config.json", "processor_config.json")
+_EXTRA_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ModelSource:
     card: Card | None = None
     code_location: str | None = None  # Hub repo id or local folder that may hold remote code
     revision: str | None = None
+    video: dict[str, Any] | None = None  # the video processor's settings, where the model has its own
 
     def __post_init__(self) -> None:
         """Config files are untrusted: check them before anything is built or looped over."""
@@ -37,7 +38,7 @@ class ModelSource:
         if not isinstance(self.config.get("model_type"), str) or not self.config["model_type"]:
             raise ConfigError(where, "no 'model_type' field; add the model_type transformers uses for it")
         checks.check_config(self.config, where)
-        for extra in (self.preprocessor, self.processor):
+        for extra in (self.preprocessor, self.processor, self.video):
             if extra is not None:
                 checks.check_preprocessor(extra, where)
 
@@ -71,7 +72,7 @@ def _from_folder(folder: Path, config_path: Path, origin: Origin, model_id: str,
     info = SourceInfo(origin, location, tuple(files),
                       reconstructed=config_path.name == "config.reconstructed.json")
     return ModelSource(model_id, config, _image_settings(extras), extras.get(_EXTRA_FILES[1]), info, card,
-                       code_location=str(folder))
+                       code_location=str(folder), video=_video_settings(extras))
 
 
 def _image_settings(extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -80,6 +81,14 @@ def _image_settings(extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     pre = extras.get(_EXTRA_FILES[0])
     nested = (extras.get(_EXTRA_FILES[1]) or {}).get("image_processor")
     return pre if pre is not None else nested if isinstance(nested, dict) else None
+
+
+def _video_settings(extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The video processor's own settings: video_preprocessor_config.json, or nested in processor_config.json
+    (``video_processor``); None where the model has none (transformers then reads preprocessor_config.json)."""
+    own = extras.get(_EXTRA_FILES[2])
+    nested = (extras.get(_EXTRA_FILES[1]) or {}).get("video_processor")
+    return own if own is not None else nested if isinstance(nested, dict) else None
 
 
 def resolve(ref: str) -> ModelSource:
@@ -124,7 +133,7 @@ def _from_hub(ref: str) -> ModelSource:
     repo_id, revision = hub.split(ref)
     info = SourceInfo(Origin.hub, f"{hub.endpoint()}/{repo_id}" + (f"@{revision}" if revision else ""), tuple(files))
     return ModelSource(ref, config, _image_settings(extras), extras.get(_EXTRA_FILES[1]), info, None,
-                       code_location=repo_id, revision=revision)
+                       code_location=repo_id, revision=revision, video=_video_settings(extras))
 
 
 def _local_id(folder: Path) -> str:

@@ -127,7 +127,7 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     return ImageTokens(n, crops, f"{what} of {tile_w}×{tile_h}, {base} each = {n}")
 
 
-def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
                   least: int = 0) -> tuple[int, int]:
     """Round both sides to multiples of ``factor`` (at least ``least``: LFM2-VL's rounding) and keep the pixel
     count within [min, max] (Qwen2-VL's smart_resize)."""
@@ -150,7 +150,7 @@ def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int
     low = int(pre.get("min_pixels") or size.get("shortest_edge") or rules["min_pixels"])
     high = int(pre.get("max_pixels") or size.get("longest_edge") or rules["max_pixels"])
     factor = patch * merge
-    h, w = _smart_resize(height, width, factor, low, high)
+    h, w = smart_resize(height, width, factor, low, high)
     n = (h // patch) * (w // patch) // (merge * merge)
     budget = "" if pre else " (pixel budget: transformers' Qwen2-VL processor defaults; no preprocessor config)"
     merged = f" → {merge}×{merge} merge" if merge > 1 else ""
@@ -332,7 +332,7 @@ def smart_tiles(patch: int, pre: dict[str, Any], config: dict[str, Any], width: 
     step = p * f
     rounded = max(p, round(height / step) * step) * max(p, round(width / step) * step)
     splitting = bool(s["do_image_splitting"]) and not int(s["min_tiles"]) == int(s["max_tiles"]) == 1
-    h, w = _smart_resize(height, width, step, low * step * step, high * step * step, least=step)
+    h, w = smart_resize(height, width, step, low * step * step, high * step * step, least=step)
     view = math.ceil((h // p) / f) * math.ceil((w // p) / f)
     padded = max(high * f * f, (tile // p) ** 2 if splitting else 0)  # patches every view is padded to
     frame = (p, padded * p)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from vlmscope.data.cost import SETTING_KEY, canonical
 from vlmscope.errors import RequestError
 from vlmscope.sources import ModelSource
+from vlmscope.tokens import video
 
 
 def parse_setting(text: str) -> tuple[str, str]:
@@ -60,18 +61,27 @@ def accepted(name: str) -> frozenset[str]:
 
 
 def with_settings(source: ModelSource, settings: tuple[tuple[str, str], ...]) -> ModelSource:
-    """``source`` with the request's processor settings laid over its preprocessor config; each key must be
-    one the model's image processor takes (one line naming those it does), and the result is checked as any
-    config file is."""
+    """``source`` with the request's processor settings laid over its preprocessor config and, for the keys
+    its video processor takes, over its video settings (as a processor call passes a flat keyword to every
+    modality that takes it); each key must be one of the model's processors takes (one line naming those it
+    does), and the result is checked as any config file is."""
     if not settings:
         return source
     name = processor_class(source)
-    known = accepted(name) if name is not None else frozenset()
+    image_keys = accepted(name) if name is not None else frozenset()
+    video_name = video.processor_of(source)
+    video_keys = video.modelled_settings(video_name)
+    known = image_keys | video_keys
     if not known:
         raise RequestError("processor", settings[0][0], f"no setting: transformers has no image processor for "
                                                         f"{source.model_id} ({name or 'none named'})")
     for key, _ in settings:
         if key not in known:
-            raise RequestError("processor", key, f"a setting {name} takes: {', '.join(sorted(known))}")
-    merged = {**(source.preprocessor or {}), **{key: json.loads(value) for key, value in settings}}
-    return replace(source, preprocessor=merged)
+            said = f"{name}" + (f" or {video_name}" if video_keys else "")
+            raise RequestError("processor", key, f"a setting {said} takes: {', '.join(sorted(known))}")
+    values = {key: json.loads(value) for key, value in settings}
+    image = {k: v for k, v in values.items() if k in image_keys}
+    clips = {k: v for k, v in values.items() if k in video_keys}
+    merged = {**(source.preprocessor or {}), **image} if image else source.preprocessor
+    own = {**video.settings(source), **clips} if clips else source.video
+    return replace(source, preprocessor=merged, video=own)

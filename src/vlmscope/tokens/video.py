@@ -1,0 +1,232 @@
+"""Visual tokens per video: the frames a model's video processor keeps, the size it resizes them to, and the
+placeholder tokens its processor writes into the prompt. Each rule follows one transformers video processor's
+own arithmetic (sampling, resize, temporal patching) and names it; the tests run the real processors on
+synthetic frames and compare. Which processor a model has comes from its video_preprocessor_config.json, else
+transformers' table for its model_type (knowledge/processing.json, copied from transformers and tested)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from vlmscope.data import ImageTokens
+from vlmscope.data.video import VideoSpec, VideoTokens
+from vlmscope.errors import LimitError, RequestError
+from vlmscope.limits import MAX_TOKENS
+from vlmscope.sources import ModelSource
+from vlmscope.tokens import processors
+from vlmscope.tokens.rules import Encoded
+
+ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for frames without metadata
+
+
+def processor_of(source: ModelSource) -> str | None:
+    """The model's video processor class: its video_preprocessor_config.json's ``video_processor_type``, else
+    transformers' default for its model_type; None where transformers has none (the model takes no video)."""
+    named = (source.video or {}).get("video_processor_type")
+    if isinstance(named, str) and named:
+        return named.removesuffix("Fast")
+    found = _video()["model_types"].get(str(source.config.get("model_type")))
+    return found if isinstance(found, str) else None
+
+
+def settings(source: ModelSource) -> dict[str, Any]:
+    """The video processor's settings from the model's files: its own config, else (as transformers loads it)
+    the image processor's preprocessor_config.json."""
+    return dict(source.video if source.video is not None else source.preprocessor or {})
+
+
+def modelled_settings(name: str | None) -> frozenset[str]:
+    """The settings of video processor ``name`` that its token rule reads (and a request may change): those
+    it takes (knowledge/processing.json, from transformers) that change frames, sizes or tokens."""
+    known = _video()["processors"].get(name or "", {})
+    return frozenset(known.get("accepted", ())) & _READ.get(name or "", frozenset())
+
+
+def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec) -> VideoTokens:
+    """What ``video`` becomes under the model's video processor; one clear line where it takes no video or
+    its arithmetic is not modelled."""
+    name = processor_of(source)
+    if name is None or enc is None:
+        raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
+                                                f"none (transformers has no video processor for model_type "
+                                                f"{source.config.get('model_type')!r})")
+    rule = _RULES.get(name)
+    if rule is None:
+        raise RequestError("video", str(video), f"a model whose video processor vlmscope models "
+                                                f"({', '.join(sorted(_RULES))}): {source.model_id}'s {name} is "
+                                                "not modelled yet")
+    own, defaults = settings(source), _video()["processors"][name]
+    found = rule(name, {**defaults, **own}, enc, video)
+    budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
+    assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(_READ[name])
+                    if k in defaults and k not in own and not (k == "size" and budget))
+    found = replace(found, assumed=assumed)
+    if found.tokens > MAX_TOKENS:
+        raise LimitError(source.info.location or source.model_id, f"tokens of the video {video}", found.tokens,
+                         MAX_TOKENS, "see vlmscope.limits")
+    return found
+
+
+def _video() -> dict[str, Any]:
+    return processors.defaults("video")
+
+
+def _sampling(pre: dict[str, Any], video: VideoSpec) -> tuple[int | None, float | None]:
+    """(num_frames, fps) of a processor that samples; both set is transformers' own refusal."""
+    num, fps = pre.get("num_frames"), pre.get("fps")
+    if num is not None and fps is not None:
+        raise RequestError("processor", f"num_frames={num}, fps={fps}", "one of them: they are exclusive (set the "
+                                                                        "other to null)")
+    return None if num is None else int(num), None if fps is None else float(fps)
+
+
+def _pixel_budget(pre: dict[str, Any]) -> tuple[int, int]:
+    """(min, max) pixels: the ``size`` edges, where min_pixels / max_pixels override them (Qwen2-VL's
+    constructor)."""
+    size = dict(pre.get("size") or {})
+    low = pre.get("min_pixels") or size.get("shortest_edge")
+    high = pre.get("max_pixels") or size.get("longest_edge")
+    if not low or not high:
+        raise RequestError("processor", size, "a video size with shortest_edge and longest_edge pixel counts")
+    return int(low), int(high)
+
+
+def _needs_rate(video: VideoSpec, name: str) -> None:
+    if video.fps is None:
+        raise RequestError("video", str(video), f"DURATION@FPS:WxH: {name} samples by frame rate, so the video's "
+                                                "own rate is needed")
+
+
+def _qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+    """Qwen2VLVideoProcessor (Qwen2-VL, Qwen2.5-VL): every frame unless do_sample_frames (then num_frames, or
+    fps between min_frames and max_frames, floored to whole temporal patches); the frames padded to whole
+    temporal patches by repeating the last; each resized within the pixel budget (smart_resize), which
+    cap_pixels_per_frame shrinks to a share of max_video_tokens' pixels; one token per merged patch."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        num, fps = _sampling(pre, video)
+        if num is not None:
+            kept = round(num / tps) * tps
+        elif fps is not None:
+            _needs_rate(video, name)
+            top = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
+            kept = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), top, total) / tps) * tps
+        if kept <= 0 or kept > total:
+            raise RequestError("video", str(video), f"a longer clip: {name} would sample {kept} of its {total} frames")
+        kept = math.ceil(total / (total / kept))  # torch.arange(0, total, total / kept): its length
+        how = f"{kept} sampled" + (f" at {fps:g} fps" if num is None else "")
+    low, high = _pixel_budget(pre)
+    if pre.get("cap_pixels_per_frame"):
+        share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
+        high = max(min(high, share), int(low * 1.05))
+    _aspect(video)
+    h, w = processors.smart_resize(video.height, video.width, patch * merge, low, high)
+    groups = -(-kept // tps)
+    per = (h // patch) * (w // patch) // (merge * merge)
+    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
+    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
+            f"patches → {merge}×{merge} merge = {per} tokens; {groups} × {per} = {groups * per}")
+    return VideoTokens(video, groups * tps, groups * per, rule, name, unit, groups)
+
+
+def _qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5): num_frames, else fps (2) of the video's rate (24 assumed
+    without one) between min_frames and max_frames; the pixel budget counts every frame (cap_pixels_per_frame
+    bounds each frame's share); per temporal patch the processor writes a timestamp, vision start, the
+    tokens and vision end."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    rate = video.fps or ASSUMED_FPS
+    if pre.get("do_sample_frames"):
+        num, fps = _sampling(pre, video)
+        if num is None and fps is not None:
+            num = min(max(int(total / rate * fps), int(pre["min_frames"])), int(pre["max_frames"]), total)
+            how = f"{num} sampled at {fps:g} fps of {rate:g}" + ("" if video.fps else " (no rate given: transformers "
+                                                                                    "assumes 24)")
+        elif num is None:
+            num = min(max(total, int(pre["min_frames"])), int(pre["max_frames"]))
+            how = f"{num} sampled"
+        else:
+            how = f"{num} sampled (num_frames)"
+        kept = num
+    if kept < tps:
+        raise RequestError("video", str(video), f"a longer clip: {name} needs at least {tps} frames, it keeps {kept}")
+    low, high = _pixel_budget(pre)
+    factor = patch * merge
+    if pre.get("cap_pixels_per_frame"):
+        high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
+    _aspect(video)
+    h, w = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
+    groups = -(-kept // tps)
+    per = (h // patch) * (w // patch) // (merge * merge)
+    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
+    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
+            f"patches → {merge}×{merge} merge = {per} tokens + vision start and end; {groups} × {per + 2} = "
+            f"{groups * (per + 2)}, and {groups} timestamps ('<1.5 seconds>': text, tokenizer-counted)")
+    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
+
+
+def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, low: int,
+                  high: int) -> tuple[int, int]:
+    """Qwen3-VL's video smart_resize: the budget is over all frames (frames rounded to temporal patches)."""
+    if height < factor or width < factor:
+        scale = max(factor / height, factor / width)
+        height, width = int(height * scale), int(width * scale)
+    h, w, t = round(height / factor) * factor, round(width / factor) * factor, round(frames / tps) * tps
+    if t * h * w > high:
+        beta = math.sqrt(frames * height * width / high)
+        return max(factor, math.floor(height / beta / factor) * factor), max(factor, math.floor(
+            width / beta / factor) * factor)
+    if t * h * w < low:
+        beta = math.sqrt(low / (frames * height * width))
+        return math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
+
+
+def _onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+    """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
+    video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
+    (bilinear, rounding up) and the processor adds one newline token per video."""
+    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        num, fps = _sampling(pre, video)
+        if num is None and fps is not None:
+            _needs_rate(video, name)
+            num = max(1, int(total / (video.fps or 1) * fps))
+        if num is not None and num > total:
+            raise RequestError("video", str(video), f"a longer clip: {name} would sample {num} of its {total} frames")
+        kept, how = (total, how) if num is None else (num, f"{num} sampled")
+    size = dict(pre.get("size") or {})
+    h, w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
+    side = enc.image_size // enc.patch_size
+    pooled = math.ceil(side / 2)
+    per = pooled * pooled
+    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
+    tokens = kept * per + 1
+    rule = (f"{how}: {kept} frames, each {w}×{h} → {side}×{side} patches → 2×2 pool = {per} tokens; "
+            f"{kept} × {per} + 1 newline = {tokens}")
+    return VideoTokens(video, kept, tokens, rule, name, unit, kept)
+
+
+def _aspect(video: VideoSpec) -> None:
+    if max(video.width, video.height) / min(video.width, video.height) > 200:
+        raise RequestError("video", str(video), "frames with an aspect ratio of at most 200 (the processor's limit)")
+
+
+_SAMPLING = frozenset({"do_sample_frames", "fps", "num_frames", "size"})
+_READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size",
+                                               "temporal_patch_size", "merge_size", "cap_pixels_per_frame",
+                                               "max_video_tokens"},
+         "Qwen3VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size",
+                                               "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
+         "LlavaOnevisionVideoProcessor": _SAMPLING}
+_RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoTokens]] = {
+    "Qwen2VLVideoProcessor": _qwen2,
+    "Qwen3VLVideoProcessor": _qwen3,
+    "LlavaOnevisionVideoProcessor": _onevision,
+}
