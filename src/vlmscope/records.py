@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmscope.data import Anatomy, CostSheet, Fit, Latency, VisionFacts, ZooEntry
+from vlmscope.data import Anatomy, CostSheet, Fit, Latency, VideoTokens, VisionFacts, ZooEntry
 from vlmscope.data.training import TrainSheet
 
 
@@ -76,6 +76,16 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def video_record(v: VideoTokens) -> dict[str, Any]:
+    """One video of ``cost.videos`` (docs/json.md)."""
+    unit = v.unit.grid or v.unit.frame
+    return {"video": str(v.video), "frames": v.video.frames, "fps": v.video.fps, "width": v.video.width,
+            "height": v.video.height, "frames_kept": v.frames, "tokens": v.tokens, "timestamps": v.timestamps,
+            "encoder_passes": v.units, "tokens_per_pass": v.unit.tokens,
+            "pass_grid" if v.unit.grid else "pass_frame": None if unit is None else list(unit),
+            "processor": v.processor, "rule": v.rule}
+
+
 def cost_record(c: CostSheet) -> dict[str, Any]:
     """The documented ``cost`` object (docs/json.md): the sheet's parts, flattened as the format has always
     had them."""
@@ -83,6 +93,7 @@ def cost_record(c: CostSheet) -> dict[str, Any]:
     return {
         "image_size": list(t.image_size), "images": r.images, "visual_tokens": t.per_image, "crops": t.crops,
         "tokens_rule": t.rule, "text_tokens": r.text_tokens, "prefill_tokens": t.prefill,
+        "videos": [video_record(v) for v in t.videos],
         "context": r.context, "batch": r.batch,
         "flops": {"vision": f.vision, "prefill": f.prefill, "decode_per_token": f.decode_per_token,
                   "unit": "FLOPs (a multiply-add counts 2; not MACs)", "method": f.method},
@@ -118,8 +129,8 @@ def fit_record(f: Fit) -> dict[str, Any]:
     """One object of ``fit -f json`` (docs/json.md)."""
     return {"model_id": f.model_id, "display_name": f.display_name, "fits": f.fits, "gpu": f.gpu,
             "gpu_bytes": f.gpu_bytes, "reserve_bytes": f.reserve_bytes,
-            "request": {"image_size": list(f.image_size), "images": f.images, "text_tokens": f.text_tokens,
-                        "context": f.context, "batch": f.batch},
+            "request": {"image_size": list(f.image_size), "images": f.images, "videos": list(f.videos),
+                        "text_tokens": f.text_tokens, "context": f.context, "batch": f.batch},
             "weights_bytes": f.weights_bytes, "kv_cache_bytes": f.kv_cache_bytes,
             "activation_peak_bytes": f.activation_peak_bytes, "peak_bytes": f.peak_bytes,
             "headroom_bytes": f.headroom_bytes, "max_context": f.max_context, "max_batch": f.max_batch,

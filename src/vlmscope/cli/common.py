@@ -160,6 +160,14 @@ ProcessorOpt = Annotated[list[str] | None, typer.Option(
     show_default=False)]
 
 
+VideoOpt = Annotated[list[str] | None, typer.Option(
+    "--video", metavar="CLIP", help="A video in the request (repeatable), as it reaches the processor: "
+    "DURATION@FPS:WxH (60s@2:1280x720 is 120 frames of 1280x720 at 2 fps; units s, m, h) or FRAMESf:WxH (32f:"
+    "1280x720, frames without a rate). Frames are sampled, resized and turned into tokens as the model's "
+    "transformers video processor does (its files' settings, and --processor's: fps, num_frames, "
+    "do_sample_frames, cap_pixels_per_frame, ...).", show_default=False)]
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` in ASCII digits; a side of more than 12 digits is refused before it is converted."""
     match = re.fullmatch(r"\s*([0-9]{1,12})\s*[x×X]\s*([0-9]{1,12})\s*", text)
@@ -195,14 +203,15 @@ def parse_reserve(text: str | None) -> int | None:
     return parse_memory(text, "--reserve", 0) if text else None
 
 
-def cost_requests(sizes: list[str] | None, processor: list[str] | None = None,
+def cost_requests(sizes: list[str] | None, processor: list[str] | None = None, video: list[str] | None = None,
                   **fields: object) -> list[CostRequest]:
     """One cost request per image size; CostRequest validates every value (RequestError: one line, exit 2).
-    ``processor``: the --processor KEY=VALUE settings."""
+    ``processor``: the --processor KEY=VALUE settings; ``video``: the --video clips."""
     from vlmscope.data import CostRequest
     from vlmscope.tokens.settings import parse_setting
 
     fields["processor"] = tuple(parse_setting(text) for text in processor or ())
+    fields["videos"] = tuple(video or ())
     if isinstance(fields.get("gpu"), str):  # a GPU of the table, by any of its spellings
         from vlmscope.costing.latency import accelerator
 

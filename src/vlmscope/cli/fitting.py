@@ -25,6 +25,7 @@ from vlmscope.cli.common import (
     TextTokensOpt,
     TrustOpt,
     VersionOpt,
+    VideoOpt,
     batch_of,
     color,
     cost_requests,
@@ -52,6 +53,7 @@ def fit(
     double_quant: DoubleQuantOpt = False,
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
+    video: VideoOpt = None,
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -79,7 +81,8 @@ def fit(
                                                  text_tokens=text_tokens, context=context, batch=batch,
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                                 reserve_bytes=parse_reserve(reserve), processor=processor)[0])
+                                                 reserve_bytes=parse_reserve(reserve), processor=processor,
+                                                 video=video)[0])
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(

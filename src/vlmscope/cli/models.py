@@ -26,6 +26,7 @@ from vlmscope.cli.common import (
     TextTokensOpt,
     TrustOpt,
     VersionOpt,
+    VideoOpt,
     WideOpt,
     batch_of,
     color,
@@ -65,6 +66,7 @@ def compare(
                                  "prints only the seed's two tables.")] = True,
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
+    video: VideoOpt = None,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -79,7 +81,8 @@ def compare(
 
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
-    request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu)
+    request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
+                       video=video)
     comparison, failed, _ = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
@@ -88,11 +91,11 @@ def compare(
 
 
 def _request(cost: bool, debug: bool, image_size: list[str] | None, processor: list[str] | None,
-             **fields: object) -> CostRequest | None:
+             video: list[str] | None = None, **fields: object) -> CostRequest | None:
     """The one request a batch command costs (its first --image-size), or None with --no-cost."""
     if not cost:
         return None
-    return guard(debug, lambda: cost_requests(one_size(image_size), processor, **fields)[0])
+    return guard(debug, lambda: cost_requests(one_size(image_size), processor, video, **fields)[0])
 
 
 def _batch(models: list[str] | None, request: CostRequest | None, jobs: int, no_cache: bool, trust: bool,
@@ -118,6 +121,7 @@ def show(
     depth: Annotated[int | None, typer.Option(help="Limit the module tree to this depth.", min=0)] = None,
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
+    video: VideoOpt = None,
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -148,7 +152,8 @@ def show(
                                                gpu_gb=gpu_gb, quant=quant, group_size=group_size,
                                                double_quant=double_quant, gpu=gpu,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
-                                               reserve_bytes=parse_reserve(reserve), processor=processor))
+                                               reserve_bytes=parse_reserve(reserve), processor=processor,
+                                               video=video))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
     sheets = list(found)

@@ -62,7 +62,8 @@ def fit(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, reserve_bytes: int =
     r = sheet.request
     return replace(_verdict(anatomy, sheet, gpu_bytes, gpu_bytes - reserve_bytes), gpu=gpu,
                    reserve_bytes=reserve_bytes, image_size=sheet.tokens.image_size, images=r.images,
-                   text_tokens=r.text_tokens, context=r.context, batch=r.batch)
+                   text_tokens=r.text_tokens, context=r.context, batch=r.batch,
+                   videos=tuple(str(v) for v in r.videos))
 
 
 def _verdict(anatomy: Anatomy, sheet: CostSheet, gpu_bytes: int, usable: int) -> Fit:

@@ -8,6 +8,7 @@ position (the next-token logits), as generation computes it. Each figure says ho
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -21,19 +22,26 @@ from vlmscope.costing.echo import count_stacked, layers_echoed
 from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, head_inside, language_forward, last_logits
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
 from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, map_connector_flops, tower_flops
-from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens
+from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, VideoTokens
 
 
 def flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
-          prefill_tokens: int | None) -> Flops:
+          prefill_tokens: int | None, videos: tuple[VideoTokens, ...] = ()) -> Flops:
     """Vision, prefill and decode FLOPs of ``request``, with the method behind each."""
     with experts_batched(index.modules[""]):
-        return _flops(index, roles, anatomy, img, request, prefill_tokens)
+        return _flops(index, roles, anatomy, img, request, prefill_tokens, videos)
 
 
 def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
-           prefill_tokens: int | None) -> Flops:
+           prefill_tokens: int | None, videos: tuple[VideoTokens, ...]) -> Flops:
     vision, methods = _vision_flops(index, roles, anatomy, img, request)
+    for clip in videos:  # each encoder pass of a video costs what an image of its frames' size costs
+        more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
+        vision = None if vision is None or more is None else vision + more
+        methods = methods if request.images else said
+    if videos:
+        methods = [*methods, f"videos: {sum(c.units for c in videos):,} encoder passes (temporal patches or "
+                             "frames), each counted as an image of the resized frames"]
     lm = index.modules[roles.language_root]
 
     extra = _cross_states(lm, anatomy, img.states * request.images)

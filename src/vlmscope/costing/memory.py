@@ -14,8 +14,8 @@ from vlmscope.costing import activations, quant
 from vlmscope.costing.echo import run_echoed
 from vlmscope.costing.fit import phased_peak
 from vlmscope.costing.inputs import head_inside, language_forward, last_logits
-from vlmscope.costing.vision_peak import vision_peak
-from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, KVCache, Memory, Quant
+from vlmscope.costing.vision_peak import clips_peak
+from vlmscope.data import DTYPE_BYTES, Anatomy, CostRequest, ImageTokens, KVCache, Memory, Quant, VideoTokens
 
 
 def weights(anatomy: Anatomy) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -35,7 +35,8 @@ def storage(request: CostRequest, config: dict[str, Any]) -> Quant:
 
 
 def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
-           prefill_tokens: int | None, layout: KVCache, how: Quant, checkpoint_dtype: str | None) -> Memory:
+           prefill_tokens: int | None, layout: KVCache, how: Quant, checkpoint_dtype: str | None,
+           videos: tuple[VideoTokens, ...] = ()) -> Memory:
     """Weights as stored (and every weight at each dtype), the KV cache at context × batch, the prefill's
     traced activation peaks, and the peak of the largest phase."""
     stored = quant.stored_weights(index, roles, how)
@@ -45,7 +46,7 @@ def memory(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequ
     weights_bytes = sum(by_role.values())
     kv = layout.bytes(request.context, request.batch)
     (peak, vision, language), traced, untraced = activation_peak(index, roles, anatomy, request, img,
-                                                                 prefill_tokens)
+                                                                 prefill_tokens, videos)
     method = (f"weights: {how.method} as stored ({how.source}), {stored.quantized_linears} linears packed; "
               f"KV: per layer ({layout.full} full, {layout.sliding} sliding{_apart(layout)}), {layout.method}; "
               f"activations: {traced}; peak: the largest phase (vision before the cache exists; the language "
@@ -61,7 +62,8 @@ Peaks = tuple[int | None, int | None, int | None]  # (the activation peak, the v
 
 
 def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
-                    prefill_tokens: int | None) -> tuple[Peaks, str, tuple[str, ...]]:
+                    prefill_tokens: int | None,
+                    videos: tuple[VideoTokens, ...] = ()) -> tuple[Peaks, str, tuple[str, ...]]:
     """((bytes, vision's, language's), method, the parts not traced): the larger of the vision side's peak
     over every frame of the request and the language model's over the prompt (with the head for the last
     position), traced in bf16."""
@@ -69,7 +71,7 @@ def activation_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request:
         return (0, 0, 0), "none (an empty prompt)", ()
     with activations.in_bf16(index.model):
         lm = _lm_peak(index, roles, anatomy, request, prefill_tokens)
-        vision_part = vision_peak(index, roles, anatomy, request, img)
+        vision_part = clips_peak(index, roles, anatomy, request, img, videos)
     vision, said, traced = vision_part
     if lm is None:
         said = "not traced: the language model's forward does not run on meta tensors"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmscope.costing import quant
-from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, Quant
+from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, Quant, VideoTokens
 from vlmscope.sources import ModelSource
 
 
@@ -18,7 +18,7 @@ def processor_defaults(anatomy: Anatomy, source: ModelSource, request: CostReque
 
 
 def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, size: tuple[int, int],
-                img: ImageTokens, assumed: bool = False) -> tuple[str, ...]:
+                img: ImageTokens, assumed: bool = False, videos: tuple[VideoTokens, ...] = ()) -> tuple[str, ...]:
     """Sentences naming every default the sheet used."""
     found: list[str] = []
     if request.images and assumed:
@@ -34,6 +34,9 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     if request.processor:
         found.append("processor settings from the request, over the model's own: " + ", ".join(
             f"{key}={value}" for key, value in request.processor))
+    said = {(clip.processor, clip.assumed) for clip in videos if clip.assumed}
+    found += [f"videos: {name}'s own defaults where the model's files set nothing (transformers' class "
+              f"defaults): {', '.join(keys)}" for name, keys in sorted(said)]
     return tuple(found)
 
 

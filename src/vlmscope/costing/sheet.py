@@ -18,6 +18,7 @@ from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
 from vlmscope.tokens.settings import with_settings
+from vlmscope.tokens.video import video_tokens
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -35,20 +36,22 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     processing = with_settings(source, request.processor)  # the model's files, with the request's settings over
     size, assumed = cost_size(enc, processing, request.image_size)
     (width, height), img = request_tokens(enc, processing, size)
+    videos = tuple(video_tokens(enc, processing, clip) for clip in request.videos)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
-    prefill_tokens = None if visual is None else visual + request.text_tokens  # text-only requests count too
+    # text-only requests count too
+    prefill_tokens = None if visual is None else visual + sum(c.tokens for c in videos) + request.text_tokens
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     how = memory.storage(request, source.config)
     with scans.scans_scaled() as scanned:  # hybrid language models' chunk loops: a few chunks traced, scaled
-        counted = flops(index, roles, anatomy, img, request, prefill_tokens)
+        counted = flops(index, roles, anatomy, img, request, prefill_tokens, videos)
         held = memory.memory(index, roles, anatomy, request, img, prefill_tokens, layout, how,
-                             _dtype(source.config))
+                             _dtype(source.config), videos)
     if said := scanned.said():
         counted, held = replace(counted, method=f"{counted.method}; {said}"), replace(
             held, method=f"{held.method}; {said}")
     tokens = Tokens((width, height), img.tokens, img.crops, img.rule, prefill_tokens,
-                    notes.processor_defaults(anatomy, source, request))
+                    notes.processor_defaults(anatomy, source, request), videos)
     return CostSheet(
         request, tokens, counted, held, layout,
         latency=None if request.gpu is None else latency.bounds(
@@ -57,7 +60,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
             0 if anatomy.architecture == "encoder-decoder" else latency.causal_surplus(  # an encoder is not causal
                 prefill_tokens or 0, _query_width(index, roles),
                 tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
-        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed),
+        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed, videos),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
     )
 

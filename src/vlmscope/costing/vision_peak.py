@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect as pyinspect
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -32,7 +33,7 @@ from vlmscope.costing.vision import (
     tower_call,
     unpadded,
 )
-from vlmscope.data import Anatomy, CostRequest, ImageTokens
+from vlmscope.data import Anatomy, CostRequest, ImageTokens, VideoTokens
 
 Peak = tuple[int | None, str, bool]  # (bytes, how it was obtained, whether the whole vision side was traced)
 
@@ -63,6 +64,20 @@ def vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Cos
         return untraced
     peak = max(groups, key=lambda g: g[0] or 0)
     return peak[0], "; ".join(g[1] for g in groups), all(g[2] for g in groups)
+
+
+def clips_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: CostRequest, img: ImageTokens,
+               videos: tuple[VideoTokens, ...]) -> Peak:
+    """The vision side's peak over the request's images and over each video apart (a model encodes its images
+    and each video in calls of their own); the largest stands. A video's encoder passes are traced as
+    images of its resized frames."""
+    found = [vision_peak(index, roles, anatomy, request, img)] if request.images or not videos else []
+    found += [vision_peak(index, roles, anatomy, replace(request, images=clip.units), clip.unit) for clip in videos]
+    untraced = next((p for p in found if p[0] is None), None)
+    if untraced is not None:
+        return untraced
+    top = max(found, key=lambda p: p[0] or 0)
+    return top[0], "; ".join(dict.fromkeys(p[1] for p in found)), all(p[2] for p in found)
 
 
 def _scaled(trace: Callable[[int], Peak], n: int) -> Peak:

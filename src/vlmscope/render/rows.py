@@ -15,6 +15,7 @@ from vlmscope.data import (
     MLPFacts,
     NormFacts,
     ResamplerKind,
+    VideoTokens,
     VisionFacts,
     ZooEntry,
 )
@@ -193,7 +194,9 @@ def cost_table(pairs: tuple[tuple[Anatomy, CostSheet], ...]) -> Table:
     """One row per model: what one image and one request cost (FLOPs, not MACs); footnotes say which models'
     figures rest on assumed processor defaults, and what makes a request questionable. With a GPU named, the
     peak memory and the latency lower bounds too."""
-    spec = COST + MEMORY + (LATENCY if any(c.latency is not None for _, c in pairs) else ())
+    clips = ((("Video tokens", lambda p: f"{sum(v.tokens for v in p[1].tokens.videos):,}"),)
+             if any(c.tokens.videos for _, c in pairs) else ())
+    spec = COST[:3] + clips + COST[3:] + MEMORY + (LATENCY if any(c.latency is not None for _, c in pairs) else ())
     rows = tuple(tuple(printable(get(p)) for _, get in spec) for p in pairs)
     said: dict[str, list[str]] = {}
     for a, c in pairs:
@@ -213,6 +216,12 @@ _DEFAULTS_NOTE = ("no preprocessor_config.json bundled: processor defaults assum
                   "config.json says, no image splitting or tiling of the processor's own)")
 
 
+def _video_rows(videos: tuple[VideoTokens, ...]) -> list[tuple[str, str]]:
+    """One row per video: its tokens, how its processor made them, and the encoder passes it takes."""
+    return [(f"Video {c.video}", f"{c.tokens:,} tokens" + (f", + {c.timestamps:,} timestamp strings (text)" if
+             c.timestamps else "") + f"; {c.units:,} encoder passes ({c.processor}: {c.rule})") for c in videos]
+
+
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
     """The cost sheet of one model as (fact, value) rows: tokens, FLOPs, memory, fit, latency, notes."""
     f, t, r, m, kv = c.flops, c.tokens, c.request, c.memory, c.kv
@@ -220,7 +229,9 @@ def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:
         ("Image", f"{r.images} × {size_text(t.image_size)}"),
         ("Visual tokens per image", "—" if t.per_image is None else f"{t.per_image:,} ({t.rule})"),
         ("Vision-encoder passes per image", str(t.crops)),
-        ("Prefill tokens", "—" if t.prefill is None else f"{t.prefill:,} (visual + {r.text_tokens} text)"),
+        *_video_rows(t.videos),
+        ("Prefill tokens", "—" if t.prefill is None else
+         f"{t.prefill:,} (visual{' + videos' if t.videos else ''} + {r.text_tokens} text)"),
         ("Vision + connector", f"{gflops(f.vision)} GFLOPs"),
         ("Prefill (LM + head)", f"{gflops(f.prefill)} GFLOPs"),
         (f"Decode, 1 token at context {r.context:,}", f"{gflops(f.decode_per_token)} GFLOPs"),
@@ -332,5 +343,6 @@ def _fit_request(f: Fit) -> list[str]:
     return [f"GPU memory: {f.gpu_bytes:,} bytes ({readable(f.gpu_bytes)}{reported}), less a reserve of "
             f"{readable(f.reserve_bytes)} for what a process cannot use (CUDA context, workspaces, allocator "
             "slack; --reserve): the verdict, headroom and maxima are against the rest",
-            f"request: {f.images} image{'' if f.images == 1 else 's'} {size}, {f.text_tokens:,} text tokens, "
-            f"context {f.context:,}, batch {f.batch}, weights {f.quant}"]
+            "request: " + (f"{f.images} image{'' if f.images == 1 else 's'} {size}, " if f.images else "no images, ")
+            + "".join(f"video {v}, " for v in f.videos)
+            + f"{f.text_tokens:,} text tokens, context {f.context:,}, batch {f.batch}, weights {f.quant}"]
