@@ -10,11 +10,14 @@ For each catalog model and image size it:
 4. counts that forward's FLOPs with FlopCounterMode (eager attention, logits for the last position);
 5. reads the KV bytes from the returned cache;
 6. measures the prefill's peak memory above the weights (SDPA attention), and times prefill and decode;
-7. measures the peak of the model's own ``get_image_features`` alone, against vlmscope's vision-side peak.
+7. measures the peak of the model's own ``get_image_features`` alone, against vlmscope's vision-side peak;
+8. for a model with a video processor (``--video``, default a 10-second 720p clip at 2 fps on the video
+   models), runs its real video processor on random frames and the model's own ``get_video_features``:
+   the visual tokens it returns, its FLOPs and (on a GPU) its peak, against vlmscope's for that clip.
 
 It prints predicted against measured with their ratios. Without CUDA it says so and exits 0 (CI has no GPU).
 
-    python benchmarks/gpu_check.py [--model NAME ...] [--image-size WxH ...] [--text-tokens N]
+    python benchmarks/gpu_check.py [--model NAME ...] [--image-size WxH ...] [--text-tokens N] [--video CLIP ...]
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any
 
 DEFAULT_MODELS = ("llava-1.5-7b-hf", "llava-v1.6-mistral-7b-hf", "idefics2-8b", "Mantis-8B-siglip-llama3",
                   "paligemma_vqav2", "gemma-3-4b-it-bf16", "MonoQwen2-VL-v0.1")
+VIDEO_MODELS = ("Qwen2.5-VL-7B-Instruct", "Qwen3-VL-4B-Instruct", "llava-onevision-qwen2-7b-ov-hf")
+DEFAULT_VIDEO = "10s@2:1280x720"
 
 
 def _build(source: Any, attn: str, device: str = "cuda") -> Any:
@@ -152,6 +157,53 @@ def _vision_peak(model: Any, inputs: dict[str, Any]) -> int | None:
     return int(torch.cuda.max_memory_allocated() - base)
 
 
+def _video_check(ref: str, clip: str, device: str = "cuda") -> list[tuple[str, float, float]]:
+    """The model's own video processor on random frames of ``clip``, then its ``get_video_features``: the visual
+    tokens it returns, its FLOPs and (on a GPU) its peak, against vlmscope's figures for the clip alone."""
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoVideoProcessor
+
+    import vlmscope
+    from vlmscope.data import parse_video
+    from vlmscope.sources import resolve
+
+    source, video = resolve(ref), parse_video(clip)
+    _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(images=0, videos=(video,)), use_cache=False)
+    predicted = sheet.tokens.videos[0]
+    processor = AutoVideoProcessor.from_pretrained(source.code_location)
+    frames = (np.random.rand(video.frames, video.height, video.width, 3) * 255).astype("uint8")
+    meta = {} if video.fps is None else {"video_metadata": [{"fps": video.fps, "total_num_frames": video.frames,
+                                                             "duration": video.frames / video.fps}]}
+    pixels = processor(videos=[frames], return_tensors="pt", **meta)
+    inputs = {k: (v.to(device, torch.bfloat16) if v.is_floating_point() else v.to(device))
+              for k, v in pixels.items() if isinstance(v, torch.Tensor)}
+    model = _build(source, "eager", device).requires_grad_(False)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model.get_video_features(**inputs)
+    found = getattr(out, "pooler_output", out)
+    features = sum(t.shape[0] * (t.shape[1] if t.dim() == 3 else 1) for t in (
+        found if isinstance(found, (list, tuple)) else [found]))
+    rows = [("video features (tokens)", predicted.units * (predicted.unit.tokens or 0), features),
+            ("video FLOPs (vision + connector)", sheet.flops.vision or 0, counter.get_total_flops())]
+    del model, out
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        model = _build(source, "sdpa").requires_grad_(False)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        with torch.no_grad():
+            model.get_video_features(**inputs)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        rows.append(("video side's peak", sheet.memory.vision_peak_bytes or float("nan"), peak))
+        del model
+        torch.cuda.empty_cache()
+    return rows
+
+
 def _memory_line(torch: Any) -> None:
     """The card's total as the driver reports it, against the accelerator table, and what the CUDA context
     takes before any tensor: the measured part of fit's --reserve (whose default, 1 GiB, is an allowance)."""
@@ -170,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append")
     parser.add_argument("--image-size", action="append", default=None)
     parser.add_argument("--text-tokens", type=int, default=64)
+    parser.add_argument("--video", action="append", default=None, help=f"a clip (as vlmscope's --video) for the "
+                        f"video models; default {DEFAULT_VIDEO} on {', '.join(VIDEO_MODELS)}")
+    parser.add_argument("--video-model", action="append", default=None, help="models for the video case")
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of the harness on small configs (FLOPs "
                                                          "and KV only)")
     args = parser.parse_args(argv)
@@ -186,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         _memory_line(torch)
     sizes = [tuple(int(x) for x in s.lower().split("x")) for s in (args.image_size or ["1024x768"])]
     print(f"{'model':28} {'size':9} {'figure':34} {'predicted':>20} {'measured':>20} {'ratio':>7}")
-    for ref in args.model or DEFAULT_MODELS:
+    for ref in args.model or (DEFAULT_MODELS if args.video_model is None else ()):
         for size in sizes:
             try:
                 rows = _check(ref, (size[0], size[1]), args.text_tokens, args.device)
@@ -196,7 +251,29 @@ def main(argv: list[str] | None = None) -> int:
             for name, predicted, measured in rows:
                 ratio = predicted / measured if measured else float("nan")
                 print(f"{ref:28} {size[0]}x{size[1]:<5} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
+    _videos(args.video_model or (VIDEO_MODELS if args.model is None else ()), args.video or [DEFAULT_VIDEO],
+            args.device)
     return 0
+
+
+def _videos(models: tuple[str, ...] | list[str], clips: list[str], device: str) -> None:
+    """The video case of each model and clip; a machine without torchvision (transformers' video processors
+    need it) says so."""
+    import importlib.util
+
+    if models and importlib.util.find_spec("torchvision") is None:
+        print("video: skipped, no torchvision here (transformers' video processors need it)")
+        return
+    for ref in models:
+        for clip in clips:
+            try:
+                rows = _video_check(ref, clip, device)
+            except Exception as exc:  # one model's failure must not hide the others
+                print(f"{ref:28} {clip:9} failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            for name, predicted, measured in rows:
+                ratio = predicted / measured if measured else float("nan")
+                print(f"{ref:28} {clip:9} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
 
 
 if __name__ == "__main__":

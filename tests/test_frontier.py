@@ -407,3 +407,14 @@ def test_today_set_is_the_catalogs_official_checkpoints() -> None:
         assert entry is not None and entry.card.origin is not None and entry.card.origin.value == "official"
         folder = FRONTIER / entry.folder.name
         assert (entry.folder / "config.json").read_bytes() == (folder / "config.json").read_bytes()
+
+
+def test_the_converted_onevision_has_the_original_weights_and_two_token_rows_padded() -> None:
+    """The catalog's llava-onevision-qwen2-7b-ov-hf (reconstructed: the original lmms-lab config as transformers'
+    conversion script turns it into LlavaOnevisionConfig) holds the original checkpoint's parameters, by its
+    safetensors index, plus the embedding and head rows the script adds: <image> and <video>, the vocabulary
+    padded to a multiple of 64 (152,064 → 152,128)."""
+    anatomy = vlmscope.inspect("llava-onevision-qwen2-7b-ov-hf", use_cache=False)
+    added = 2 * (152_128 - 152_064) * anatomy.language.hidden_size
+    assert anatomy.params.total == _index_total("lmms-lab__llava-onevision-qwen2-7b-ov") + added
+    assert resolve("llava-onevision-qwen2-7b-ov-hf").info.reconstructed

@@ -176,7 +176,8 @@ def test_fit_json_has_the_documented_keys_per_model() -> None:
         assert row["latency"]["gpu"] == "rtx-4090" and row["gpu"] == "NVIDIA GeForce RTX 4090"
         assert row["gpu_bytes"] == 24_564 * 2**20  # nvidia-smi's memory.total, not the box's "24 GB"
         assert row["reserve_bytes"] == 2**30
-        assert row["request"] == {"image_size": row["request"]["image_size"], "images": 1, "text_tokens": 0,
+        assert row["request"] == {"image_size": row["request"]["image_size"], "images": 1, "videos": [],
+                                  "text_tokens": 0,
                                   "context": 8192, "batch": 1}
 
 
@@ -293,7 +294,10 @@ def test_gpu_check_says_it_skipped_without_cuda() -> None:
 
 @pytest.mark.parametrize("args", [["--gpu", "rtx-4090", "--image-size", "1024x768", "--context", "8192"],
                                   ["--gpu", "h100-sxm", "--image-size", "1024x768", "--context", "32768",
-                                   "--batch", "8"]])
+                                   "--batch", "8"],
+                                  ["Qwen2.5-VL-7B-Instruct", "llava-onevision-qwen2-7b-ov-hf", "--gpu", "rtx-4090",
+                                   "--images", "0", "--video", "60s@2:1280x720", "--text-tokens", "64", "--context",
+                                   "80000"]])
 def test_readme_fit_examples_are_the_real_output(args: list[str]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"$ vlmscope fit {' '.join(args)} -f markdown" in readme

@@ -58,8 +58,8 @@ def test_smolvlm_image_splitting_follows_its_processor(split: bool) -> None:
 
 
 def test_a_setting_the_processor_does_not_take_is_refused() -> None:
-    with pytest.raises(RequestError, match=r"bad processor 'max_pixelz': use a setting Qwen2VLImageProcessor takes: "
-                                           r".*max_pixels"):
+    with pytest.raises(RequestError, match=r"bad processor 'max_pixelz': use a setting Qwen2VLImageProcessor or "
+                                           r"Qwen2VLVideoProcessor takes: .*max_pixels"):
         vlmscope.cost(QWEN2_VL, CostRequest(processor={"max_pixelz": 5}), use_cache=False)
     with pytest.raises(RequestError, match="processor setting's name"):
         CostRequest(processor={"max pixels": 5})

@@ -107,3 +107,22 @@ def test_gpu_check_train_runs_every_case_on_the_cpu(folders: dict[str, Path], fa
     rows = [line for line in out.splitlines() if line.startswith(str(folder)[:24])]
     assert [r.split()[1] for r in rows] == cases
     assert "skipped: not measured yet" in rows[-1]
+
+
+def test_gpu_check_video_case_runs_on_the_cpu(folders: dict[str, Path]) -> None:
+    """The video case: Qwen2-VL's own video processor over random frames, then its get_video_features, against
+    vlmscope's tokens and FLOPs for the clip. In a process of its own, where torchvision (which the video
+    processors need) is put on the path as tests/tokens/video_reference.py does."""
+    import os
+    import subprocess
+
+    tokens = Path(__file__).resolve().parents[1] / "tokens"
+    torchvision = os.environ.get("VLMSCOPE_TORCHVISION", str(Path(sys.prefix) / "torchvision"))
+    folder = str(folders["qwen2-vl"])
+    code = (f"import sys; sys.path[:0] = [{str(tokens)!r}, {str(BENCHMARKS)!r}]; import video_reference; "
+            f"video_reference._torchvision({torchvision!r}); import gpu_check; sys.exit(gpu_check.main(["
+            f"'--device', 'cpu', '--video-model', {folder!r}, '--video', '3s@3:150x100']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(folder[:28])]
+    assert [line.split()[-1] for line in rows] == ["1.000", "1.000"], done.stdout  # tokens, FLOPs

@@ -1,0 +1,180 @@
+"""Videos (``--video``): the frames a model's video processor keeps, their size and the prompt's placeholder
+tokens equal what transformers' own video processor and processor make of synthetic frames (no decoding,
+no weights); the vision cost of a video equals that of the same encoder passes given as images.
+
+The reference runs in a process of its own (video_reference.py: transformers' video processors need
+torchvision, which .ci/run installs into a folder apart from vlmscope's environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vlmscope
+from vlmscope.data import CostRequest, VideoSpec, parse_video
+from vlmscope.errors import LimitError, RequestError
+from vlmscope.tokens import video as rules
+
+QWEN25 = "Qwen2.5-VL-7B-Instruct"  # no video config: the video processor reads preprocessor_config.json
+QWEN3 = "Qwen3-VL-4B-Instruct"  # video_preprocessor_config.json: a pixel budget over all frames
+QWEN35 = "Qwen3.5-0.8B"
+MODELS = {QWEN25: ("Qwen__Qwen2.5-VL-7B-Instruct", "Qwen2_5_VLProcessor"),
+          QWEN3: ("Qwen__Qwen3-VL-4B-Instruct", "Qwen3VLProcessor"),
+          QWEN35: ("Qwen__Qwen3.5-0.8B", "Qwen3VLProcessor")}
+CATALOG = Path(vlmscope.__file__).parent / "catalog" / "models"
+TORCHVISION = Path(os.environ.get("VLMSCOPE_TORCHVISION", Path(sys.prefix) / "torchvision"))
+
+# (frames, width, height, fps or None): short, long, sampled down, odd frame counts, portrait, tiny frames
+GRID = [VideoSpec(f, w, h, fps) for f, w, h, fps in
+        [(9, 640, 360, None), (12, 320, 240, 2.0), (31, 480, 270, 30.0), (7, 200, 600, 5.0), (48, 64, 40, 24.0)]]
+SETTINGS = [{"do_sample_frames": True, "fps": 2}, {"do_sample_frames": True, "num_frames": 8, "fps": None},
+            {"cap_pixels_per_frame": True, "max_video_tokens": 2000}, {"max_pixels": 50_176},
+            {"do_sample_frames": False}]
+SETTINGS_CLIP = VideoSpec(40, 640, 360, 10.0)
+ONEVISION = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
+ONEVISION_CONFIG = {
+    "model_type": "llava_onevision", "architectures": ["LlavaOnevisionForConditionalGeneration"],
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 384, "patch_size": 14},
+    "text_config": {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000}}
+
+
+def _key(ref: str, spec: VideoSpec, settings: dict[str, Any] | None = None) -> str:
+    return f"{ref}|{spec}|{json.dumps(settings or {}, sort_keys=True)}"
+
+
+def _cases() -> dict[str, dict[str, Any]]:
+    cases = {}
+    for ref, (folder, processor) in MODELS.items():
+        for spec in GRID:
+            cases[_key(ref, spec)] = {"folder": str(CATALOG / folder), "processor": processor}
+            cases[_key(ref, spec)]["video"] = [spec.frames, spec.width, spec.height, spec.fps]
+        for settings in SETTINGS:
+            cases[_key(ref, SETTINGS_CLIP, settings)] = {
+                "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
+                "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
+    for spec in ONEVISION:  # the class's defaults; the processor's num_image_tokens is (384 // 14)²
+        cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
+                                          "processor": "LlavaOnevisionProcessor",
+                                          "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    return cases
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Any]:
+    """Every case through transformers' own processors, in one process of its own."""
+    if not (TORCHVISION / "torchvision").is_dir():
+        pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
+                    "VLMSCOPE_TORCHVISION to a folder holding it")
+    cases = _cases()
+    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._RULES)}
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("video_reference.py"))],
+                          input=json.dumps(job), capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"cases": dict(zip(cases, found["cases"], strict=True)), "tables": found["tables"]}
+
+
+def _ours(ref: str, spec: VideoSpec, **settings: Any) -> Any:
+    _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,), processor=settings), use_cache=False)
+    return sheet
+
+
+def _same(clip: Any, real: dict[str, Any]) -> None:
+    assert "error" not in real, real
+    assert clip.processor == real["processor"]
+    if real["grid"] is not None:
+        t, gh, gw = real["grid"]
+        assert (clip.units, clip.unit.grid) == (t, (gh, gw))
+    if "text_error" in real:  # the processor writes no prompt for it (Qwen3-VL without sampling): grid only
+        assert real["processor"] == "Qwen3VLVideoProcessor", real
+        return
+    assert clip.tokens == real["video"] + real["separators"]
+    assert clip.timestamps == real["timestamps"]
+
+
+@pytest.mark.parametrize("spec", GRID, ids=str)
+@pytest.mark.parametrize("ref", list(MODELS))
+def test_video_tokens_equal_the_models_own_processor(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
+    """Frames kept (padded to whole temporal patches), their resized grid, the placeholder tokens and the
+    timestamps, as the model's own files make transformers' processors give them."""
+    _same(_ours(ref, spec).tokens.videos[0], reference["cases"][_key(ref, spec)])
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+@pytest.mark.parametrize("ref", [QWEN25, QWEN3])
+def test_video_settings_follow_the_models_own_processor(reference: dict[str, Any], ref: str,
+                                                        settings: dict[str, Any]) -> None:
+    """Sampling (fps, num_frames), the per-frame pixel cap and the pixel budget, as the processor loaded with
+    them follows them (settings, as in the model's files). Qwen3-VL's video processor takes no max_pixels (its
+    image processor does): the video is as without it."""
+    _same(_ours(ref, SETTINGS_CLIP, **settings).tokens.videos[0], reference["cases"][_key(ref, SETTINGS_CLIP,
+                                                                                          settings)])
+
+
+@pytest.mark.parametrize("spec", ONEVISION, ids=str)
+def test_onevision_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """LLaVA-OneVision: every frame at 384², 27×27 patches pooled 2×2 to 14×14, and one newline per video."""
+    (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
+    clip = _ours(str(tmp_path), spec).tokens.videos[0]
+    real = reference["cases"][_key("onevision", spec)]
+    _same(clip, real)
+    assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
+
+
+def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]) -> None:
+    """knowledge/processing.json's video table: every model_type's video processor as transformers maps it,
+    and each modelled processor's defaults and keywords as its class has them."""
+    known, real = rules._video(), reference["tables"]
+    assert known["model_types"] == real["model_types"]
+    assert set(known["processors"]) == set(real["classes"]) == set(rules._RULES)
+    for name, defaults in known["processors"].items():
+        assert defaults["accepted"] == real["classes"][name]["accepted"]
+        for key, value in defaults.items():
+            if key not in ("accepted", "source"):
+                assert real["classes"][name]["attributes"][key] == value, (name, key)
+
+
+def test_a_video_costs_what_its_encoder_passes_cost_as_images() -> None:
+    """Qwen2.5-VL: 60 temporal patches of 1288×728 frames cost the tower what 60 images of that size cost
+    (its attention is per frame), and their tokens join the prompt."""
+    sheet = _ours(QWEN25, parse_video("60s@2:1280x720"))
+    clip = sheet.tokens.videos[0]
+    _, images = vlmscope.cost(QWEN25, CostRequest(images=60, image_size=(1288, 728)), use_cache=False)
+    assert clip.tokens == images.tokens.per_image * 60 == 71_760
+    assert sheet.flops.vision == images.flops.vision
+    assert sheet.memory.vision_peak_bytes == images.memory.vision_peak_bytes
+    assert sheet.tokens.prefill == clip.tokens and sheet.memory.kv_cache_bytes > 0
+
+
+def test_video_text_forms() -> None:
+    assert parse_video("60s@2:1280x720") == VideoSpec(120, 1280, 720, 2.0)
+    assert parse_video("1.5m@30:640x480") == VideoSpec(2700, 640, 480, 30.0)
+    assert parse_video("32F:1280X720") == VideoSpec(32, 1280, 720)
+    assert str(parse_video("60s@2:1280x720")) == "60s@2:1280x720" and str(VideoSpec(32, 8, 8)) == "32f:8x8"
+    for bad in ("60s:1280x720", "60@2:1280x720", "32f", "0f:10x10", "60s@0:10x10", "-1f:10x10", 7):
+        with pytest.raises(RequestError):
+            parse_video(bad)
+    with pytest.raises(LimitError, match="video frames"):
+        parse_video("1000h@60:10x10")
+    with pytest.raises(LimitError, match="videos"):
+        CostRequest(videos=("1f:8x8",) * 65)
+
+
+def test_a_model_without_video_gets_one_line() -> None:
+    with pytest.raises(RequestError, match=r"takes none \(transformers has no video processor for model_type "
+                                           r"'llava'\)"):
+        _ours("llava-1.5-7b-hf", parse_video("10s@2:640x480"))
+    with pytest.raises(RequestError, match="not modelled yet"):
+        _ours("GLM-4.1V-9B-Thinking", parse_video("10s@2:640x480"))
+    with pytest.raises(RequestError, match="frame rate"):  # sampling by rate needs the clip's rate
+        _ours(QWEN25, parse_video("32f:640x480"), do_sample_frames=True, fps=2)
+    with pytest.raises(RequestError, match="exclusive"):  # as transformers' sample_frames refuses them together
+        _ours(QWEN3, parse_video("32f:640x480"), num_frames=8)

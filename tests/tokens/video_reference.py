@@ -1,0 +1,104 @@
+"""transformers' own video processors over synthetic frames, run apart from the test process: the reference
+the video token rules are checked against (tests/tokens/test_video.py runs it once, cases on stdin, JSON out).
+
+Apart, because transformers' video processors import torchvision, and PyPI's torchvision wheel is a CUDA
+build whose C extension does not load beside the CPU torch these machines pin: its import fails on the first
+operator it registers a fake kernel for ('operator torchvision::nms does not exist'). Installed beside
+vlmscope it would break every transformers import that looks for torchvision. So .ci/run installs it into
+a folder of its own (``pip install --target .venv/torchvision``), which only this process puts on its path,
+and here the two operators' schemas are declared (as torchvision's C++ declares them) before the import:
+the transforms the processors use are plain torch, and nothing here calls the detection operators.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def _torchvision(folder: str) -> None:
+    sys.path.insert(0, folder)
+    try:
+        import torchvision
+    except RuntimeError as exc:
+        if "torchvision::nms" not in str(exc):
+            raise
+        import torch
+
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        for op in ("nms", "qnms"):
+            torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import torchvision  # noqa: F401
+
+
+def _case(case: dict[str, Any]) -> dict[str, Any]:
+    """One video through its processor (from a model folder with settings, or a class's defaults) and the
+    text the model's processor writes for it."""
+    import transformers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if case.get("folder"):
+            vp = transformers.AutoVideoProcessor.from_pretrained(case["folder"], **case.get("settings", {}))
+        else:
+            vp = getattr(transformers, case["class"])(**case.get("settings", {}))
+        frames, width, height, fps = case["video"]
+        kwargs: dict[str, Any] = {}
+        if fps is not None:
+            kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps}]
+        video = np.zeros((frames, height, width, 3), dtype=np.uint8)
+        try:
+            out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs)
+        except ValueError as exc:
+            return {"error": str(exc)}
+    proc = object.__new__(getattr(transformers, case["processor"]))
+    proc.video_processor = vp
+    proc.video_token, proc.vision_start_token, proc.vision_end_token = "<V>", "<S>", "<E>"
+    proc.num_image_tokens = case.get("image_tokens", 0)
+    grid = out.get("video_grid_thw")
+    pixels = out["pixel_values_videos"]
+    found = {"processor": type(vp).__name__, "grid": None if grid is None else [int(x) for x in grid[0]],
+             "frames": int(pixels.shape[1]) if pixels.dim() == 5 else None,
+             "frame": [int(x) for x in pixels.shape[-2:]] if pixels.dim() == 5 else None}
+    try:
+        text = str(proc.replace_video_token(out, 0))
+    except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
+        return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
+    return {**found, "video": text.count("<V>"), "separators": text.count("<S>") + text.count("<E>"),
+            "timestamps": len(re.findall(r"<[\d.]+ seconds>", text))}
+
+
+def _tables(names: list[str]) -> dict[str, Any]:
+    """transformers' model_type → video processor table, and each named class's defaults and keywords."""
+    import transformers
+    from transformers.models.auto import video_processing_auto
+
+    mapping = {k: v.get("torchvision") if isinstance(v, dict) else v
+               for k, v in video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES.items()}
+    classes = {}
+    for name in names:
+        cls = getattr(transformers, name)
+        keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
+        attrs = {k: getattr(cls, k, None) for k in ("patch_size", "temporal_patch_size", "merge_size", "min_frames",
+                                                   "max_frames", "do_sample_frames", "fps", "num_frames",
+                                                   "max_video_tokens", "cap_pixels_per_frame")}
+        attrs["size"] = dict(cls.size)
+        classes[name] = {"accepted": sorted(keys - {"self", "args", "kwargs"}), "attributes": attrs}
+    return {"model_types": mapping, "classes": classes}
+
+
+def main() -> None:
+    job = json.load(sys.stdin)
+    _torchvision(job["torchvision"])
+    print(json.dumps({"cases": [_case(c) for c in job["cases"]], "tables": _tables(job["classes"])}))
+
+
+if __name__ == "__main__":
+    main()
