@@ -269,3 +269,40 @@ def test_a_second_image_size_is_refused_not_dropped(command: list[str], tmp_path
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "640x480, 1024x768" in result.stderr and "show" in result.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "llava-1.5-7b-hf", "--video", "10s@2:640x480"), "takes none (transformers has no video processor for "
+                                                             "model_type 'llava')"),
+    (("show", "Qwen2.5-VL-7B-Instruct", "--video", "10s:640x480"), "bad video '10s:640x480': use DURATION@FPS:WxH"),
+    (("fit", "Qwen2.5-VL-7B-Instruct", "--gpu", "h100", "--video", "1f:8x8", "--video-recipe", "vllm"),
+     "bad video_recipe 'vllm'"),
+    (("compare", "Qwen2.5-VL-7B-Instruct", "--video", "100000h@60:8x8"), "video frames = 21600000000 is over")])
+def test_bad_videos_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    """Through the entry point (in-process): a model without video, a clip in no known form, a recipe that is
+    none, a clip over the limits: one line naming the value, exit 2."""
+    from typer.testing import CliRunner
+
+    from vlmscope.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("vlmscope: error")]
+    assert len(errors) == 1 and message in errors[0], result.output
+
+
+def test_video_through_the_entry_point_reaches_the_json() -> None:
+    """show --video: the clip's tokens in cost.videos and in the prompt, the settings taken from class defaults
+    in the notes, qwen-vl-utils' count beside them."""
+    from typer.testing import CliRunner
+
+    from vlmscope.cli import app
+
+    result = CliRunner().invoke(app, ["show", "Qwen3-VL-4B-Instruct", "--images", "0", "--video", "20s@30:640x360",
+                                      "--text-tokens", "10", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    cost = json.loads(result.output[result.output.index("{"):])["cost"]
+    clip = cost["videos"][0]
+    assert clip["video"] == "20s@30:640x360" and clip["frames"] == 600 and clip["frames_kept"] == 40
+    assert cost["prefill_tokens"] == clip["tokens"] + 10 == clip["encoder_passes"] * (clip["tokens_per_pass"] + 2) + 10
+    assert any("Qwen3VLVideoProcessor's own defaults" in n and "fps=2" in n for n in cost["assumptions"])

@@ -83,7 +83,7 @@ def video_record(v: VideoTokens) -> dict[str, Any]:
             "height": v.video.height, "frames_kept": v.frames, "tokens": v.tokens, "timestamps": v.timestamps,
             "encoder_passes": v.units, "tokens_per_pass": v.unit.tokens,
             "pass_grid" if v.unit.grid else "pass_frame": None if unit is None else list(unit),
-            "processor": v.processor, "rule": v.rule}
+            "processor": v.processor, "recipe": v.recipe, "rule": v.rule}
 
 
 def cost_record(c: CostSheet) -> dict[str, Any]:

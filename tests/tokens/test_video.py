@@ -17,9 +17,13 @@ from typing import Any
 import pytest
 
 import vlmscope
-from vlmscope.data import CostRequest, VideoSpec, parse_video
+from vlmscope.costing.notes import other_recipes
+from vlmscope.data import CostRequest, VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import LimitError, RequestError
+from vlmscope.sources.resolve import resolve
+from vlmscope.tokens import encoded
 from vlmscope.tokens import video as rules
+from vlmscope.tokens.settings import with_settings
 
 QWEN25 = "Qwen2.5-VL-7B-Instruct"  # no video config: the video processor reads preprocessor_config.json
 QWEN3 = "Qwen3-VL-4B-Instruct"  # video_preprocessor_config.json: a pixel budget over all frames
@@ -38,6 +42,10 @@ SETTINGS = [{"do_sample_frames": True, "fps": 2}, {"do_sample_frames": True, "nu
             {"do_sample_frames": False}]
 SETTINGS_CLIP = VideoSpec(40, 640, 360, 10.0)
 ONEVISION = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
+# qwen-vl-utils from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
+# budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
+LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
+          VideoSpec(96, 64, 40, 24.0), VideoSpec(9, 480, 270, 3.0)]
 ONEVISION_CONFIG = {
     "model_type": "llava_onevision", "architectures": ["LlavaOnevisionForConditionalGeneration"],
     "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
@@ -60,6 +68,12 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key(ref, SETTINGS_CLIP, settings)] = {
                 "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
                 "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
+    for ref in (QWEN25, QWEN3):
+        folder, processor = MODELS[ref]
+        for spec in LOADER:
+            cases[_key(ref, spec, {"recipe": "qwen-vl-utils"})] = {
+                "folder": str(CATALOG / folder), "processor": processor, "recipe": "qwen-vl-utils",
+                "patch": 14 if ref == QWEN25 else 16, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in ONEVISION:  # the class's defaults; the processor's num_image_tokens is (384 // 14)²
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
@@ -82,9 +96,18 @@ def reference() -> dict[str, Any]:
     return {"cases": dict(zip(cases, found["cases"], strict=True)), "tables": found["tables"]}
 
 
-def _ours(ref: str, spec: VideoSpec, **settings: Any) -> Any:
-    _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,), processor=settings), use_cache=False)
+def _ours(ref: str, spec: VideoSpec, recipe: str = "transformers", **settings: Any) -> Any:
+    """The whole cost sheet of the clip."""
+    request = CostRequest(images=0, videos=(spec,), processor=settings, video_recipe=recipe)
+    _, sheet = vlmscope.cost(ref, request, use_cache=False)
     return sheet
+
+
+def _clip(ref: str, spec: VideoSpec, recipe: str = "transformers", **settings: Any) -> VideoTokens:
+    """The clip's tokens alone, as the cost sheet computes them (from the cached anatomy: no trace)."""
+    anatomy = vlmscope.inspect(ref)
+    source = with_settings(resolve(ref), CostRequest(processor=settings).processor)
+    return rules.video_tokens(encoded(anatomy.vision, anatomy.connector), source, spec, recipe)
 
 
 def _same(clip: Any, real: dict[str, Any]) -> None:
@@ -105,7 +128,7 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
 def test_video_tokens_equal_the_models_own_processor(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
     """Frames kept (padded to whole temporal patches), their resized grid, the placeholder tokens and the
     timestamps, as the model's own files make transformers' processors give them."""
-    _same(_ours(ref, spec).tokens.videos[0], reference["cases"][_key(ref, spec)])
+    _same(_clip(ref, spec), reference["cases"][_key(ref, spec)])
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
@@ -115,15 +138,28 @@ def test_video_settings_follow_the_models_own_processor(reference: dict[str, Any
     """Sampling (fps, num_frames), the per-frame pixel cap and the pixel budget, as the processor loaded with
     them follows them (settings, as in the model's files). Qwen3-VL's video processor takes no max_pixels (its
     image processor does): the video is as without it."""
-    _same(_ours(ref, SETTINGS_CLIP, **settings).tokens.videos[0], reference["cases"][_key(ref, SETTINGS_CLIP,
-                                                                                          settings)])
+    _same(_clip(ref, SETTINGS_CLIP, **settings), reference["cases"][_key(ref, SETTINGS_CLIP, settings)])
+
+
+@pytest.mark.parametrize("spec", LOADER, ids=str)
+@pytest.mark.parametrize("ref", [QWEN25, QWEN3])
+def test_qwen_vl_utils_recipe_equals_the_loader_itself(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
+    """--video-recipe qwen-vl-utils: the frames qwen-vl-utils 0.0.14's own fetch_video keeps and sizes (its
+    reader run with the decoding replaced), then the model's processor without resampling or resizing, as
+    its README passes them; the transformers sheet names the difference."""
+    clip = _clip(ref, spec, "qwen-vl-utils")
+    _same(clip, reference["cases"][_key(ref, spec, {"recipe": "qwen-vl-utils"})])
+    assert clip.recipe == "qwen-vl-utils" and clip.frames == clip.units * 2
+    default = _clip(ref, spec)
+    said = other_recipes((default,), (clip,))
+    assert len(said) == (default.tokens != clip.tokens) and all("--video-recipe qwen-vl-utils" in n for n in said)
 
 
 @pytest.mark.parametrize("spec", ONEVISION, ids=str)
 def test_onevision_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
     """LLaVA-OneVision: every frame at 384², 27×27 patches pooled 2×2 to 14×14, and one newline per video."""
     (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
-    clip = _ours(str(tmp_path), spec).tokens.videos[0]
+    clip = _clip(str(tmp_path), spec)
     real = reference["cases"][_key("onevision", spec)]
     _same(clip, real)
     assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
@@ -144,8 +180,9 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
 
 def test_a_video_costs_what_its_encoder_passes_cost_as_images() -> None:
     """Qwen2.5-VL: 60 temporal patches of 1288×728 frames cost the tower what 60 images of that size cost
-    (its attention is per frame), and their tokens join the prompt."""
+    (its attention is per frame), and their tokens join the prompt; the sheet names qwen-vl-utils' count."""
     sheet = _ours(QWEN25, parse_video("60s@2:1280x720"))
+    assert any("qwen-vl-utils 0.0.14: 120 frames" in n and "43,200 in all" in n for n in sheet.assumptions)
     clip = sheet.tokens.videos[0]
     _, images = vlmscope.cost(QWEN25, CostRequest(images=60, image_size=(1288, 728)), use_cache=False)
     assert clip.tokens == images.tokens.per_image * 60 == 71_760
@@ -171,10 +208,14 @@ def test_video_text_forms() -> None:
 def test_a_model_without_video_gets_one_line() -> None:
     with pytest.raises(RequestError, match=r"takes none \(transformers has no video processor for model_type "
                                            r"'llava'\)"):
-        _ours("llava-1.5-7b-hf", parse_video("10s@2:640x480"))
+        _clip("llava-1.5-7b-hf", parse_video("10s@2:640x480"))
     with pytest.raises(RequestError, match="not modelled yet"):
-        _ours("GLM-4.1V-9B-Thinking", parse_video("10s@2:640x480"))
+        _clip("GLM-4.1V-9B-Thinking", parse_video("10s@2:640x480"))
     with pytest.raises(RequestError, match="frame rate"):  # sampling by rate needs the clip's rate
-        _ours(QWEN25, parse_video("32f:640x480"), do_sample_frames=True, fps=2)
+        _clip(QWEN25, parse_video("32f:640x480"), do_sample_frames=True, fps=2)
     with pytest.raises(RequestError, match="exclusive"):  # as transformers' sample_frames refuses them together
-        _ours(QWEN3, parse_video("32f:640x480"), num_frames=8)
+        _clip(QWEN3, parse_video("32f:640x480"), num_frames=8)
+    with pytest.raises(RequestError, match="one for LlavaOnevisionVideoProcessor: transformers"):
+        _clip("llava-onevision-qwen2-7b-ov-hf", parse_video("10s@2:640x480"), "qwen-vl-utils")
+    with pytest.raises(RequestError, match="video_recipe"):
+        CostRequest(video_recipe="vllm")

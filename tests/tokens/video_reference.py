@@ -38,9 +38,32 @@ def _torchvision(folder: str) -> None:
         import torchvision  # noqa: F401
 
 
+def _loaded(case: dict[str, Any], frames: int, width: int, height: int, fps: float) -> tuple[Any, dict[str, Any]]:
+    """The clip as qwen-vl-utils' own fetch_video gives it (its torchvision reader, with only the decoding
+    replaced by frames of zeros): its sampling and resize, run for real."""
+    import types
+
+    import torch
+
+    sys.modules.setdefault("requests", types.ModuleType("requests"))  # it fetches URLs with it; none here
+    from qwen_vl_utils import vision_process as qv
+
+    qv.FORCE_QWENVL_VIDEO_READER = "torchvision"
+    qv.get_video_reader_backend.cache_clear()
+    clip = torch.zeros(1, 3, height, width, dtype=torch.uint8).expand(frames, 3, height, width)
+    qv.io.read_video = lambda *args, **kwargs: (clip, None, {"video_fps": fps})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        video, metadata = qv.fetch_video({"video": "clip.mp4"}, image_patch_size=case["patch"],
+                                         return_video_metadata=True)
+    metadata["frames_indices"] = [int(i) for i in metadata["frames_indices"]]
+    return video, {"video_metadata": [metadata], "do_sample_frames": False, "do_resize": False}
+
+
 def _case(case: dict[str, Any]) -> dict[str, Any]:
-    """One video through its processor (from a model folder with settings, or a class's defaults) and the
-    text the model's processor writes for it."""
+    """One video through its processor (from a model folder with settings, or a class's defaults; its frames
+    as given, or as a loader such as qwen-vl-utils hands them over) and the text the model's processor writes
+    for it."""
     import transformers
 
     with warnings.catch_warnings():
@@ -53,7 +76,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if fps is not None:
             kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps}]
-        video = np.zeros((frames, height, width, 3), dtype=np.uint8)
+        video: Any = np.zeros((frames, height, width, 3), dtype=np.uint8)
+        if case.get("recipe") == "qwen-vl-utils":
+            video, kwargs = _loaded(case, frames, width, height, fps)
         try:
             out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs)
         except ValueError as exc:

@@ -168,6 +168,12 @@ VideoOpt = Annotated[list[str] | None, typer.Option(
     "do_sample_frames, cap_pixels_per_frame, ...).", show_default=False)]
 
 
+VideoRecipeOpt = Annotated[str, typer.Option(
+    "--video-recipe", metavar="RECIPE", help="Who samples and resizes the --video frames before the model's "
+    "processor: transformers (its video processor, with the model's files; the default) or qwen-vl-utils (Qwen's "
+    "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame, for Qwen2-VL / 2.5-VL / 3-VL / 3.5).")]
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` in ASCII digits; a side of more than 12 digits is refused before it is converted."""
     match = re.fullmatch(r"\s*([0-9]{1,12})\s*[x×X]\s*([0-9]{1,12})\s*", text)

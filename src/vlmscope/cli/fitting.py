@@ -26,6 +26,7 @@ from vlmscope.cli.common import (
     TrustOpt,
     VersionOpt,
     VideoOpt,
+    VideoRecipeOpt,
     batch_of,
     color,
     cost_requests,
@@ -54,6 +55,7 @@ def fit(
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
     video: VideoOpt = None,
+    video_recipe: VideoRecipeOpt = "transformers",
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -82,7 +84,7 @@ def fit(
                                                  quant=quant, group_size=group_size, double_quant=double_quant,
                                                  gpu=gpu, gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
                                                  reserve_bytes=parse_reserve(reserve), processor=processor,
-                                                 video=video)[0])
+                                                 video=video, video_recipe=video_recipe)[0])
     refs = tuple(models) if models else api.MODEL_SETS[model_set]
     guard(debug, lambda: api.gpu_memory(request))
     outcomes = batch_of(refs, debug, lambda done: api.compare_each(

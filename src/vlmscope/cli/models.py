@@ -27,6 +27,7 @@ from vlmscope.cli.common import (
     TrustOpt,
     VersionOpt,
     VideoOpt,
+    VideoRecipeOpt,
     WideOpt,
     batch_of,
     color,
@@ -67,6 +68,7 @@ def compare(
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
     video: VideoOpt = None,
+    video_recipe: VideoRecipeOpt = "transformers",
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -82,7 +84,7 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
-                       video=video)
+                       video=video, video_recipe=video_recipe)
     comparison, failed, _ = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
@@ -122,6 +124,7 @@ def show(
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
     video: VideoOpt = None,
+    video_recipe: VideoRecipeOpt = "transformers",
     images: Annotated[int, typer.Option(help="Images per request.", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
@@ -153,7 +156,7 @@ def show(
                                                double_quant=double_quant, gpu=gpu,
                                                gpu_bytes=parse_memory(gpu_mem) if gpu_mem else None,
                                                reserve_bytes=parse_reserve(reserve), processor=processor,
-                                               video=video))
+                                               video=video, video_recipe=video_recipe))
     anatomy, found = guard(debug, lambda: api.cost_many(model, requests, use_cache=not no_cache,
                                                         trust_remote_code=trust_remote_code))
     sheets = list(found)

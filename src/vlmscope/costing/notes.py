@@ -40,6 +40,17 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     return tuple(found)
 
 
+def other_recipes(videos: tuple[VideoTokens, ...], others: tuple[VideoTokens | None, ...]) -> tuple[str, ...]:
+    """For each video whose frames another recipe of the model's family would sample or size otherwise, what
+    that recipe gives (the sheet's own recipe is transformers' processor)."""
+    found = []
+    for clip, other in zip(videos, others, strict=True):
+        if other is not None and clip.recipe != other.recipe and other.tokens != clip.tokens:
+            found.append(f"video {clip.video}: {other.rule} ({other.tokens / clip.tokens:.2f}× this sheet's "
+                         f"{clip.tokens:,}; --video-recipe {other.recipe})")
+    return tuple(found)
+
+
 def warnings(anatomy: Anatomy, request: CostRequest, prefill_tokens: int | None,
              window: int | None, config: dict[str, Any] | None = None, how: Quant | None = None,
              counted: Flops | None = None) -> tuple[str, ...]:

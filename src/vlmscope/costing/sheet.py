@@ -18,7 +18,7 @@ from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
 from vlmscope.tokens.settings import with_settings
-from vlmscope.tokens.video import video_tokens
+from vlmscope.tokens.video import alternative, video_tokens
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -36,7 +36,7 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     processing = with_settings(source, request.processor)  # the model's files, with the request's settings over
     size, assumed = cost_size(enc, processing, request.image_size)
     (width, height), img = request_tokens(enc, processing, size)
-    videos = tuple(video_tokens(enc, processing, clip) for clip in request.videos)
+    videos = tuple(video_tokens(enc, processing, clip, request.video_recipe) for clip in request.videos)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     # text-only requests count too
     prefill_tokens = None if visual is None else visual + sum(c.tokens for c in videos) + request.text_tokens
@@ -60,7 +60,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
             0 if anatomy.architecture == "encoder-decoder" else latency.causal_surplus(  # an encoder is not causal
                 prefill_tokens or 0, _query_width(index, roles),
                 tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
-        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed, videos),
+        assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed, videos)
+        + notes.other_recipes(videos, tuple(alternative(enc, processing, c) for c in request.videos)),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
     )
 

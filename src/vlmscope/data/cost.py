@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from vlmscope.data.facts import Anatomy
 from vlmscope.data.quant import QUANT_METHODS
-from vlmscope.data.video import VideoSpec, VideoTokens, parse_video
+from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_SETTINGS, MAX_TOKENS, MAX_VIDEOS
 
@@ -95,6 +95,7 @@ class CostRequest:
     reserve_bytes: int | None = None  # of the GPU's memory, what a process cannot use; None: fit's DEFAULT_RESERVE
     processor: tuple[tuple[str, str], ...] = ()  # settings over the model's image processor's: (name, JSON value)
     videos: tuple[VideoSpec, ...] = ()  # VideoSpecs, or their text forms ("60s@2:1280x720", "32f:1280x720")
+    video_recipe: str = "transformers"  # who samples and resizes the frames: one of VIDEO_RECIPES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "processor", _settings(self.processor))
@@ -104,6 +105,8 @@ class CostRequest:
         if len(videos) > MAX_VIDEOS:
             raise LimitError("request", "videos", len(videos), MAX_VIDEOS, "see vlmscope.limits")
         object.__setattr__(self, "videos", tuple(parse_video(v) for v in videos))
+        if self.video_recipe not in VIDEO_RECIPES:
+            raise RequestError("video_recipe", self.video_recipe, f"one of {', '.join(VIDEO_RECIPES)}")
         if self.image_size is not None:
             size = self.image_size
             if not isinstance(size, (tuple, list)) or len(size) != 2:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from vlmscope.data import ImageTokens
-from vlmscope.data.video import VideoSpec, VideoTokens
+from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
@@ -21,6 +21,7 @@ from vlmscope.tokens import processors
 from vlmscope.tokens.rules import Encoded
 
 ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for frames without metadata
+TRANSFORMERS, QWEN_VL_UTILS = VIDEO_RECIPES
 
 
 def processor_of(source: ModelSource) -> str | None:
@@ -46,9 +47,11 @@ def modelled_settings(name: str | None) -> frozenset[str]:
     return frozenset(known.get("accepted", ())) & _READ.get(name or "", frozenset())
 
 
-def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec) -> VideoTokens:
-    """What ``video`` becomes under the model's video processor; one clear line where it takes no video or
-    its arithmetic is not modelled."""
+def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
+                 recipe: str = TRANSFORMERS) -> VideoTokens:
+    """What ``video`` becomes under the model's video processor, its frames sampled and resized by
+    ``recipe`` (transformers' processor itself, or a loader the model's authors publish); one clear line
+    where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
     name = processor_of(source)
     if name is None or enc is None:
         raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
@@ -60,15 +63,33 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec) -> 
                                                 f"({', '.join(sorted(_RULES))}): {source.model_id}'s {name} is "
                                                 "not modelled yet")
     own, defaults = settings(source), _video()["processors"][name]
+    if recipe != TRANSFORMERS:
+        found = _recipe(recipe, name, {**defaults, **own}, video)
+        return _bounded(source, video, found)
     found = rule(name, {**defaults, **own}, enc, video)
     budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(_READ[name])
                     if k in defaults and k not in own and not (k == "size" and budget))
-    found = replace(found, assumed=assumed)
+    return _bounded(source, video, replace(found, assumed=assumed))
+
+
+def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
     if found.tokens > MAX_TOKENS:
         raise LimitError(source.info.location or source.model_id, f"tokens of the video {video}", found.tokens,
                          MAX_TOKENS, "see vlmscope.limits")
     return found
+
+
+def alternative(enc: Encoded | None, source: ModelSource, video: VideoSpec) -> VideoTokens | None:
+    """The same clip under the other recipe the model's family has (qwen-vl-utils for the Qwen-VL processors),
+    to show beside transformers' default; None where there is none, or it refuses the clip."""
+    name = processor_of(source)
+    if name not in _video()["recipes"][QWEN_VL_UTILS]["processors"]:
+        return None
+    try:
+        return video_tokens(enc, source, video, QWEN_VL_UTILS)
+    except (RequestError, LimitError):
+        return None
 
 
 def _video() -> dict[str, Any]:
@@ -211,6 +232,55 @@ def _onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -
     rule = (f"{how}: {kept} frames, each {w}×{h} → {side}×{side} patches → 2×2 pool = {per} tokens; "
             f"{kept} × {per} + 1 newline = {tokens}")
     return VideoTokens(video, kept, tokens, rule, name, unit, kept)
+
+
+def _recipe(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
+    """qwen-vl-utils (Qwen's own video loader, knowledge/processing.json): from a file at the clip's rate, frames
+    at 2 fps rounded down to pairs (4 to 768, at most the clip's); each resized by its smart_resize within
+    768 merged patches, shrunk so that all frames stay within 90% of 128,000 tokens' pixels, never under 128
+    merged patches × 1.05; the model's processor then takes them as they are (no resampling, no resize)."""
+    known = _video()["recipes"].get(recipe)
+    if known is None or name not in known["processors"]:
+        raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
+            [TRANSFORMERS, *(r for r, v in _video()["recipes"].items() if name in v["processors"])]))
+    _needs_rate(video, recipe)
+    patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
+    factor = patch * int(known["spatial_merge"])
+    top = math.floor(min(int(known["max_frames"]), video.frames) / pair) * pair
+    low = math.ceil(int(known["min_frames"]) / pair) * pair
+    kept = video.frames / (video.fps or 1) * float(known["fps"])
+    kept = math.floor(min(max(kept, low), top, video.frames) / pair) * pair
+    if not pair <= kept <= video.frames:
+        raise RequestError("video", str(video), f"a longer clip: {recipe} keeps {pair} to {video.frames} frames, "
+                                                f"here {kept}")
+    least = int(known["video_min_tokens"]) * factor * factor
+    budget = int(known["model_seq_len"]) * factor * factor * 0.9
+    most = max(min(int(known["video_max_tokens"]) * factor * factor, budget / kept * pair), int(least * 1.05))
+    _aspect(video)
+    h, w = _loader_resize(video.height, video.width, factor, least, most)
+    groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
+    stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
+    tokens = groups * (per + (2 if stamps else 0))
+    unit = ImageTokens(per, 1, f"one temporal patch of {pair} frames", grid=(h // patch, w // patch))
+    rule = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
+            f"{w}×{h} (≤ {int(most):,} pixels) → {groups} temporal patches of {w // patch}×{h // patch} patches → "
+            f"{merge}×{merge} merge = {per} tokens" + (" + vision start and end" if stamps else "")
+            + f"; {tokens:,} in all")
+    return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamps else 0,
+                       recipe=recipe)
+
+
+def _loader_resize(height: int, width: int, factor: int, low: int, high: float) -> tuple[int, int]:
+    """qwen-vl-utils' smart_resize: sides rounded to the factor (at least one), the pixels kept within the budget
+    (shrunk sides rounded down, grown ones up)."""
+    h, w = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
+    if h * w > high:
+        beta = math.sqrt(height * width / high)
+        return math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
+    if h * w < low:
+        beta = math.sqrt(low / (height * width))
+        return math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
 
 
 def _aspect(video: VideoSpec) -> None:
