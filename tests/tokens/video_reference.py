@@ -85,7 +85,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             return {"error": str(exc)}
     proc = object.__new__(getattr(transformers, case["processor"]))
     proc.video_processor = vp
-    proc.video_token, proc.vision_start_token, proc.vision_end_token = "<V>", "<S>", "<E>"
+    proc.video_token, proc.vision_start_token, proc.vision_end_token, proc.image_token = "<V>", "<S>", "<E>", "<V>"
     proc.num_image_tokens = case.get("image_tokens", 0)
     grid = out.get("video_grid_thw")
     pixels = out["pixel_values_videos"]
@@ -96,8 +96,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         text = str(proc.replace_video_token(out, 0))
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
-    return {**found, "video": text.count("<V>"), "separators": text.count("<S>") + text.count("<E>"),
-            "timestamps": len(re.findall(r"<[\d.]+ seconds>", text))}
+    marks = ("<S>", "<E>", "<|begin_of_image|>", "<|end_of_image|>")  # Qwen3-VL's, GLM-4.1V's
+    return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
+            "timestamps": len(re.findall(r"<[\d.]+ seconds>|<\|end_of_image\|>\d+", text))}
 
 
 def _tables(names: list[str]) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def _tables(names: list[str]) -> dict[str, Any]:
         keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
         attrs = {k: getattr(cls, k, None) for k in ("patch_size", "temporal_patch_size", "merge_size", "min_frames",
                                                    "max_frames", "do_sample_frames", "fps", "num_frames",
-                                                   "max_video_tokens", "cap_pixels_per_frame")}
+                                                   "max_video_tokens", "cap_pixels_per_frame", "max_duration")}
         attrs["size"] = dict(cls.size)
         classes[name] = {"accepted": sorted(keys - {"self", "args", "kwargs"}), "attributes": attrs}
     return {"model_types": mapping, "classes": classes}

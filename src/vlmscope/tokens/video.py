@@ -209,6 +209,42 @@ def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, l
     return h, w
 
 
+def _glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+    """Glm4vVideoProcessor (GLM-4.1V): fps (2) over the clip's duration, or max_duration seconds' worth spread
+    over a longer one; repeated frame indices dropped, the count made even by repeating the last; the pixel
+    budget over all frames (Qwen3-VL's resize); per temporal patch the processor writes begin-of-image, the
+    tokens, end-of-image and the second it starts at."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        _needs_rate(video, name)
+        if pre.get("fps") is None:
+            raise RequestError("processor", "fps=null", f"a frame rate: {name} samples by fps alone")
+        rate, fps, longest = video.fps or 1, float(pre["fps"]), float(pre["max_duration"])
+        last, duration = total - 1, total / rate
+        if duration <= longest:
+            picked = [min(last, math.ceil(i * rate / fps)) for i in range(max(math.floor(duration * fps), 1))]
+        elif int(longest * fps) >= total:
+            picked = list(range(total))
+        else:
+            import numpy as np
+
+            picked = [min(last, math.ceil(t * rate)) for t in np.linspace(0, duration, int(longest * fps))]
+        kept = len(dict.fromkeys(picked))
+        kept += kept & 1
+        how = f"{kept} sampled at {fps:g} fps of {rate:g}"
+    low, high = _pixel_budget(pre)
+    _aspect(video)
+    h, w = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
+    groups = -(-kept // tps)
+    per = (h // patch) * (w // patch) // (merge * merge)
+    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
+    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
+            f"patches → {merge}×{merge} merge = {per} tokens + begin and end of image; {groups} × {per + 2} = "
+            f"{groups * (per + 2)}, and {groups} timestamps (the second, as text)")
+    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
+
+
 def _onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
     """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
     video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
@@ -294,9 +330,12 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
                                                "max_video_tokens"},
          "Qwen3VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size",
                                                "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
-         "LlavaOnevisionVideoProcessor": _SAMPLING}
+         "LlavaOnevisionVideoProcessor": _SAMPLING,
+         "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
+                                           "merge_size", "max_duration"})}
 _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoTokens]] = {
     "Qwen2VLVideoProcessor": _qwen2,
     "Qwen3VLVideoProcessor": _qwen3,
     "LlavaOnevisionVideoProcessor": _onevision,
+    "Glm4vVideoProcessor": _glm4v,
 }
