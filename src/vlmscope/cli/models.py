@@ -69,6 +69,7 @@ def compare(
     processor: ProcessorOpt = None,
     video: VideoOpt = None,
     video_recipe: VideoRecipeOpt = "transformers",
+    images: Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -84,7 +85,7 @@ def compare(
     A model that fails gets one error line on stderr and the others are still compared; the exit code is
     then 2."""
     request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
-                       video=video, video_recipe=video_recipe)
+                       video=video, video_recipe=video_recipe, images=images)
     comparison, failed, _ = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
         print_comparison(comparison, fmt, wide)
