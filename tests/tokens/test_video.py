@@ -86,17 +86,25 @@ def _cases() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, Any]:
-    """Every case through transformers' own processors, in one process of its own."""
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every case through transformers' own processors, in one process of its own; run once per test session
+    (pytest-xdist's workers share the answer through their common temporary folder)."""
+    from filelock import FileLock
+
     if not (TORCHVISION / "torchvision").is_dir():
         pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
                     "VLMSCOPE_TORCHVISION to a folder holding it")
     cases = _cases()
     job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._RULES)}
-    done = subprocess.run([sys.executable, str(Path(__file__).with_name("video_reference.py"))],
-                          input=json.dumps(job), capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    root = tmp_path_factory.getbasetemp()  # a worker's own folder under the session's, or the session's
+    shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "video-reference.json"
+    with FileLock(f"{shared}.lock"):
+        if not shared.exists():
+            done = subprocess.run([sys.executable, str(Path(__file__).with_name("video_reference.py"))],
+                                  input=json.dumps(job), capture_output=True, text=True, timeout=600, check=False)
+            assert done.returncode == 0, done.stderr[-3000:]
+            shared.write_text(done.stdout.strip().splitlines()[-1])
+    found = json.loads(shared.read_text())
     return {"cases": dict(zip(cases, found["cases"], strict=True)), "tables": found["tables"]}
 
 
