@@ -65,6 +65,7 @@ def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> tuple[step
     (TrainRecipe(), False), (TrainRecipe(), True), (TrainRecipe(optimizer="sgd"), False),
     (TrainRecipe(optimizer="adamw-fused"), False), (TrainRecipe(freeze=("vision", "connector")), False),
     (TrainRecipe(method="lora", lora_rank=4), False), (TrainRecipe(method="lora", lora_rank=4), True),
+    (TrainRecipe(method="qlora", lora_rank=4), False), (TrainRecipe(method="qlora", lora_rank=4), True),
 ])
 def test_meta_step_equals_the_real_step(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> None:
     on_meta, on_cpu = _steps(folder, recipe, checkpointing)
@@ -123,3 +124,41 @@ def test_lora_adapters_hold_what_peft_holds(folder: Path) -> None:
     assert mine == theirs
     plain = read(LlavaForConditionalGeneration(_config()).to(torch.bfloat16))  # every weight trained, no adapters
     assert _forward_backward(plain, anatomy) != mine
+
+
+def test_qlora_dequantizes_each_packed_weight_for_its_matmul_and_again_in_backward() -> None:
+    """QLoRA's base: bitsandbytes' 4-bit matmul dequantizes the weight (out × in, the compute dtype) for the
+    matmul and drops it, keeps nothing for backward, and dequantizes it again there for the input's
+    gradient: one weight's bytes above the output in the forward, above the input's gradient in backward."""
+    linear = torch.nn.Linear(96, 40, bias=False, dtype=torch.bfloat16, device="meta").requires_grad_(False)
+    x = torch.empty(3, 96, dtype=torch.bfloat16, device="meta", requires_grad=True)
+    tracker = step.Storages({linear.weight.untyped_storage()._cdata, x.untyped_storage()._cdata})
+    with tracker:
+        out = step._NF4Linear(linear)(x)
+        forward = tracker.peak
+        tracker.mark()
+        out.sum().backward()
+    weight, output = 40 * 96 * 2, 3 * 40 * 2
+    assert forward == weight + output
+    assert tracker.peak >= weight + 3 * 96 * 2  # the dequantized copy beside the input's gradient
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_qlora_step_dequantizes_every_packed_linear(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same adapters over an nf4 base: every Linear bitsandbytes packs (all but the head) goes through the
+    4-bit matmul once in the forward (the tower's too, where images run); the step holds at least what the LoRA step holds, with the same FLOPs."""
+    from vlmscope.costing.quant import packed_linears
+    from vlmscope.data import Quant
+
+    calls: list[int] = []
+    forward = step._NF4Linear.forward
+    monkeypatch.setattr(step._NF4Linear, "forward", lambda self, x: calls.append(1) or forward(self, x))
+    lora, _ = _steps(folder, TrainRecipe(method="lora", lora_rank=4), False)
+    assert not calls
+    qlora, _ = _steps(folder, TrainRecipe(method="qlora", lora_rank=4), False)
+    reading = _read(resolve(str(folder)), False)
+    packed = packed_linears(reading.index, reading.roles, Quant("nf4"))
+    language = [n for n in packed if not n.startswith(("model.vision_tower", "model.multi_modal_projector"))]
+    assert len(calls) == 2 * len(language) > 0 and len(language) < len(packed)  # meta, real; no images here
+    assert not any(name.endswith("lm_head") for name in packed)
+    assert qlora.forward >= lora.forward and qlora.backward >= lora.backward and qlora.flops == lora.flops

@@ -106,6 +106,13 @@ def stored_weights(index: ModuleIndex, roles: Roles, quant: Quant) -> Stored:
     return Stored(sum(by_role.values()), by_role, linears)
 
 
+def packed_linears(index: ModuleIndex, roles: Roles, quant: Quant) -> list[str]:
+    """The names of the Linear modules ``quant`` packs, as ``stored_weights`` counts them."""
+    skip = frozenset(quant.skip_modules)
+    return [name for name, module in index.modules.items() if isinstance(module, nn.Linear)
+            and _quantizes(name, str(role_of(f"{name}.weight", roles)), roles, quant, skip)]
+
+
 def _linear_shapes(module: nn.Module | None, name: str) -> list[tuple[int, int, int]]:
     """(how many, out, in) of the Linear weights a parameter is: a Linear's weight, or a fused experts tensor
     (transformers' experts modules: (experts, out, in), or (experts, in, out) where ``is_transposed``)."""

@@ -37,7 +37,9 @@ from torch.utils.flop_counter import flop_registry
 
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
+from vlmscope.costing.quant import packed_linears
 from vlmscope.costing.spans import sdpa_replaced
+from vlmscope.data import Quant
 from vlmscope.data.training import Method, Optimizer, TrainRecipe
 from vlmscope.training.lora import full_parameters, targets
 
@@ -154,6 +156,48 @@ class _LoRA(nn.Module):
         return result.to(dtype)
 
 
+class _NF4(torch.autograd.Function):
+    """bitsandbytes' 4-bit matmul (MatMul4Bit) as memory sees it: the packed weight dequantized to the compute
+    dtype for the matmul and dropped after it; nothing saved for backward, which dequantizes it again for the
+    input's gradient (the base is frozen: no gradient of its own)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(weight)  # the resident parameter: no new storage
+        return nn.functional.linear(x, torch.empty_like(weight, dtype=x.dtype), bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (weight,) = ctx.saved_tensors
+        return grad @ torch.empty_like(weight, dtype=grad.dtype), None, None
+
+
+class _NF4Linear(nn.Module):
+    """A Linear that QLoRA's base holds in nf4 (bitsandbytes' Linear4bit), computed through ``_NF4``."""
+
+    def __init__(self, base: nn.Linear) -> None:
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = _NF4.apply(x, self.base.weight, self.base.bias)
+        return out
+
+
+def _dequantizing(index: ModuleIndex, roles: Roles, swapped: list[tuple[nn.Module, str, nn.Module]]) -> None:
+    """QLoRA: every Linear bitsandbytes packs (all but the head, as ``costing.quant`` counts them) computed as
+    its 4-bit matmul does; a LoRA-adapted one keeps its adapter over the dequantizing base."""
+    for name in packed_linears(index, roles, Quant("nf4", double_quant=True)):
+        parent, _, attr = name.rpartition(".")
+        owner = index.modules[parent]
+        current = getattr(owner, attr)
+        if isinstance(current, _LoRA):
+            current.base = _NF4Linear(current.base)
+        else:
+            setattr(owner, attr, _NF4Linear(current))
+            swapped.append((owner, attr, current))
+
+
 @contextmanager
 def _adapted(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> Iterator[list[torch.Tensor]]:
     """The recipe's trainable parameters, the model prepared for it (LoRA adapters in place); undone after."""
@@ -176,11 +220,13 @@ def _adapted(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> Iterator[
                 setattr(owner, attr, lora)
                 swapped.append((owner, attr, module))
                 trained += [lora.lora_A.weight, lora.lora_B.weight]
+            if recipe.method == Method.qlora:
+                _dequantizing(index, roles, swapped)
         for t in trained:
             t.requires_grad_(True)
         yield trained
     finally:
-        for owner, attr, module in swapped:
+        for owner, attr, module in reversed(swapped):
             setattr(owner, attr, module)
         for p in model.parameters():
             p.requires_grad_(flags.get(id(p), p.requires_grad))
