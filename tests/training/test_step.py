@@ -146,7 +146,8 @@ def test_qlora_dequantizes_each_packed_weight_for_its_matmul_and_again_in_backwa
 
 def test_qlora_step_dequantizes_every_packed_linear(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same adapters over an nf4 base: every Linear bitsandbytes packs (all but the head) goes through the
-    4-bit matmul once in the forward (the tower's too, where images run); the step holds at least what the LoRA step holds, with the same FLOPs."""
+    4-bit matmul once in the forward (the tower's too, where images run); the step holds at least what the
+    LoRA step holds, with the same FLOPs."""
     from vlmscope.costing.quant import packed_linears
     from vlmscope.data import Quant
 

@@ -143,7 +143,7 @@ class _LoRA(nn.Module):
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
         super().__init__()
-        self.base = base
+        self.base: nn.Module = base
         device = base.weight.device
         self.lora_A = nn.Linear(base.in_features, rank, bias=False, device=device, dtype=torch.float32)
         self.lora_B = nn.Linear(rank, base.out_features, bias=False, device=device, dtype=torch.float32)
@@ -192,7 +192,7 @@ def _dequantizing(index: ModuleIndex, roles: Roles, swapped: list[tuple[nn.Modul
         owner = index.modules[parent]
         current = getattr(owner, attr)
         if isinstance(current, _LoRA):
-            current.base = _NF4Linear(current.base)
+            current.base = _NF4Linear(index.modules[name])  # the Linear the adapter wraps
         else:
             setattr(owner, attr, _NF4Linear(current))
             swapped.append((owner, attr, current))
