@@ -190,11 +190,12 @@ def _dequantizing(index: ModuleIndex, roles: Roles, swapped: list[tuple[nn.Modul
     for name in packed_linears(index, roles, Quant("nf4", double_quant=True)):
         parent, _, attr = name.rpartition(".")
         owner = index.modules[parent]
-        current = getattr(owner, attr)
+        current, linear = getattr(owner, attr), index.modules[name]
+        assert isinstance(linear, nn.Linear)  # packed_linears names Linear modules only
         if isinstance(current, _LoRA):
-            current.base = _NF4Linear(index.modules[name])  # the Linear the adapter wraps
+            current.base = _NF4Linear(linear)  # the adapter stays over the dequantizing base
         else:
-            setattr(owner, attr, _NF4Linear(current))
+            setattr(owner, attr, _NF4Linear(linear))
             swapped.append((owner, attr, current))
 
 
