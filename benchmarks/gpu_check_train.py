@@ -5,8 +5,10 @@ For each catalog model and recipe it:
 1. builds the model from its config with random bf16 weights on the GPU (SDPA attention);
 2. prepares the recipe: every weight trained (full), the vision tower and connector frozen (frozen), or
    vlmscope's LoRA adapters (rank 16 on every Linear of the language model; the tests hold them to peft's,
-   byte for byte), with transformers' activation checkpointing where the case says so; QLoRA is not measured
-   yet (a random-weight nf4 model needs bitsandbytes and a checkpoint to quantize) and says so;
+   byte for byte), with transformers' activation checkpointing where the case says so; for QLoRA, bitsandbytes'
+   own nf4 layers (``Linear4bit``, the random weights quantized as they move to the device) in place of every
+   Linear it packs, and peft's LoRA over them (rank 16, all-linear, the tower and connector excluded:
+   vlmscope's default), with checkpointing; a machine without bitsandbytes says it skipped;
 3. runs two steps (forward with labels over one image and 64 text tokens, backward, AdamW, zero_grad) and
    measures the second one's peak with ``torch.cuda.max_memory_allocated()``: the optimizer states exist by
    then, as in every step after the first, which is what vlmscope predicts;
@@ -21,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from gpu_check import _build, _inputs
 
@@ -47,7 +53,8 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     recipe = TrainRecipe(**CASES[case][0])  # type: ignore[arg-type]
     inputs = _inputs(source, model, size, tokens, text, device)
     inputs["labels"] = inputs["input_ids"].clone()
-    with step._adapted(reading.index, reading.roles, recipe) as trained, step._training(model, CASES[case][1]):
+    adapted = _qlora(reading, device) if case == "qlora" else step._adapted(reading.index, reading.roles, recipe)
+    with adapted as trained, step._training(model, CASES[case][1]):
         optimizer = torch.optim.AdamW(trained, foreach=True)
         cuda = device == "cuda"
         for n in range(2):
@@ -62,6 +69,38 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     if cuda:
         torch.cuda.empty_cache()
     return int(peak)
+
+
+@contextmanager
+def _qlora(reading: Any, device: str) -> Iterator[list[Any]]:
+    """bitsandbytes' nf4 layers in place of the Linears it packs (as ``costing.quant`` counts them), peft's LoRA
+    over them: the real QLoRA model, its trainable adapters yielded."""
+    import bitsandbytes as bnb
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from vlmscope.costing.quant import packed_linears
+    from vlmscope.data import Quant
+
+    index, roles = reading.index, reading.roles
+    for name in packed_linears(index, roles, Quant("nf4", double_quant=True)):
+        parent, _, attr = name.rpartition(".")
+        linear = index.modules[name]
+        packed = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=linear.bias is not None,
+                                   compute_dtype=torch.bfloat16, quant_type="nf4", compress_statistics=True,
+                                   device="meta")
+        packed.weight = bnb.nn.Params4bit(linear.weight.data.cpu(), requires_grad=False, quant_type="nf4",
+                                          compress_statistics=True)
+        if linear.bias is not None:
+            packed.bias = torch.nn.Parameter(linear.bias.data, requires_grad=False)
+        setattr(index.modules[parent], attr, packed.to(device))
+    for p in index.model.parameters():
+        p.requires_grad_(False)
+    tower = [p for p in (roles.vision, *roles.connector) if p]
+    excluded = rf"({'|'.join(map(re.escape, tower))})(\..*)?" if tower else None
+    peft = get_peft_model(index.model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                                  exclude_modules=excluded))
+    yield [p for p in peft.parameters() if p.requires_grad]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         _, sheet = vlmscope.cost(ref, vlmscope.CostRequest(image_size=(size[0], size[1])), use_cache=False)
         tokens = sheet.tokens.per_image or 0
         for case in args.case or list(CASES):
-            if case == "qlora":  # a random-weight nf4 model needs bitsandbytes and from_pretrained of a checkpoint
-                why = "no checkpoint to quantize" if importlib.util.find_spec("bitsandbytes") else "no bitsandbytes"
-                print(f"{ref:24} {case:8} skipped: not measured yet ({why})")
+            if case == "qlora" and not all(importlib.util.find_spec(m) for m in ("bitsandbytes", "peft")):
+                print(f"{ref:24} {case:8} skipped: no bitsandbytes or peft here (QLoRA's layers are theirs)")
                 continue
             try:
                 shape = TrainShape(seq_len=tokens + args.text_tokens + 1, image_size=(size[0], size[1]),
