@@ -58,6 +58,16 @@ ONEVISION_CONFIG = {
                     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000}}
 
 
+NEXT_VIDEO = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
+NEXT_VIDEO_CONFIG = {
+    "model_type": "llava_next_video", "architectures": ["LlavaNextVideoForConditionalGeneration"],
+    "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 224, "patch_size": 14},
+    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
+    "image_token_index": 990, "video_token_index": 991}
+
+
 def _key(ref: str, spec: VideoSpec, settings: dict[str, Any] | None = None) -> str:
     return f"{ref}|{spec}|{json.dumps(settings or {}, sort_keys=True)}"
 
@@ -78,6 +88,10 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key(ref, spec, {"recipe": "qwen-vl-utils"})] = {
                 "folder": str(CATALOG / folder), "processor": processor, "recipe": "qwen-vl-utils",
                 "patch": 14 if ref == QWEN25 else 16, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec in NEXT_VIDEO:  # the class's defaults: shortest edge 224, center crop 224²; the processor's patch 14
+        cases[_key("next-video", spec)] = {"class": "LlavaNextVideoVideoProcessor", "patch": 14,
+                                           "processor": "LlavaNextVideoProcessor",
+                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in ONEVISION:  # the class's defaults; the processor's num_image_tokens is (384 // 14)²
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
@@ -180,6 +194,17 @@ def test_onevision_tokens_equal_its_processor(reference: dict[str, Any], spec: V
     (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
     clip = _clip(str(tmp_path), spec)
     real = reference["cases"][_key("onevision", spec)]
+    _same(clip, real)
+    assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
+
+
+@pytest.mark.parametrize("spec", NEXT_VIDEO, ids=str)
+def test_llava_next_video_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec,
+                                                     tmp_path: Path) -> None:
+    """LLaVA-NeXT-Video: every frame center-cropped to 224², 16×16 patches pooled 2×2 to 64 tokens a frame."""
+    (tmp_path / "config.json").write_text(json.dumps(NEXT_VIDEO_CONFIG))
+    clip = _clip(str(tmp_path), spec)
+    real = reference["cases"][_key("next-video", spec)]
     _same(clip, real)
     assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
 

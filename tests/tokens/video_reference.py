@@ -86,7 +86,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     proc = object.__new__(getattr(transformers, case["processor"]))
     proc.video_processor = vp
     proc.video_token, proc.vision_start_token, proc.vision_end_token, proc.image_token = "<V>", "<S>", "<E>", "<V>"
-    proc.num_image_tokens = case.get("image_tokens", 0)
+    proc.num_image_tokens, proc.patch_size = case.get("image_tokens", 0), case.get("patch", 0)
     grid = out.get("video_grid_thw")
     pixels = out["pixel_values_videos"]
     found = {"processor": type(vp).__name__, "grid": None if grid is None else [int(x) for x in grid[0]],
@@ -116,6 +116,9 @@ def _tables(names: list[str]) -> dict[str, Any]:
                                                    "max_frames", "do_sample_frames", "fps", "num_frames",
                                                    "max_video_tokens", "cap_pixels_per_frame", "max_duration")}
         attrs["size"] = dict(cls.size)
+        for key in ("crop_size", "do_center_crop"):
+            value = getattr(cls, key, None)
+            attrs[key] = dict(value) if isinstance(value, dict) else value
         classes[name] = {"accepted": sorted(keys - {"self", "args", "kwargs"}), "attributes": attrs}
     return {"model_types": mapping, "classes": classes}
 

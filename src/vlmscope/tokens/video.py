@@ -1,26 +1,22 @@
-"""Visual tokens per video: the frames a model's video processor keeps, the size it resizes them to, and the
-placeholder tokens its processor writes into the prompt. Each rule follows one transformers video processor's
-own arithmetic (sampling, resize, temporal patching) and names it; the tests run the real processors on
-synthetic frames and compare. Which processor a model has comes from its video_preprocessor_config.json, else
-transformers' table for its model_type (knowledge/processing.json, copied from transformers and tested)."""
+"""Visual tokens per video: which video processor a model has (its video_preprocessor_config.json, else
+transformers' table for its model_type: knowledge/processing.json, copied from transformers and tested), its
+settings (the model's files, the request's over them, the class's defaults under them), and its rule in
+``frames``; one clear line for a model that takes no video, or a processor not modelled yet."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from vlmscope.data import ImageTokens
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import processors
+from vlmscope.tokens import frames, processors
 from vlmscope.tokens.rules import Encoded
 
-ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for frames without metadata
 TRANSFORMERS, QWEN_VL_UTILS = VIDEO_RECIPES
 
 
@@ -64,7 +60,7 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                                                 "not modelled yet")
     own, defaults = settings(source), _video()["processors"][name]
     if recipe != TRANSFORMERS:
-        found = _recipe(recipe, name, {**defaults, **own}, video)
+        found = frames.loader(recipe, name, {**defaults, **own}, video)
         return _bounded(source, video, found)
     found = rule(name, {**defaults, **own}, enc, video)
     budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
@@ -96,234 +92,6 @@ def _video() -> dict[str, Any]:
     return processors.defaults("video")
 
 
-def _sampling(pre: dict[str, Any], video: VideoSpec) -> tuple[int | None, float | None]:
-    """(num_frames, fps) of a processor that samples; both set is transformers' own refusal."""
-    num, fps = pre.get("num_frames"), pre.get("fps")
-    if num is not None and fps is not None:
-        raise RequestError("processor", f"num_frames={num}, fps={fps}", "one of them: they are exclusive (set the "
-                                                                        "other to null)")
-    return None if num is None else int(num), None if fps is None else float(fps)
-
-
-def _pixel_budget(pre: dict[str, Any]) -> tuple[int, int]:
-    """(min, max) pixels: the ``size`` edges, where min_pixels / max_pixels override them (Qwen2-VL's
-    constructor)."""
-    size = dict(pre.get("size") or {})
-    low = pre.get("min_pixels") or size.get("shortest_edge")
-    high = pre.get("max_pixels") or size.get("longest_edge")
-    if not low or not high:
-        raise RequestError("processor", size, "a video size with shortest_edge and longest_edge pixel counts")
-    return int(low), int(high)
-
-
-def _needs_rate(video: VideoSpec, name: str) -> None:
-    if video.fps is None:
-        raise RequestError("video", str(video), f"DURATION@FPS:WxH: {name} samples by frame rate, so the video's "
-                                                "own rate is needed")
-
-
-def _qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """Qwen2VLVideoProcessor (Qwen2-VL, Qwen2.5-VL): every frame unless do_sample_frames (then num_frames, or
-    fps between min_frames and max_frames, floored to whole temporal patches); the frames padded to whole
-    temporal patches by repeating the last; each resized within the pixel budget (smart_resize), which
-    cap_pixels_per_frame shrinks to a share of max_video_tokens' pixels; one token per merged patch."""
-    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is not None:
-            kept = round(num / tps) * tps
-        elif fps is not None:
-            _needs_rate(video, name)
-            top = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
-            kept = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), top, total) / tps) * tps
-        if kept <= 0 or kept > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} would sample {kept} of its {total} frames")
-        kept = math.ceil(total / (total / kept))  # torch.arange(0, total, total / kept): its length
-        how = f"{kept} sampled" + (f" at {fps:g} fps" if num is None else "")
-    low, high = _pixel_budget(pre)
-    if pre.get("cap_pixels_per_frame"):
-        share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
-        high = max(min(high, share), int(low * 1.05))
-    _aspect(video)
-    h, w = processors.smart_resize(video.height, video.width, patch * merge, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens; {groups} × {per} = {groups * per}")
-    return VideoTokens(video, groups * tps, groups * per, rule, name, unit, groups)
-
-
-def _qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5): num_frames, else fps (2) of the video's rate (24 assumed
-    without one) between min_frames and max_frames; the pixel budget counts every frame (cap_pixels_per_frame
-    bounds each frame's share); per temporal patch the processor writes a timestamp, vision start, the
-    tokens and vision end."""
-    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    rate = video.fps or ASSUMED_FPS
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is None and fps is not None:
-            num = min(max(int(total / rate * fps), int(pre["min_frames"])), int(pre["max_frames"]), total)
-            how = f"{num} sampled at {fps:g} fps of {rate:g}" + ("" if video.fps else " (no rate given: transformers "
-                                                                                    "assumes 24)")
-        elif num is None:
-            num = min(max(total, int(pre["min_frames"])), int(pre["max_frames"]))
-            how = f"{num} sampled"
-        else:
-            how = f"{num} sampled (num_frames)"
-        kept = num
-    if kept < tps:
-        raise RequestError("video", str(video), f"a longer clip: {name} needs at least {tps} frames, it keeps {kept}")
-    low, high = _pixel_budget(pre)
-    factor = patch * merge
-    if pre.get("cap_pixels_per_frame"):
-        high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
-    _aspect(video)
-    h, w = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens + vision start and end; {groups} × {per + 2} = "
-            f"{groups * (per + 2)}, and {groups} timestamps ('<1.5 seconds>': text, tokenizer-counted)")
-    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
-
-
-def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, low: int,
-                  high: int) -> tuple[int, int]:
-    """Qwen3-VL's video smart_resize: the budget is over all frames (frames rounded to temporal patches)."""
-    if height < factor or width < factor:
-        scale = max(factor / height, factor / width)
-        height, width = int(height * scale), int(width * scale)
-    h, w, t = round(height / factor) * factor, round(width / factor) * factor, round(frames / tps) * tps
-    if t * h * w > high:
-        beta = math.sqrt(frames * height * width / high)
-        return max(factor, math.floor(height / beta / factor) * factor), max(factor, math.floor(
-            width / beta / factor) * factor)
-    if t * h * w < low:
-        beta = math.sqrt(low / (frames * height * width))
-        return math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
-    return h, w
-
-
-def _glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """Glm4vVideoProcessor (GLM-4.1V): fps (2) over the clip's duration, or max_duration seconds' worth spread
-    over a longer one; repeated frame indices dropped, the count made even by repeating the last; the pixel
-    budget over all frames (Qwen3-VL's resize); per temporal patch the processor writes begin-of-image, the
-    tokens, end-of-image and the second it starts at."""
-    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        _needs_rate(video, name)
-        if pre.get("fps") is None:
-            raise RequestError("processor", "fps=null", f"a frame rate: {name} samples by fps alone")
-        rate, fps, longest = video.fps or 1, float(pre["fps"]), float(pre["max_duration"])
-        last, duration = total - 1, total / rate
-        if duration <= longest:
-            picked = [min(last, math.ceil(i * rate / fps)) for i in range(max(math.floor(duration * fps), 1))]
-        elif int(longest * fps) >= total:
-            picked = list(range(total))
-        else:
-            import numpy as np
-
-            picked = [min(last, math.ceil(t * rate)) for t in np.linspace(0, duration, int(longest * fps))]
-        kept = len(dict.fromkeys(picked))
-        kept += kept & 1
-        how = f"{kept} sampled at {fps:g} fps of {rate:g}"
-    low, high = _pixel_budget(pre)
-    _aspect(video)
-    h, w = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens + begin and end of image; {groups} × {per + 2} = "
-            f"{groups * (per + 2)}, and {groups} timestamps (the second, as text)")
-    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
-
-
-def _onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
-    video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
-    (bilinear, rounding up) and the processor adds one newline token per video."""
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is None and fps is not None:
-            _needs_rate(video, name)
-            num = max(1, int(total / (video.fps or 1) * fps))
-        if num is not None and num > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} would sample {num} of its {total} frames")
-        kept, how = (total, how) if num is None else (num, f"{num} sampled")
-    size = dict(pre.get("size") or {})
-    h, w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
-    side = enc.image_size // enc.patch_size
-    pooled = math.ceil(side / 2)
-    per = pooled * pooled
-    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
-    tokens = kept * per + 1
-    rule = (f"{how}: {kept} frames, each {w}×{h} → {side}×{side} patches → 2×2 pool = {per} tokens; "
-            f"{kept} × {per} + 1 newline = {tokens}")
-    return VideoTokens(video, kept, tokens, rule, name, unit, kept)
-
-
-def _recipe(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
-    """qwen-vl-utils (Qwen's own video loader, knowledge/processing.json): from a file at the clip's rate, frames
-    at 2 fps rounded down to pairs (4 to 768, at most the clip's); each resized by its smart_resize within
-    768 merged patches, shrunk so that all frames stay within 90% of 128,000 tokens' pixels, never under 128
-    merged patches × 1.05; the model's processor then takes them as they are (no resampling, no resize)."""
-    known = _video()["recipes"].get(recipe)
-    if known is None or name not in known["processors"]:
-        raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
-            [TRANSFORMERS, *(r for r, v in _video()["recipes"].items() if name in v["processors"])]))
-    _needs_rate(video, recipe)
-    patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
-    factor = patch * int(known["spatial_merge"])
-    top = math.floor(min(int(known["max_frames"]), video.frames) / pair) * pair
-    low = math.ceil(int(known["min_frames"]) / pair) * pair
-    kept = video.frames / (video.fps or 1) * float(known["fps"])
-    kept = math.floor(min(max(kept, low), top, video.frames) / pair) * pair
-    if not pair <= kept <= video.frames:
-        raise RequestError("video", str(video), f"a longer clip: {recipe} keeps {pair} to {video.frames} frames, "
-                                                f"here {kept}")
-    least = int(known["video_min_tokens"]) * factor * factor
-    budget = int(known["model_seq_len"]) * factor * factor * 0.9
-    most = max(min(int(known["video_max_tokens"]) * factor * factor, budget / kept * pair), int(least * 1.05))
-    _aspect(video)
-    h, w = _loader_resize(video.height, video.width, factor, least, most)
-    groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
-    stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
-    tokens = groups * (per + (2 if stamps else 0))
-    unit = ImageTokens(per, 1, f"one temporal patch of {pair} frames", grid=(h // patch, w // patch))
-    rule = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
-            f"{w}×{h} (≤ {int(most):,} pixels) → {groups} temporal patches of {w // patch}×{h // patch} patches → "
-            f"{merge}×{merge} merge = {per} tokens" + (" + vision start and end" if stamps else "")
-            + f"; {tokens:,} in all")
-    return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamps else 0,
-                       recipe=recipe)
-
-
-def _loader_resize(height: int, width: int, factor: int, low: int, high: float) -> tuple[int, int]:
-    """qwen-vl-utils' smart_resize: sides rounded to the factor (at least one), the pixels kept within the budget
-    (shrunk sides rounded down, grown ones up)."""
-    h, w = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
-    if h * w > high:
-        beta = math.sqrt(height * width / high)
-        return math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
-    if h * w < low:
-        beta = math.sqrt(low / (height * width))
-        return math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
-    return h, w
-
-
-def _aspect(video: VideoSpec) -> None:
-    if max(video.width, video.height) / min(video.width, video.height) > 200:
-        raise RequestError("video", str(video), "frames with an aspect ratio of at most 200 (the processor's limit)")
-
-
 _SAMPLING = frozenset({"do_sample_frames", "fps", "num_frames", "size"})
 _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size",
                                                "temporal_patch_size", "merge_size", "cap_pixels_per_frame",
@@ -331,11 +99,13 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
          "Qwen3VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size",
                                                "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
          "LlavaOnevisionVideoProcessor": _SAMPLING,
+         "LlavaNextVideoVideoProcessor": _SAMPLING | {"crop_size", "do_center_crop"},
          "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
                                            "merge_size", "max_duration"})}
 _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoTokens]] = {
-    "Qwen2VLVideoProcessor": _qwen2,
-    "Qwen3VLVideoProcessor": _qwen3,
-    "LlavaOnevisionVideoProcessor": _onevision,
-    "Glm4vVideoProcessor": _glm4v,
+    "Qwen2VLVideoProcessor": frames.qwen2,
+    "Qwen3VLVideoProcessor": frames.qwen3,
+    "LlavaOnevisionVideoProcessor": frames.onevision,
+    "Glm4vVideoProcessor": frames.glm4v,
+    "LlavaNextVideoVideoProcessor": frames.next_video,
 }
