@@ -86,6 +86,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     proc = object.__new__(getattr(transformers, case["processor"]))
     proc.video_processor = vp
     proc.video_token, proc.vision_start_token, proc.vision_end_token, proc.image_token = "<V>", "<S>", "<E>", "<V>"
+    proc.boi_token, proc.eoi_token = "<S>", "<E>"  # Gemma 4's begin and end of image
     proc.num_image_tokens, proc.patch_size = case.get("image_tokens", 0), case.get("patch", 0)
     grid = out.get("video_grid_thw")
     pixels = out["pixel_values_videos"]
@@ -98,7 +99,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
     marks = ("<S>", "<E>", "<|begin_of_image|>", "<|end_of_image|>")  # Qwen3-VL's, GLM-4.1V's
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
-            "timestamps": len(re.findall(r"<[\d.]+ seconds>|<\|end_of_image\|>\d+", text))}
+            "timestamps": len(re.findall(r"<[\d.]+ seconds>|<\|end_of_image\|>\d+|\d\d:\d\d <S>", text))}
 
 
 def _tables(names: list[str]) -> dict[str, Any]:
@@ -114,8 +115,9 @@ def _tables(names: list[str]) -> dict[str, Any]:
         keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
         attrs = {k: getattr(cls, k, None) for k in ("patch_size", "temporal_patch_size", "merge_size", "min_frames",
                                                    "max_frames", "do_sample_frames", "fps", "num_frames",
-                                                   "max_video_tokens", "cap_pixels_per_frame", "max_duration")}
-        attrs["size"] = dict(cls.size)
+                                                   "max_video_tokens", "cap_pixels_per_frame", "max_duration",
+                                                   "max_soft_tokens", "pooling_kernel_size")}
+        attrs["size"] = dict(cls.size) if cls.size is not None else None
         for key in ("crop_size", "do_center_crop"):
             value = getattr(cls, key, None)
             attrs[key] = dict(value) if isinstance(value, dict) else value

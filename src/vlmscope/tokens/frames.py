@@ -268,6 +268,28 @@ def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -
     return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
 
 
+def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+    """Gemma4VideoProcessor: num_frames (32) spread over the clip (frame i × total // n, transformers' default
+    sampler; a shorter clip is refused, as there), each resized within max_soft_tokens (70) × k² patches keeping
+    its aspect ratio and pooled k × k, as an image at that budget is; per frame the processor writes its
+    mm:ss, begin-of-image, the tokens and end-of-image."""
+    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        num, fps = _sampling(pre, video)
+        if num is None and fps is not None:
+            _needs_rate(video, name)
+            num = max(1, int(total / (video.fps or 1) * fps))
+        if num is not None and num > total:
+            raise RequestError("video", str(video), f"a longer clip: {name} samples {num} frames, it has {total}")
+        kept, how = (total, how) if num is None else (num, f"{num} sampled")
+    budget = {k: pre[k] for k in ("max_soft_tokens", "pooling_kernel_size", "patch_size")}
+    unit = processors.soft_token_budget(enc.patch_size, budget, video.width, video.height)
+    per = unit.tokens or 0
+    rule = (f"{how}: {kept} frames, each {unit.rule} + begin and end of image; {kept} × {per + 2} = "
+            f"{kept * (per + 2)}, and {kept} timestamps (mm:ss, as text)")
+    return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept)
+
+
 def _aspect(video: VideoSpec) -> None:
     if max(video.width, video.height) / min(video.width, video.height) > 200:
         raise RequestError("video", str(video), "frames with an aspect ratio of at most 200 (the processor's limit)")

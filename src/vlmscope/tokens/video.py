@@ -100,6 +100,8 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
                                                "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
          "LlavaOnevisionVideoProcessor": _SAMPLING,
          "LlavaNextVideoVideoProcessor": _SAMPLING | {"crop_size", "do_center_crop"},
+         "Gemma4VideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
+                                            "pooling_kernel_size", "patch_size"}),
          "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
                                            "merge_size", "max_duration"})}
 _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoTokens]] = {
@@ -108,4 +110,5 @@ _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoToken
     "LlavaOnevisionVideoProcessor": frames.onevision,
     "Glm4vVideoProcessor": frames.glm4v,
     "LlavaNextVideoVideoProcessor": frames.next_video,
+    "Gemma4VideoProcessor": frames.gemma4,
 }
