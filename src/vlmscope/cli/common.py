@@ -154,9 +154,10 @@ ReserveOpt = Annotated[str | None, typer.Option(
 
 
 ProcessorOpt = Annotated[list[str] | None, typer.Option(
-    "--processor", metavar="KEY=VALUE", help="A setting of the model's image processor, over its own files "
-    "(repeatable): max_pixels=12845056, do_image_splitting=false, max_patches=6, size='{\"longest_edge\": "
-    "1456}'. Each key must be one the model's processor takes; the value is read as JSON where it is JSON.",
+    "--processor", metavar="KEY=VALUE", help="A setting of the model's image processor (and of its video "
+    "processor, where that takes it), over its own files (repeatable): max_pixels=12845056, "
+    "do_image_splitting=false, max_patches=6, size='{\"longest_edge\": 1456}', fps=1. Each key must be one the "
+    "model's processors take; the value is read as JSON where it is JSON.",
     show_default=False)]
 
 
