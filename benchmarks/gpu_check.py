@@ -103,8 +103,7 @@ def _check(ref: str, size: tuple[int, int], text: int, device: str = "cuda") -> 
     del model, out, cache
     if device != "cuda":  # a dry run of the harness on the CPU: no peak counter, no GPU to time
         return rows
-    torch.cuda.empty_cache()
-    model = _build(source, "sdpa").requires_grad_(False)
+    model = _sdpa_model(source)
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
@@ -135,6 +134,14 @@ def _check(ref: str, size: tuple[int, int], text: int, device: str = "cuda") -> 
     del model, out
     torch.cuda.empty_cache()
     return rows
+
+
+def _sdpa_model(source: Any) -> Any:
+    """The model again, with SDPA attention (as served), on a GPU emptied of the last one's blocks."""
+    import torch
+
+    torch.cuda.empty_cache()
+    return _build(source, "sdpa").requires_grad_(False)
 
 
 def _vision_peak(model: Any, inputs: dict[str, Any]) -> int | None:
@@ -189,16 +196,15 @@ def _video_check(ref: str, clip: str, device: str = "cuda") -> list[tuple[str, f
             ("video FLOPs (vision + connector)", sheet.flops.vision or 0, counter.get_total_flops())]
     del model, out
     if device == "cuda":
-        torch.cuda.empty_cache()
-        model = _build(source, "sdpa").requires_grad_(False)
+        model = _sdpa_model(source)
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         with torch.no_grad():
             model.get_video_features(**inputs)
         torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
-        rows.append(("video side's peak", sheet.memory.vision_peak_bytes or float("nan"), peak))
+        rows.append(("video side's peak", sheet.memory.vision_peak_bytes or float("nan"),
+                     torch.cuda.max_memory_allocated() - base))
         del model
         torch.cuda.empty_cache()
     return rows
@@ -248,12 +254,16 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # one model's failure must not hide the others
                 print(f"{ref:28} {size[0]}x{size[1]:<5} failed: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            for name, predicted, measured in rows:
-                ratio = predicted / measured if measured else float("nan")
-                print(f"{ref:28} {size[0]}x{size[1]:<5} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
+            _print(f"{ref:28} {size[0]}x{size[1]:<5}", rows)
     _videos(args.video_model or (VIDEO_MODELS if args.model is None else ()), args.video or [DEFAULT_VIDEO],
             args.device)
     return 0
+
+
+def _print(label: str, rows: list[tuple[str, float, float]]) -> None:
+    for name, predicted, measured in rows:
+        ratio = predicted / measured if measured else float("nan")
+        print(f"{label} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
 
 
 def _videos(models: tuple[str, ...] | list[str], clips: list[str], device: str) -> None:
@@ -271,9 +281,7 @@ def _videos(models: tuple[str, ...] | list[str], clips: list[str], device: str) 
             except Exception as exc:  # one model's failure must not hide the others
                 print(f"{ref:28} {clip:9} failed: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            for name, predicted, measured in rows:
-                ratio = predicted / measured if measured else float("nan")
-                print(f"{ref:28} {clip:9} {name:34} {predicted:>20,.6g} {measured:>20,.6g} {ratio:7.3f}")
+            _print(f"{ref:28} {clip:9}", rows)
 
 
 if __name__ == "__main__":

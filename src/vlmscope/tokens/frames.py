@@ -45,6 +45,22 @@ def _needs_rate(video: VideoSpec, name: str) -> None:
                                                 "own rate is needed")
 
 
+def _patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, int], pre: dict[str, Any],
+             marks: str = "", stamp: str = "") -> VideoTokens:
+    """``kept`` frames of ``size`` (height, width) in temporal patches: one token per merged patch, and, where
+    the processor writes them, two marks around each patch's tokens and a timestamp (text) per patch."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    (h, w), groups, extra = size, -(-kept // tps), 2 if marks else 0
+    per = (h // patch) * (w // patch) // (merge * merge)
+    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
+    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
+            f"patches → {merge}×{merge} merge = {per} tokens" + (f" + {marks}" if marks else "")
+            + f"; {groups} × {per + extra} = {groups * (per + extra)}"
+            + (f", and {groups} timestamps ({stamp})" if stamp else ""))
+    return VideoTokens(video, groups * tps, groups * (per + extra), rule, name, unit, groups,
+                       timestamps=groups if stamp else 0)
+
+
 def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
     """Qwen2VLVideoProcessor (Qwen2-VL, Qwen2.5-VL): every frame unless do_sample_frames (then num_frames, or
     fps between min_frames and max_frames, floored to whole temporal patches); the frames padded to whole
@@ -69,13 +85,8 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
         share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
         high = max(min(high, share), int(low * 1.05))
     _aspect(video)
-    h, w = processors.smart_resize(video.height, video.width, patch * merge, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens; {groups} × {per} = {groups * per}")
-    return VideoTokens(video, groups * tps, groups * per, rule, name, unit, groups)
+    return _patched(name, video, kept, how, processors.smart_resize(video.height, video.width, patch * merge, low,
+                                                                    high), pre)
 
 
 def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
@@ -105,14 +116,8 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     if pre.get("cap_pixels_per_frame"):
         high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
     _aspect(video)
-    h, w = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens + vision start and end; {groups} × {per + 2} = "
-            f"{groups * (per + 2)}, and {groups} timestamps ('<1.5 seconds>': text, tokenizer-counted)")
-    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
+    size = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
+    return _patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text")
 
 
 def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, low: int,
@@ -158,29 +163,29 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
         how = f"{kept} sampled at {fps:g} fps of {rate:g}"
     low, high = _pixel_budget(pre)
     _aspect(video)
-    h, w = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
-    groups = -(-kept // tps)
-    per = (h // patch) * (w // patch) // (merge * merge)
-    unit = ImageTokens(per, 1, f"one temporal patch of {tps} frames", grid=(h // patch, w // patch))
-    rule = (f"{how}: {kept} frames → {groups} temporal patches of {tps}, each {w}×{h} → {w // patch}×{h // patch} "
-            f"patches → {merge}×{merge} merge = {per} tokens + begin and end of image; {groups} × {per + 2} = "
-            f"{groups * (per + 2)}, and {groups} timestamps (the second, as text)")
-    return VideoTokens(video, groups * tps, groups * (per + 2), rule, name, unit, groups, timestamps=groups)
+    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
+    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text")
+
+
+def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
+    """(frames kept, how) under transformers' default sampler (``default_sample_indices_fn``): every frame
+    unless do_sample_frames, then num_frames, or fps of the clip's own rate; frame i × total // n."""
+    if not pre.get("do_sample_frames"):
+        return video.frames, "every frame (do_sample_frames off)"
+    num, fps = _sampling(pre, video)
+    if num is None and fps is not None:
+        _needs_rate(video, name)
+        num = max(1, int(video.frames / (video.fps or 1) * fps))
+    if num is not None and num > video.frames:
+        raise RequestError("video", str(video), f"a longer clip: {name} samples {num} frames, it has {video.frames}")
+    return (video.frames, "every frame") if num is None else (num, f"{num} sampled")
 
 
 def onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
     """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
     video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
     (bilinear, rounding up) and the processor adds one newline token per video."""
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is None and fps is not None:
-            _needs_rate(video, name)
-            num = max(1, int(total / (video.fps or 1) * fps))
-        if num is not None and num > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} would sample {num} of its {total} frames")
-        kept, how = (total, how) if num is None else (num, f"{num} sampled")
+    kept, how = _default_sampled(name, pre, video)
     size = dict(pre.get("size") or {})
     h, w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
     side = enc.image_size // enc.patch_size
@@ -247,15 +252,7 @@ def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -
     """LlavaNextVideoVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's
     rate); each resized on its shortest edge and center-cropped to crop_size; the model pools each frame's patch
     map 2×2 (average), and the processor counts a quarter of the crop's patches per frame."""
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is None and fps is not None:
-            _needs_rate(video, name)
-            num = max(1, int(total / (video.fps or 1) * fps))
-        if num is not None and num > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} would sample {num} of its {total} frames")
-        kept, how = (total, how) if num is None else (num, f"{num} sampled")
+    kept, how = _default_sampled(name, pre, video)
     if not pre.get("do_center_crop", True):
         raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
                                                                 "are not modelled yet")
@@ -273,15 +270,7 @@ def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vi
     sampler; a shorter clip is refused, as there), each resized within max_soft_tokens (70) × k² patches keeping
     its aspect ratio and pooled k × k, as an image at that budget is; per frame the processor writes its
     mm:ss, begin-of-image, the tokens and end-of-image."""
-    total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
-        if num is None and fps is not None:
-            _needs_rate(video, name)
-            num = max(1, int(total / (video.fps or 1) * fps))
-        if num is not None and num > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} samples {num} frames, it has {total}")
-        kept, how = (total, how) if num is None else (num, f"{num} sampled")
+    kept, how = _default_sampled(name, pre, video)
     budget = {k: pre[k] for k in ("max_soft_tokens", "pooling_kernel_size", "patch_size")}
     unit = processors.soft_token_budget(enc.patch_size, budget, video.width, video.height)
     per = unit.tokens or 0
