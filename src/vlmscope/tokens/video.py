@@ -99,7 +99,8 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
          "Qwen3VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size",
                                                "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
          "LlavaOnevisionVideoProcessor": _SAMPLING,
-         "LlavaNextVideoVideoProcessor": _SAMPLING | {"crop_size", "do_center_crop"},
+         "LlavaNextVideoVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "crop_size",
+                                                    "do_center_crop"}),  # the crop sets the frame, not size
          "Gemma4VideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
                                             "pooling_kernel_size", "patch_size"}),
          "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
