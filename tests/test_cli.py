@@ -306,3 +306,17 @@ def test_video_through_the_entry_point_reaches_the_json() -> None:
     assert clip["video"] == "20s@30:640x360" and clip["frames"] == 600 and clip["frames_kept"] == 40
     assert cost["prefill_tokens"] == clip["tokens"] + 10 == clip["encoder_passes"] * (clip["tokens_per_pass"] + 2) + 10
     assert any("Qwen3VLVideoProcessor's own defaults" in n and "fps=2" in n for n in cost["assumptions"])
+
+
+def test_report_takes_a_video(tmp_path: Path) -> None:
+    """report --images 0 --video: the clip's row in the model's cost sheet, its tokens the processor's."""
+    from typer.testing import CliRunner
+
+    from vlmscope.cli import app
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", "Qwen2.5-VL-7B-Instruct", "--images", "0", "--video",
+                                      "20s@2:640x360", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Video 20s@2:640x360</th><td>5,980 tokens; 20 encoder passes (Qwen2VLVideoProcessor" in page

@@ -207,6 +207,9 @@ def report(
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Include the cost sheets.")] = True,
     image_size: ImageSizeOpt = None,
     processor: ProcessorOpt = None,
+    video: VideoOpt = None,
+    video_recipe: VideoRecipeOpt = "transformers",
+    images: Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)] = 1,
     text_tokens: TextTokensOpt = 0,
     context: ContextOpt = 4096,
     gpu: GpuOpt = None,
@@ -229,7 +232,7 @@ def report(
 
     target = output_path(output)
     request = _request(cost, debug, image_size, processor, context=context, text_tokens=text_tokens, gpu=gpu,
-                       reserve_bytes=parse_reserve(reserve))
+                       reserve_bytes=parse_reserve(reserve), video=video, video_recipe=video_recipe, images=images)
     recipe = None if train is None else guard(debug, lambda: TrainRecipe(method=train))
     comparison, failed, refs = _batch(models, request, jobs, no_cache, trust_remote_code, debug, model_set)
     if comparison.models:
