@@ -19,7 +19,7 @@ import pytest
 import vlmscope
 from vlmscope.costing.notes import other_recipes
 from vlmscope.data import CostRequest, VideoSpec, VideoTokens, parse_video
-from vlmscope.errors import LimitError, RequestError
+from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.sources.resolve import resolve
 from vlmscope.tokens import encoded
 from vlmscope.tokens import video as rules
@@ -266,3 +266,16 @@ def test_a_model_without_video_gets_one_line() -> None:
         _clip("llava-onevision-qwen2-7b-ov-hf", parse_video("10s@2:640x480"), "qwen-vl-utils")
     with pytest.raises(RequestError, match="video_recipe"):
         CostRequest(video_recipe="vllm")
+
+
+@pytest.mark.parametrize(("settings", "error", "match"), [
+    ({"fps": 1e12}, LimitError, "video frames sampled"),
+    ({"fps": -2}, RequestError, "a positive frame rate"),
+    ({"fps": "fast"}, ConfigError, "video processor's settings cannot be read"),
+    ({"temporal_patch_size": 0}, ConfigError, "ZeroDivisionError")])
+def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: type, match: str) -> None:
+    """Settings are untrusted (a Hub config, or --processor): a rate that would list 10¹⁴ frame indices, one
+    out of its domain, one of the wrong type: one line naming it, never a hang or a traceback."""
+    with pytest.raises(error, match=match) as info:
+        _clip(GLM, parse_video("60s@30:640x360"), **settings)
+    assert "\n" not in str(info.value)

@@ -11,7 +11,8 @@ from typing import Any
 
 from vlmscope.data import ImageTokens
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
-from vlmscope.errors import RequestError
+from vlmscope.errors import LimitError, RequestError
+from vlmscope.limits import MAX_VIDEO_FRAMES
 from vlmscope.tokens import processors
 from vlmscope.tokens.rules import Encoded
 
@@ -150,6 +151,11 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
             raise RequestError("processor", "fps=null", f"a frame rate: {name} samples by fps alone")
         rate, fps, longest = video.fps or 1, float(pre["fps"]), float(pre["max_duration"])
         last, duration = total - 1, total / rate
+        if not 0 < fps < math.inf:
+            raise RequestError("processor", f"fps={fps:g}", "a positive frame rate")
+        asked = math.floor(duration * fps) if duration <= longest else int(longest * fps)
+        if asked > MAX_VIDEO_FRAMES:  # settings are untrusted: bound the frame indices the sampler lists
+            raise LimitError("request", "video frames sampled", asked, MAX_VIDEO_FRAMES, f"{name} at fps={fps:g}")
         if duration <= longest:
             picked = [min(last, math.ceil(i * rate / fps)) for i in range(max(math.floor(duration * fps), 1))]
         elif int(longest * fps) >= total:

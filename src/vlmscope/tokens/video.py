@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
-from vlmscope.errors import LimitError, RequestError
+from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import frames, processors
@@ -59,10 +59,16 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                                                 f"({', '.join(sorted(_RULES))}): {source.model_id}'s {name} is "
                                                 "not modelled yet")
     own, defaults = settings(source), _video()["processors"][name]
-    if recipe != TRANSFORMERS:
-        found = frames.loader(recipe, name, {**defaults, **own}, video)
-        return _bounded(source, video, found)
-    found = rule(name, {**defaults, **own}, enc, video)
+    try:
+        if recipe != TRANSFORMERS:
+            return _bounded(source, video, frames.loader(recipe, name, {**defaults, **own}, video))
+        found = rule(name, {**defaults, **own}, enc, video)
+    except (RequestError, LimitError):
+        raise
+    except (TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError) as exc:  # settings are untrusted
+        raise ConfigError(source.info.location or source.model_id, f"its video processor's settings cannot be "
+                          f"read ({type(exc).__name__}: {str(exc)[:80]}); fix them, or pass --processor "
+                          "KEY=VALUE over them") from exc
     budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(_READ[name])
                     if k in defaults and k not in own and not (k == "size" and budget))
