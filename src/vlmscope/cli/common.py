@@ -169,6 +169,7 @@ VideoOpt = Annotated[list[str] | None, typer.Option(
     "do_sample_frames, cap_pixels_per_frame, ...).", show_default=False)]
 
 
+ImagesOpt = Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)]
 VideoRecipeOpt = Annotated[str, typer.Option(
     "--video-recipe", metavar="RECIPE", help="Who samples and resizes the --video frames before the model's "
     "processor: transformers (its video processor, with the model's files; the default) or qwen-vl-utils (Qwen's "

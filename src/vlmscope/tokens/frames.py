@@ -20,7 +20,7 @@ ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for 
 TRANSFORMERS = VIDEO_RECIPES[0]
 
 
-def _sampling(pre: dict[str, Any], video: VideoSpec) -> tuple[int | None, float | None]:
+def _sampling(pre: dict[str, Any]) -> tuple[int | None, float | None]:
     """(num_frames, fps) of a processor that samples; both set is transformers' own refusal."""
     num, fps = pre.get("num_frames"), pre.get("fps")
     if num is not None and fps is not None:
@@ -70,7 +70,7 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
+        num, fps = _sampling(pre)
         if num is not None:
             kept = round(num / tps) * tps
         elif fps is not None:
@@ -99,7 +99,7 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     rate = video.fps or ASSUMED_FPS
     if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre, video)
+        num, fps = _sampling(pre)
         if num is None and fps is not None:
             num = min(max(int(total / rate * fps), int(pre["min_frames"])), int(pre["max_frames"]), total)
             how = f"{num} sampled at {fps:g} fps of {rate:g}" + ("" if video.fps else " (no rate given: transformers "
@@ -178,7 +178,7 @@ def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
     unless do_sample_frames, then num_frames, or fps of the clip's own rate; frame i × total // n."""
     if not pre.get("do_sample_frames"):
         return video.frames, "every frame (do_sample_frames off)"
-    num, fps = _sampling(pre, video)
+    num, fps = _sampling(pre)
     if num is None and fps is not None:
         _needs_rate(video, name)
         num = max(1, int(video.frames / (video.fps or 1) * fps))
@@ -228,7 +228,9 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
     budget = int(known["model_seq_len"]) * factor * factor * 0.9
     most = max(min(int(known["video_max_tokens"]) * factor * factor, budget / kept * pair), int(least * 1.05))
     _aspect(video)
-    h, w = _loader_resize(video.height, video.width, factor, least, most)
+    # qwen-vl-utils' smart_resize is Qwen2-VL's with sides rounded to at least one factor; the two differ only
+    # where qwen-vl-utils would shrink a side to 0 (a frame it cannot use)
+    h, w = processors.smart_resize(video.height, video.width, factor, least, most, least=factor)
     groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
     stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
     tokens = groups * (per + (2 if stamps else 0))
@@ -239,19 +241,6 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
             + f"; {tokens:,} in all")
     return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamps else 0,
                        recipe=recipe)
-
-
-def _loader_resize(height: int, width: int, factor: int, low: int, high: float) -> tuple[int, int]:
-    """qwen-vl-utils' smart_resize: sides rounded to the factor (at least one), the pixels kept within the budget
-    (shrunk sides rounded down, grown ones up)."""
-    h, w = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
-    if h * w > high:
-        beta = math.sqrt(height * width / high)
-        return math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
-    if h * w < low:
-        beta = math.sqrt(low / (height * width))
-        return math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
-    return h, w
 
 
 def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:

@@ -127,7 +127,7 @@ def crop_to_patches(image_size: int, base: int, pre: dict[str, Any], width: int,
     return ImageTokens(n, crops, f"{what} of {tile_w}×{tile_h}, {base} each = {n}")
 
 
-def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: float,
                   least: int = 0) -> tuple[int, int]:
     """Round both sides to multiples of ``factor`` (at least ``least``: LFM2-VL's rounding) and keep the pixel
     count within [min, max] (Qwen2-VL's smart_resize)."""
