@@ -45,7 +45,7 @@ def other_recipes(videos: tuple[VideoTokens, ...], others: tuple[VideoTokens | N
     that recipe gives (the sheet's own recipe is transformers' processor)."""
     found = []
     for clip, other in zip(videos, others, strict=True):
-        if other is not None and clip.recipe != other.recipe and other.tokens != clip.tokens:
+        if other is not None and clip.tokens and clip.recipe != other.recipe and other.tokens != clip.tokens:
             found.append(f"video {clip.video}: {other.rule} ({other.tokens / clip.tokens:.2f}× this sheet's "
                          f"{clip.tokens:,}; --video-recipe {other.recipe})")
     return tuple(found)
