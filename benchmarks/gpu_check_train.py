@@ -80,10 +80,10 @@ def _qlora(reading: Any, device: str) -> Iterator[list[Any]]:
     from peft import LoraConfig, get_peft_model
 
     from vlmscope.costing.quant import packed_linears
-    from vlmscope.data import Quant
+    from vlmscope.data.training import QLORA_BASE
 
     index, roles = reading.index, reading.roles
-    for name in packed_linears(index, roles, Quant("nf4", double_quant=True)):
+    for name in packed_linears(index, roles, QLORA_BASE):
         parent, _, attr = name.rpartition(".")
         linear = index.modules[name]
         packed = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=linear.bias is not None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vlmscope.data.quant import Quant
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_GPUS, MAX_IMAGES, MAX_LORA_RANK, MAX_TOKENS
 
@@ -14,6 +15,9 @@ class Method(StrEnum):
     full = "full"
     lora = "lora"
     qlora = "qlora"
+
+
+QLORA_BASE = Quant("nf4", double_quant=True)  # QLoRA's base as bitsandbytes stores it (the usual recipe)
 
 
 class Precision(StrEnum):

@@ -20,8 +20,9 @@ from vlmscope.costing.counting import first_that_runs
 from vlmscope.costing.inputs import MetaPromotion, head_inside
 from vlmscope.costing.vision import hidden_of, packed_tower_calls, unpadded
 from vlmscope.costing.vision_peak import connected, fixed_tower_call
-from vlmscope.data import Anatomy, ImageTokens, Quant
+from vlmscope.data import Anatomy, ImageTokens
 from vlmscope.data.training import (
+    QLORA_BASE,
     Method,
     ModelStates,
     Optimizer,
@@ -118,7 +119,7 @@ def _base_bytes(index: ModuleIndex, roles: Roles, recipe: TrainRecipe) -> int:
     """The model's own parameters as loaded: nf4 for QLoRA (bitsandbytes, Linear layers but the head), fp32
     under mixed precision, else bf16."""
     if recipe.method == Method.qlora:
-        return quant.stored_weights(index, roles, Quant("nf4", double_quant=True)).bytes
+        return quant.stored_weights(index, roles, QLORA_BASE).bytes
     return index.total * (4 if recipe.precision == Precision.mixed else 2)
 
 

@@ -39,8 +39,7 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.quant import packed_linears
 from vlmscope.costing.spans import sdpa_replaced
-from vlmscope.data import Quant
-from vlmscope.data.training import Method, Optimizer, TrainRecipe
+from vlmscope.data.training import QLORA_BASE, Method, Optimizer, TrainRecipe
 from vlmscope.training.lora import full_parameters, targets
 
 
@@ -187,7 +186,7 @@ class _NF4Linear(nn.Module):
 def _dequantizing(index: ModuleIndex, roles: Roles, swapped: list[tuple[nn.Module, str, nn.Module]]) -> None:
     """QLoRA: every Linear bitsandbytes packs (all but the head, as ``costing.quant`` counts them) computed as
     its 4-bit matmul does; a LoRA-adapted one keeps its adapter over the dequantizing base."""
-    for name in packed_linears(index, roles, Quant("nf4", double_quant=True)):
+    for name in packed_linears(index, roles, QLORA_BASE):
         parent, _, attr = name.rpartition(".")
         owner = index.modules[parent]
         current, linear = getattr(owner, attr), index.modules[name]
