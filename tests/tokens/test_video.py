@@ -70,6 +70,41 @@ NEXT_VIDEO_CONFIG = {
     "image_token_index": 990, "video_token_index": 991}
 
 
+# InternVL (InternVL3-hf's video settings: 448² frames) and SmolVLM2 (its preprocessor_config.json: 512² frames
+# and video_sampling, whose max_frames and fps the constructor takes), each on small configs: every frame, and
+# the processor's own sampler (InternVL: a count or a rate from half a step in; SmolVLM: a rate under a cap,
+# a second off each end of a long clip, repeated indices dropped)
+INTERNVL_CONFIG = {
+    "model_type": "internvl", "architectures": ["InternVLForConditionalGeneration"], "downsample_ratio": 0.5,
+    "vision_config": {"model_type": "internvl_vision", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": [448, 448],
+                      "patch_size": [14, 14]},
+    "text_config": {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
+    "vision_feature_select_strategy": "default", "image_token_id": 990}
+SMOLVLM_CONFIG = {
+    "model_type": "smolvlm", "architectures": ["SmolVLMForConditionalGeneration"], "scale_factor": 4,
+    "vision_config": {"model_type": "smolvlm_vision", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 512, "patch_size": 16},
+    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
+    "image_token_id": 990}
+FRAMEWISE = {  # ref: (config, settings file, its settings, processor, the processor's marks and tokens per frame)
+    "internvl": (INTERNVL_CONFIG, "video_preprocessor_config.json",
+                 {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 448, "width": 448}},
+                 "InternVLProcessor", {"start_image_token": "<S>", "end_image_token": "<E>", "image_seq_length": 256}),
+    "smolvlm": (SMOLVLM_CONFIG, "preprocessor_config.json",
+                {"max_image_size": {"longest_edge": 512}, "size": {"longest_edge": 2048},
+                 "video_sampling": {"fps": 1, "max_frames": 64, "video_size": {"longest_edge": 512}}},
+                "SmolVLMProcessor", {"fake_image_token": "<S>", "global_image_token": "<G>", "image_seq_len": 64})}
+FRAMEWISE_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, 3.0), (300, 320, 240, 30.0), (400, 64, 40, 2.0),
+                                           (7, 200, 600, 5.0), (5, 480, 270, 1.0), (9, 320, 180, 0.5)]]
+FRAMEWISE_SETTINGS = {"internvl": [{}, {"do_sample_frames": True, "num_frames": 4},
+                                   {"do_sample_frames": True, "fps": 1}, {"do_sample_frames": True, "num_frames": 3,
+                                                                          "initial_shift": 0}],
+                      "smolvlm": [{}, {"do_sample_frames": True}]}
+
+
 def _key(ref: str, spec: VideoSpec, settings: dict[str, Any] | None = None) -> str:
     return f"{ref}|{spec}|{json.dumps(settings or {}, sort_keys=True)}"
 
@@ -98,6 +133,13 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for ref, (_, _, own, processor, attrs) in FRAMEWISE.items():
+        for spec in FRAMEWISE_CLIPS:
+            for settings in FRAMEWISE_SETTINGS[ref]:
+                cases[_key(ref, spec, settings)] = {
+                    "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
+                    "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
+                    "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     return cases
 
 
@@ -144,8 +186,8 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
     if real["grid"] is not None:
         t, gh, gw = real["grid"]
         assert (clip.units, clip.unit.grid) == (t, (gh, gw))
-    if "text_error" in real:  # the processor writes no prompt for it (Qwen3-VL without sampling): grid only
-        assert real["processor"] == "Qwen3VLVideoProcessor", real
+    if "text_error" in real:  # no prompt without sampled frame indices (Qwen3-VL's, SmolVLM's timestamps)
+        assert real["processor"] in ("Qwen3VLVideoProcessor", "SmolVLMVideoProcessor"), real
         return
     assert clip.tokens == real["video"] + real["separators"]
     assert clip.timestamps == real["timestamps"]
@@ -210,6 +252,27 @@ def test_llava_next_video_tokens_equal_its_processor(reference: dict[str, Any], 
     real = reference["cases"][_key("next-video", spec)]
     _same(clip, real)
     assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
+
+
+@pytest.mark.parametrize("spec", FRAMEWISE_CLIPS, ids=str)
+@pytest.mark.parametrize("ref", list(FRAMEWISE))
+def test_internvl_and_smolvlm_tokens_equal_their_processors(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                                            tmp_path: Path) -> None:
+    """InternVL: each kept frame one 448² tile of 256 tokens between the start and end of image, after its
+    'FrameN: ' label. SmolVLM2: each kept frame resized to 512², 64 tokens after the fake and global image marks
+    and before a last fake mark, after its 'Frame from mm:ss:'. Frames kept as each processor samples them."""
+    config, name, own, _, _ = FRAMEWISE[ref]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / name).write_text(json.dumps(own))
+    for settings in FRAMEWISE_SETTINGS[ref]:
+        real = reference["cases"][_key(ref, spec, settings)]
+        if "error" in real:  # SmolVLM's sampler needs a rate; InternVL's refuses more frames than the clip has
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        assert clip.units == real["frames"] and list(clip.unit.frame) == real["frame"], settings
 
 
 def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]) -> None:

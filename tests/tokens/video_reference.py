@@ -65,7 +65,10 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     as given, or as a loader such as qwen-vl-utils hands them over) and the text the model's processor writes
     for it."""
     import transformers
+    from transformers.models.smolvlm import processing_smolvlm
 
+    if processing_smolvlm.num2words is None:  # only spells the intro's frame count (text); not installed here
+        processing_smolvlm.num2words = str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if case.get("folder"):
@@ -77,6 +80,10 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         if fps is not None:
             kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps}]
         video: Any = np.zeros((frames, height, width, 3), dtype=np.uint8)
+        if case.get("tensor"):  # as a decoder hands it over: numpy would take a one-frame index tensor as a scalar
+            import torch
+
+            video = torch.from_numpy(video)
         if case.get("recipe") == "qwen-vl-utils":
             video, kwargs = _loaded(case, frames, width, height, fps)
         try:
@@ -88,8 +95,10 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     proc.video_token, proc.vision_start_token, proc.vision_end_token, proc.image_token = "<V>", "<S>", "<E>", "<V>"
     proc.boi_token, proc.eoi_token = "<S>", "<E>"  # Gemma 4's begin and end of image
     proc.num_image_tokens, proc.patch_size = case.get("image_tokens", 0), case.get("patch", 0)
+    for key, value in case.get("attrs", {}).items():  # InternVL's and SmolVLM's image marks and tokens per frame
+        setattr(proc, key, value)
     grid = out.get("video_grid_thw")
-    pixels = out["pixel_values_videos"]
+    pixels = out["pixel_values_videos" if "pixel_values_videos" in out else "pixel_values"]  # SmolVLM's
     found = {"processor": type(vp).__name__, "grid": None if grid is None else [int(x) for x in grid[0]],
              "frames": int(pixels.shape[1]) if pixels.dim() == 5 else None,
              "frame": [int(x) for x in pixels.shape[-2:]] if pixels.dim() == 5 else None}
@@ -97,9 +106,11 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         text = str(proc.replace_video_token(out, 0))
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
-    marks = ("<S>", "<E>", "<|begin_of_image|>", "<|end_of_image|>")  # Qwen3-VL's, GLM-4.1V's
+    marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>")  # around a frame or a patch
+    stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
+              r"Frame\d+: <S>", r"Frame from \d\d:\d\d:")  # InternVL's frame labels, SmolVLM's timestamps
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
-            "timestamps": len(re.findall(r"<[\d.]+ seconds>|<\|end_of_image\|>\d+|\d\d:\d\d <S>", text))}
+            "timestamps": len(re.findall("|".join(stamps), text))}
 
 
 def _tables(names: list[str]) -> dict[str, Any]:
@@ -116,9 +127,9 @@ def _tables(names: list[str]) -> dict[str, Any]:
         attrs = {k: getattr(cls, k, None) for k in ("patch_size", "temporal_patch_size", "merge_size", "min_frames",
                                                    "max_frames", "do_sample_frames", "fps", "num_frames",
                                                    "max_video_tokens", "cap_pixels_per_frame", "max_duration",
-                                                   "max_soft_tokens", "pooling_kernel_size")}
+                                                   "max_soft_tokens", "pooling_kernel_size", "initial_shift")}
         attrs["size"] = dict(cls.size) if cls.size is not None else None
-        for key in ("crop_size", "do_center_crop"):
+        for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)
             attrs[key] = dict(value) if isinstance(value, dict) else value
         classes[name] = {"accepted": sorted(keys - {"self", "args", "kwargs"}), "attributes": attrs}

@@ -1,8 +1,9 @@
-"""How each transformers video processor turns a clip into frames and tokens: its sampling (every frame, a
-frame count, or a rate of the clip's own), its resize, its temporal patches, and the placeholder tokens its
-processor writes; and a loader that samples and sizes the frames before the processor (qwen-vl-utils). One
-function per processor, each naming the code it follows; ``video`` dispatches, the tests compare each with
-the real processor on synthetic frames."""
+"""How the video processors with temporal patches (Qwen2-VL, Qwen3-VL, GLM-4.1V) turn a clip into frames and
+tokens: their sampling (every frame, a frame count, or a rate of the clip's own), their resize over the pixel
+budget, the temporal patches, and the placeholder tokens their processors write; a loader that samples and
+sizes the frames before the processor (qwen-vl-utils); and the sampling and shape checks the per-frame
+processors (``framewise``) share. One function per processor, each naming the code it follows; ``video``
+dispatches, the tests compare each with the real processor on synthetic frames."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for 
 TRANSFORMERS = VIDEO_RECIPES[0]
 
 
-def _sampling(pre: dict[str, Any]) -> tuple[int | None, float | None]:
+def sampling(pre: dict[str, Any]) -> tuple[int | None, float | None]:
     """(num_frames, fps) of a processor that samples; both set is transformers' own refusal."""
     num, fps = pre.get("num_frames"), pre.get("fps")
     if num is not None and fps is not None:
@@ -40,7 +41,7 @@ def _pixel_budget(pre: dict[str, Any]) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def _needs_rate(video: VideoSpec, name: str) -> None:
+def needs_rate(video: VideoSpec, name: str) -> None:
     if video.fps is None:
         raise RequestError("video", str(video), f"DURATION@FPS:WxH: {name} samples by frame rate, so the video's "
                                                 "own rate is needed")
@@ -62,7 +63,8 @@ def _patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, 
                        timestamps=groups if stamp else 0)
 
 
-def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+          config: dict[str, Any]) -> VideoTokens:
     """Qwen2VLVideoProcessor (Qwen2-VL, Qwen2.5-VL): every frame unless do_sample_frames (then num_frames, or
     fps between min_frames and max_frames, floored to whole temporal patches); the frames padded to whole
     temporal patches by repeating the last; each resized within the pixel budget (smart_resize), which
@@ -70,11 +72,11 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre)
+        num, fps = sampling(pre)
         if num is not None:
             kept = round(num / tps) * tps
         elif fps is not None:
-            _needs_rate(video, name)
+            needs_rate(video, name)
             top = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
             kept = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), top, total) / tps) * tps
         if kept <= 0 or kept > total:
@@ -85,12 +87,13 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     if pre.get("cap_pixels_per_frame"):
         share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
         high = max(min(high, share), int(low * 1.05))
-    _aspect(video)
+    check_aspect(video)
     return _patched(name, video, kept, how, processors.smart_resize(video.height, video.width, patch * merge, low,
                                                                     high), pre)
 
 
-def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+          config: dict[str, Any]) -> VideoTokens:
     """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5): num_frames, else fps (2) of the video's rate (24 assumed
     without one) between min_frames and max_frames; the pixel budget counts every frame (cap_pixels_per_frame
     bounds each frame's share); per temporal patch the processor writes a timestamp, vision start, the
@@ -99,7 +102,7 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     rate = video.fps or ASSUMED_FPS
     if pre.get("do_sample_frames"):
-        num, fps = _sampling(pre)
+        num, fps = sampling(pre)
         if num is None and fps is not None:
             num = min(max(int(total / rate * fps), int(pre["min_frames"])), int(pre["max_frames"]), total)
             how = f"{num} sampled at {fps:g} fps of {rate:g}" + ("" if video.fps else " (no rate given: transformers "
@@ -116,7 +119,7 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     factor = patch * merge
     if pre.get("cap_pixels_per_frame"):
         high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
-    _aspect(video)
+    check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
     return _patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text")
 
@@ -138,7 +141,8 @@ def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, l
     return h, w
 
 
-def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
+def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+          config: dict[str, Any]) -> VideoTokens:
     """Glm4vVideoProcessor (GLM-4.1V): fps (2) over the clip's duration, or max_duration seconds' worth spread
     over a longer one; repeated frame indices dropped, the count made even by repeating the last; the pixel
     budget over all frames (Qwen3-VL's resize); per temporal patch the processor writes begin-of-image, the
@@ -146,7 +150,7 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     if pre.get("do_sample_frames"):
-        _needs_rate(video, name)
+        needs_rate(video, name)
         if pre.get("fps") is None:
             raise RequestError("processor", "fps=null", f"a frame rate: {name} samples by fps alone")
         rate, fps, longest = video.fps or 1, float(pre["fps"]), float(pre["max_duration"])
@@ -168,40 +172,9 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> Vid
         kept += kept & 1
         how = f"{kept} sampled at {fps:g} fps of {rate:g}"
     low, high = _pixel_budget(pre)
-    _aspect(video)
+    check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
     return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text")
-
-
-def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
-    """(frames kept, how) under transformers' default sampler (``default_sample_indices_fn``): every frame
-    unless do_sample_frames, then num_frames, or fps of the clip's own rate; frame i × total // n."""
-    if not pre.get("do_sample_frames"):
-        return video.frames, "every frame (do_sample_frames off)"
-    num, fps = _sampling(pre)
-    if num is None and fps is not None:
-        _needs_rate(video, name)
-        num = max(1, int(video.frames / (video.fps or 1) * fps))
-    if num is not None and num > video.frames:
-        raise RequestError("video", str(video), f"a longer clip: {name} samples {num} frames, it has {video.frames}")
-    return (video.frames, "every frame") if num is None else (num, f"{num} sampled")
-
-
-def onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
-    video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
-    (bilinear, rounding up) and the processor adds one newline token per video."""
-    kept, how = _default_sampled(name, pre, video)
-    size = dict(pre.get("size") or {})
-    h, w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
-    side = enc.image_size // enc.patch_size
-    pooled = math.ceil(side / 2)
-    per = pooled * pooled
-    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
-    tokens = kept * per + 1
-    rule = (f"{how}: {kept} frames, each {w}×{h} → {side}×{side} patches → 2×2 pool = {per} tokens; "
-            f"{kept} × {per} + 1 newline = {tokens}")
-    return VideoTokens(video, kept, tokens, rule, name, unit, kept)
 
 
 def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
@@ -214,7 +187,7 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
     if known is None or name not in known["processors"]:
         raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
             [TRANSFORMERS, *(r for r, v in recipes.items() if name in v["processors"])]))
-    _needs_rate(video, recipe)
+    needs_rate(video, recipe)
     patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
     factor = patch * int(known["spatial_merge"])
     top = math.floor(min(int(known["max_frames"]), video.frames) / pair) * pair
@@ -227,7 +200,7 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
     least = int(known["video_min_tokens"]) * factor * factor
     budget = int(known["model_seq_len"]) * factor * factor * 0.9
     most = max(min(int(known["video_max_tokens"]) * factor * factor, budget / kept * pair), int(least * 1.05))
-    _aspect(video)
+    check_aspect(video)
     # qwen-vl-utils' smart_resize is Qwen2-VL's with sides rounded to at least one factor; the two differ only
     # where qwen-vl-utils would shrink a side to 0 (a frame it cannot use)
     h, w = processors.smart_resize(video.height, video.width, factor, least, most, least=factor)
@@ -243,37 +216,6 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
                        recipe=recipe)
 
 
-def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """LlavaNextVideoVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's
-    rate); each resized on its shortest edge and center-cropped to crop_size; the model pools each frame's patch
-    map 2×2 (average), and the processor counts a quarter of the crop's patches per frame."""
-    kept, how = _default_sampled(name, pre, video)
-    if not pre.get("do_center_crop", True):
-        raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
-                                                                "are not modelled yet")
-    crop = dict(pre.get("crop_size") or {})
-    h, w = int(crop["height"]), int(crop["width"])
-    per = (h // enc.patch_size) * (w // enc.patch_size) // 4
-    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
-    rule = (f"{how}: {kept} frames, each center-cropped to {w}×{h} → {w // enc.patch_size}×{h // enc.patch_size} "
-            f"patches → 2×2 average pool = {per} tokens; {kept} × {per} = {kept * per}")
-    return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
-
-
-def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec) -> VideoTokens:
-    """Gemma4VideoProcessor: num_frames (32) spread over the clip (frame i × total // n, transformers' default
-    sampler; a shorter clip is refused, as there), each resized within max_soft_tokens (70) × k² patches keeping
-    its aspect ratio and pooled k × k, as an image at that budget is; per frame the processor writes its
-    mm:ss, begin-of-image, the tokens and end-of-image."""
-    kept, how = _default_sampled(name, pre, video)
-    budget = {k: pre[k] for k in ("max_soft_tokens", "pooling_kernel_size", "patch_size")}
-    unit = processors.soft_token_budget(enc.patch_size, budget, video.width, video.height)
-    per = unit.tokens or 0
-    rule = (f"{how}: {kept} frames, each {unit.rule} + begin and end of image; {kept} × {per + 2} = "
-            f"{kept * (per + 2)}, and {kept} timestamps (mm:ss, as text)")
-    return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept)
-
-
-def _aspect(video: VideoSpec) -> None:
+def check_aspect(video: VideoSpec) -> None:
     if max(video.width, video.height) / min(video.width, video.height) > 200:
         raise RequestError("video", str(video), "frames with an aspect ratio of at most 200 (the processor's limit)")

@@ -14,7 +14,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import frames, processors
+from vlmscope.tokens import frames, framewise, processors
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS, QWEN_VL_UTILS = VIDEO_RECIPES
@@ -62,7 +62,7 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     try:
         if recipe != TRANSFORMERS:
             return _bounded(source, video, frames.loader(recipe, name, {**defaults, **own}, video))
-        found = rule(name, {**defaults, **own}, enc, video)
+        found = rule(name, {**defaults, **own}, enc, video, source.config)
     except (RequestError, LimitError):
         raise
     except (TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError) as exc:  # settings are untrusted
@@ -110,12 +110,16 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
          "Gemma4VideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
                                             "pooling_kernel_size", "patch_size"}),
          "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
-                                           "merge_size", "max_duration"})}
-_RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec], VideoTokens]] = {
+                                           "merge_size", "max_duration"}),
+         "InternVLVideoProcessor": _SAMPLING | {"initial_shift"},
+         "SmolVLMVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_image_size"})}
+_RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, Any]], VideoTokens]] = {
     "Qwen2VLVideoProcessor": frames.qwen2,
     "Qwen3VLVideoProcessor": frames.qwen3,
-    "LlavaOnevisionVideoProcessor": frames.onevision,
     "Glm4vVideoProcessor": frames.glm4v,
-    "LlavaNextVideoVideoProcessor": frames.next_video,
-    "Gemma4VideoProcessor": frames.gemma4,
+    "LlavaOnevisionVideoProcessor": framewise.onevision,
+    "LlavaNextVideoVideoProcessor": framewise.next_video,
+    "Gemma4VideoProcessor": framewise.gemma4,
+    "InternVLVideoProcessor": framewise.internvl,
+    "SmolVLMVideoProcessor": framewise.smolvlm,
 }
