@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, run_cli, vlmscope_exe
+from conftest import ROOT, run_cli, run_cold, vlmscope_exe
 from vlmscope.sources import catalog
 
 LLAVA = json.loads((catalog.find("llava-1.5-7b-hf").folder / "config.json").read_text())  # type: ignore[union-attr]
@@ -168,7 +168,7 @@ def test_bad_request_values(args: tuple[str, ...], message: str) -> None:
     ("org/name@" + "r" * 100_000, "not a valid revision"),
 ])
 def test_bad_references_are_bounded_lines(ref: str, message: str, tmp_path: Path) -> None:
-    result = run_cli("show", ref, env={"HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"})
+    result = run_cold("show", ref, env={"HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"})
     assert result.returncode == 2, result.stderr[-300:]
     assert message in result.stderr and result.stderr.count("\n") == 1 and len(result.stderr) < 340
 
@@ -277,7 +277,7 @@ def _hub_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
 
 def test_a_silent_endpoint_meets_the_deadline(silent_server: str, tmp_path: Path) -> None:
     start = time.monotonic()
-    result = run_cli("show", "acme/model", env=_hub_env(silent_server, tmp_path, VLMSCOPE_HUB_TIMEOUT="2"))
+    result = run_cold("show", "acme/model", env=_hub_env(silent_server, tmp_path, VLMSCOPE_HUB_TIMEOUT="2"))
     took = time.monotonic() - start
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "no answer within 2 s" in result.stderr and "VLMSCOPE_HUB_TIMEOUT" in result.stderr
@@ -286,7 +286,7 @@ def test_a_silent_endpoint_meets_the_deadline(silent_server: str, tmp_path: Path
 
 def test_no_network_fails_fast_in_one_line(tmp_path: Path) -> None:
     start = time.monotonic()
-    result = run_cli("show", "acme/model", env=_hub_env(_closed_port(), tmp_path))
+    result = run_cold("show", "acme/model", env=_hub_env(_closed_port(), tmp_path))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "cannot reach" in result.stderr and "not in the cache" in result.stderr
     assert time.monotonic() - start < 15
@@ -306,7 +306,7 @@ def _fill_cache(home: Path) -> str:
     assert entry is not None
     files = {n: (entry.folder / n).read_bytes() for n in ("config.json", "preprocessor_config.json")}
     with FakeHub({"acme/llava-copy": Repo(files)}) as hub:
-        assert run_cli("show", "acme/llava-copy", "-f", "json", env=_hub_env(hub.url, home)).returncode == 0
+        assert run_cold("show", "acme/llava-copy", "-f", "json", env=_hub_env(hub.url, home)).returncode == 0
     import hashlib
 
     return hashlib.sha1(b"acme/llava-copy@main").hexdigest()
@@ -316,7 +316,7 @@ def test_a_cached_commit_is_answered_without_the_network(silent_server: str,
                                                         filled_hub_cache: tuple[Path, str]) -> None:
     home, commit = filled_hub_cache
     start = time.monotonic()
-    result = run_cli("show", f"acme/llava-copy@{commit}", "-f", "json", env=_hub_env(silent_server, home))
+    result = run_cold("show", f"acme/llava-copy@{commit}", "-f", "json", env=_hub_env(silent_server, home))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["params"]["total"] == 7_063_427_072 and result.stderr == ""
     assert time.monotonic() - start < 30
@@ -325,7 +325,7 @@ def test_a_cached_commit_is_answered_without_the_network(silent_server: str,
 def test_a_cached_branch_falls_back_quickly_and_says_so(filled_hub_cache: tuple[Path, str]) -> None:
     home, _ = filled_hub_cache
     start = time.monotonic()
-    result = run_cli("show", "acme/llava-copy", "-f", "json", env=_hub_env(_closed_port(), home))
+    result = run_cold("show", "acme/llava-copy", "-f", "json", env=_hub_env(_closed_port(), home))
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("vlmscope: warning: acme/llava-copy: cannot")
     assert "using the cached config files" in result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_cold
 from hubserver import FakeHub, Repo
 from vlmscope.sources import catalog
 from vlmscope.sources.hub import CONFIG, OPTIONAL
@@ -50,7 +50,7 @@ def _env(hub: FakeHub, home: Path, offline: bool = False) -> dict[str, str]:
 
 
 def test_hub_repo_gives_the_same_anatomy_as_the_catalog(hub: FakeHub, tmp_path: Path) -> None:
-    result = run_cli("show", "acme/llava-copy", "-f", "json", env=_env(hub, tmp_path))
+    result = run_cold("show", "acme/llava-copy", "-f", "json", env=_env(hub, tmp_path))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["params"]["total"] == 7_063_427_072
@@ -60,14 +60,14 @@ def test_hub_repo_gives_the_same_anatomy_as_the_catalog(hub: FakeHub, tmp_path: 
 
 
 def test_revision_and_offline_cache(hub: FakeHub, tmp_path: Path) -> None:
-    assert run_cli("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path)).returncode == 0
-    missing = run_cli("show", "acme/llava-copy@nope", env=_env(hub, tmp_path))
+    assert run_cold("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path)).returncode == 0
+    missing = run_cold("show", "acme/llava-copy@nope", env=_env(hub, tmp_path))
     assert missing.returncode == 2 and "revision 'nope' not found" in missing.stderr
     before = len(hub.requests)
-    cached = run_cli("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path, offline=True))
+    cached = run_cold("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path, offline=True))
     assert cached.returncode == 0, cached.stderr
     assert len(hub.requests) == before  # offline: served from the huggingface_hub cache, no request
-    cold = run_cli("show", "acme/llava-copy", env=_env(hub, tmp_path / "fresh", offline=True))
+    cold = run_cold("show", "acme/llava-copy", env=_env(hub, tmp_path / "fresh", offline=True))
     assert cold.returncode == 2
     assert "offline (HF_HUB_OFFLINE=1) and its config.json is not in the cache" in cold.stderr
 
@@ -78,16 +78,16 @@ def test_revision_and_offline_cache(hub: FakeHub, tmp_path: Path) -> None:
     ("acme/weights-only", "the repository has no config.json"),
 ])
 def test_hub_errors_are_one_line(hub: FakeHub, tmp_path: Path, ref: str, message: str) -> None:
-    result = run_cli("show", ref, env=_env(hub, tmp_path))
+    result = run_cold("show", ref, env=_env(hub, tmp_path))
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_remote_code_runs_only_with_the_flag(hub: FakeHub, tmp_path: Path) -> None:
-    refused = run_cli("show", "acme/toy-remote", env=_env(hub, tmp_path))
+    refused = run_cold("show", "acme/toy-remote", env=_env(hub, tmp_path))
     assert refused.returncode == 2 and "--trust-remote-code" in refused.stderr
     assert not hub.filenames() & set(TOY_CODE), "code was fetched without the flag"
-    result = run_cli("show", "acme/toy-remote", "-f", "json", "--trust-remote-code", env=_env(hub, tmp_path))
+    result = run_cold("show", "acme/toy-remote", "-f", "json", "--trust-remote-code", env=_env(hub, tmp_path))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["model_class"] == "ToyVlmForCausalLM"
@@ -102,15 +102,14 @@ def test_local_folder_with_remote_code(tmp_path: Path) -> None:
     for name, data in _toy_files().items():
         (folder / name).write_bytes(data)
     assert run_cli("show", str(folder)).returncode == 2
-    result = run_cli("show", str(folder), "-f", "json", "--trust-remote-code", env={"HF_HOME": str(tmp_path)})
+    result = run_cold("show", str(folder), "-f", "json", "--trust-remote-code", env={"HF_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["model_class"] == "ToyVlmForCausalLM" and data["vision"]["layers"] == 3
 
 
 def test_one_failing_model_does_not_stop_the_others(hub: FakeHub, tmp_path: Path) -> None:
-    result = run_cli("compare", "llava-1.5-7b-hf", "acme/missing", "idefics2-8b", "-f", "json",
-                     env=_env(hub, tmp_path))
+    result = run_cli("compare", "llava-1.5-7b-hf", "acme/missing", "idefics2-8b", "-f", "json")  # offline: not cached
     assert result.returncode == 2
     assert [d["model_id"] for d in json.loads(result.stdout)] == ["llava-hf/llava-1.5-7b-hf",
                                                                   "HuggingFaceM4/idefics2-8b"]
@@ -119,8 +118,8 @@ def test_one_failing_model_does_not_stop_the_others(hub: FakeHub, tmp_path: Path
 
 def test_jobs_give_the_same_result(hub: FakeHub, tmp_path: Path) -> None:
     args = ("compare", "llava-1.5-7b-hf", "acme/llava-copy", "mantis-8b-clip-llama3", "-f", "json")
-    serial = run_cli(*args, env=_env(hub, tmp_path))
-    parallel = run_cli(*args, "--jobs", "2", env=_env(hub, tmp_path))
+    serial = run_cold(*args, env=_env(hub, tmp_path))
+    parallel = run_cold(*args, "--jobs", "2", env=_env(hub, tmp_path))
     assert serial.returncode == parallel.returncode == 0, parallel.stderr
     assert serial.stdout == parallel.stdout
     assert [d["cost"]["visual_tokens"] for d in json.loads(parallel.stdout)] == [576, 576, 576]
@@ -135,7 +134,7 @@ def test_only_allow_listed_files_were_requested(tmp_path: Path) -> None:
     with FakeHub(repos) as server:
         for args in (("acme/llava-copy",), ("acme/weights-only",), ("acme/toy-remote",),
                      ("acme/toy-remote", "--trust-remote-code")):
-            run_cli("show", *args, env=_env(server, tmp_path))
+            run_cold("show", *args, env=_env(server, tmp_path))
         requested = list(server.requests)
     assert {repo for _, repo, _ in requested} == set(repos)
     assert {name for _, _, name in requested} <= {CONFIG, *OPTIONAL, *TOY_CODE}, requested

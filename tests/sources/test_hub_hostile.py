@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cold
 from vlmscope.errors import HubError
 from vlmscope.limits import MAX_CONFIG_BYTES
 from vlmscope.sources import hub, hubcache
@@ -159,6 +159,6 @@ def test_the_cli_refuses_a_hostile_etag_in_one_line(server: tuple[list[Answer], 
     answers.append(_plain({"X-Repo-Commit": COMMIT, "ETag": '"../../../../owned.txt"'}))
     env = {"HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "0", "HF_TOKEN": "",
            "VLMSCOPE_NO_CACHE": "1"}
-    result = run_cli("show", "acme/model", env=env)
+    result = run_cold("show", "acme/model", env=env)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "malformed ETag" in result.stderr
     assert _files(tmp_path) == []
