@@ -30,11 +30,18 @@ QWEN3 = "Qwen3-VL-4B-Instruct"  # video_preprocessor_config.json: a pixel budget
 QWEN35 = "Qwen3.5-0.8B"
 GLM = "GLM-4.1V-9B-Thinking"  # samples by the clip's rate, max_duration seconds at most; a second per patch
 GEMMA4 = "gemma-4-E2B-it"  # 32 frames at 70 soft tokens each, an mm:ss per frame; its settings in processor_config
+MINICPM = "MiniCPM-V-4.6-AWQ"  # a frame a second, each a view and slices as its images are
 MODELS = {QWEN25: ("Qwen__Qwen2.5-VL-7B-Instruct", "Qwen2_5_VLProcessor"),
           QWEN3: ("Qwen__Qwen3-VL-4B-Instruct", "Qwen3VLProcessor"),
           QWEN35: ("Qwen__Qwen3.5-0.8B", "Qwen3VLProcessor"),
           GLM: ("zai-org__GLM-4.1V-9B-Thinking", "Glm4vProcessor"),
-          GEMMA4: ("google__gemma-4-E2B-it", "Gemma4Processor")}
+          GEMMA4: ("google__gemma-4-E2B-it", "Gemma4Processor"),
+          MINICPM: ("openbmb__MiniCPM-V-4.6-AWQ", "MiniCPMV4_6Processor")}
+# what the processor needs besides its video processor: MiniCPM-V's marks (start and end of image and of slice)
+# and its token divisor (the processor's, from downsample_mode "16x")
+PROCESSOR_PARTS = {MINICPM: {"attrs": {"image_start_token": "<S>", "image_end_token": "<E>", "slice_start_token": "<S>",
+                                       "slice_end_token": "<E>", "video_slice_mode": True},
+                             "replace": {"video_token_divisor": 16}}}
 CATALOG = Path(vlmscope.__file__).parent / "catalog" / "models"
 TORCHVISION = Path(os.environ.get("VLMSCOPE_TORCHVISION", Path(sys.prefix) / "torchvision"))
 
@@ -105,6 +112,12 @@ FRAMEWISE_SETTINGS = {"internvl": [{}, {"do_sample_frames": True, "num_frames": 
                       "smolvlm": [{}, {"do_sample_frames": True}]}
 
 
+def _framewise_settings(ref: str, spec: VideoSpec) -> list[dict[str, Any]]:
+    """The settings a clip is tried under: SmolVLM keeps every frame of a long clip only at 10 s of resizing in
+    the reference (twice per frame, Lanczos), for the arithmetic of a short one: long clips are sampled."""
+    return [s for s in FRAMEWISE_SETTINGS[ref] if ref != "smolvlm" or s or spec.frames <= 50]
+
+
 def _key(ref: str, spec: VideoSpec, settings: dict[str, Any] | None = None) -> str:
     return f"{ref}|{spec}|{json.dumps(settings or {}, sort_keys=True)}"
 
@@ -113,7 +126,8 @@ def _cases() -> dict[str, dict[str, Any]]:
     cases = {}
     for ref, (folder, processor) in MODELS.items():
         for spec in GRID:
-            cases[_key(ref, spec)] = {"folder": str(CATALOG / folder), "processor": processor}
+            cases[_key(ref, spec)] = {"folder": str(CATALOG / folder), "processor": processor,
+                                      **PROCESSOR_PARTS.get(ref, {})}
             cases[_key(ref, spec)]["video"] = [spec.frames, spec.width, spec.height, spec.fps]
         for settings in SETTINGS if ref in (QWEN25, QWEN3) else ():
             cases[_key(ref, SETTINGS_CLIP, settings)] = {
@@ -135,7 +149,7 @@ def _cases() -> dict[str, dict[str, Any]]:
                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, (_, _, own, processor, attrs) in FRAMEWISE.items():
         for spec in FRAMEWISE_CLIPS:
-            for settings in FRAMEWISE_SETTINGS[ref]:
+            for settings in _framewise_settings(ref, spec):
                 cases[_key(ref, spec, settings)] = {
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
@@ -198,12 +212,12 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
 def test_video_tokens_equal_the_models_own_processor(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
     """Frames kept (padded to whole temporal patches), their resized grid, the placeholder tokens and the
     timestamps, as the model's own files make transformers' processors give them; a clip the processor
-    refuses (GLM-4.1V samples by rate: a bare frame count has none; Gemma 4 samples 32 frames: a shorter clip
-    has too few) is refused in one line."""
+    refuses (GLM-4.1V and MiniCPM-V sample by rate: a bare frame count has none; Gemma 4 samples 32 frames: a
+    shorter clip has too few) is refused in one line."""
     real = reference["cases"][_key(ref, spec)]
     if "error" in real:
-        assert (ref == GLM and spec.fps is None) or (ref == GEMMA4 and spec.frames < 32), real
-        with pytest.raises(RequestError, match="frame rate" if ref == GLM else "samples 32 frames"):
+        assert (ref in (GLM, MINICPM) and spec.fps is None) or (ref == GEMMA4 and spec.frames < 32), real
+        with pytest.raises(RequestError, match="samples 32 frames" if ref == GEMMA4 else "frame rate"):
             _clip(ref, spec)
         return
     _same(_clip(ref, spec), real)
@@ -264,7 +278,7 @@ def test_internvl_and_smolvlm_tokens_equal_their_processors(reference: dict[str,
     config, name, own, _, _ = FRAMEWISE[ref]
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / name).write_text(json.dumps(own))
-    for settings in FRAMEWISE_SETTINGS[ref]:
+    for settings in _framewise_settings(ref, spec):
         real = reference["cases"][_key(ref, spec, settings)]
         if "error" in real:  # SmolVLM's sampler needs a rate; InternVL's refuses more frames than the clip has
             with pytest.raises(RequestError):
@@ -319,8 +333,8 @@ def test_a_model_without_video_gets_one_line() -> None:
     with pytest.raises(RequestError, match=r"takes none \(transformers has no video processor for model_type "
                                            r"'llava'\)"):
         _clip("llava-1.5-7b-hf", parse_video("10s@2:640x480"))
-    with pytest.raises(RequestError, match="not modelled yet"):
-        _clip("MiniCPM-V-4.6-AWQ", parse_video("10s@2:640x480"))
+    with pytest.raises(RequestError, match="not modelled yet"):  # MiniCPM-V's stacked sub-frames
+        _clip(MINICPM, parse_video("10s@2:640x480"), stack_frames=2)
     with pytest.raises(RequestError, match="frame rate"):  # sampling by rate needs the clip's rate
         _clip(QWEN25, parse_video("32f:640x480"), do_sample_frames=True, fps=2)
     with pytest.raises(RequestError, match="exclusive"):  # as transformers' sample_frames refuses them together

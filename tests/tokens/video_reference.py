@@ -103,7 +103,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
              "frames": int(pixels.shape[1]) if pixels.dim() == 5 else None,
              "frame": [int(x) for x in pixels.shape[-2:]] if pixels.dim() == 5 else None}
     try:
-        text = str(proc.replace_video_token(out, 0))
+        text = str(proc.replace_video_token(out, 0, **case.get("replace", {})))
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
     marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>")  # around a frame or a patch
@@ -127,8 +127,10 @@ def _tables(names: list[str]) -> dict[str, Any]:
         attrs = {k: getattr(cls, k, None) for k in ("patch_size", "temporal_patch_size", "merge_size", "min_frames",
                                                    "max_frames", "do_sample_frames", "fps", "num_frames",
                                                    "max_video_tokens", "cap_pixels_per_frame", "max_duration",
-                                                   "max_soft_tokens", "pooling_kernel_size", "initial_shift")}
-        attrs["size"] = dict(cls.size) if cls.size is not None else None
+                                                   "max_soft_tokens", "pooling_kernel_size", "initial_shift",
+                                                   "max_num_frames", "stack_frames", "max_slice_nums",
+                                                   "scale_resolution", "slice_mode", "downsample_mode")}
+        attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)
             attrs[key] = dict(value) if isinstance(value, dict) else value

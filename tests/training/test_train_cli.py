@@ -80,7 +80,7 @@ def test_one_bad_model_does_not_stop_the_others(folder: Path) -> None:
 
 
 def test_catalog_model_through_the_entry_point() -> None:
-    """LLaVA-1.5-7B, LoRA with checkpointing on a 24 GiB card, through the installed console script."""
+    """LLaVA-1.5-7B, LoRA with checkpointing on a 24 GiB card, through the console script's entry point."""
     result = run_cli("train", "llava-1.5-7b-hf", "--method", "lora", "--gc", "--gpu-mem", "24GiB", "-f", "json")
     assert result.returncode == 0, result.stderr
     (item,) = json.loads(result.stdout)

@@ -1,5 +1,5 @@
 """How the video processors that make each kept frame an image of its own (no temporal patches) turn a clip
-into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL and SmolVLM. One function per
+into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL, SmolVLM and MiniCPM-V. One function per
 processor: its sampling (transformers' default sampler, or the processor's own), the size its frames reach the
 encoder at, and the tokens and text its model's processor writes per frame; the tests compare each with the
 real processor on synthetic frames."""
@@ -13,7 +13,7 @@ from vlmscope.data import ImageTokens
 from vlmscope.data.video import VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_VIDEO_FRAMES
-from vlmscope.tokens import processors
+from vlmscope.tokens import processors, slicing
 from vlmscope.tokens.frames import needs_rate, sampling
 from vlmscope.tokens.rules import Encoded, per_crop
 
@@ -159,3 +159,37 @@ def smolvlm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     rule = (f"{how}: {kept} frames, each resized to {side}×{side}: {crop} + 3 image marks; {kept} × {per + 3} = "
             f"{kept * (per + 3)}, and {kept} timestamps ('Frame from mm:ss:', as text)")
     return VideoTokens(video, kept, kept * (per + 3), rule, name, unit, kept, timestamps=kept)
+
+
+def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
+    """(frames kept, how) under MiniCPMV4_6VideoProcessor.sample_frames: one frame a second (the second's
+    first), or, for a clip longer than max_num_frames seconds, one every 0.1 s thinned evenly to max_num_frames;
+    repeats kept."""
+    if not pre.get("do_sample_frames"):
+        return video.frames, "every frame (do_sample_frames off)"
+    needs_rate(video, name)
+    if int(pre.get("stack_frames") or 1) > 1:
+        raise RequestError("processor", f"stack_frames={pre['stack_frames']}", f"stack_frames=1: {name}'s stacked "
+                                                                                 "sub-frames are not modelled yet")
+    most, duration = int(pre["max_num_frames"]), video.frames / (video.fps or 1)
+    if duration > most:
+        tenths = int(duration / 0.1)
+        if tenths > MAX_VIDEO_FRAMES:
+            raise LimitError("request", "video frames sampled", tenths, MAX_VIDEO_FRAMES, f"{name}, 0.1 s apart")
+        return min(tenths, most), f"{min(tenths, most)} sampled (one every 0.1 s of {duration:g} s, at most {most})"
+    return math.ceil(duration), f"{math.ceil(duration)} sampled (one a second of {duration:g} s)"
+
+
+def minicpm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+            config: dict[str, Any]) -> VideoTokens:
+    """MiniCPMV4_6VideoProcessor (MiniCPM-V 4.6): frames sampled a second apart; each frame a view and, when
+    larger than scale_resolution², slices, as its images are (``slicing``, with the video processor's own
+    settings); per frame the processor writes the view's tokens between the start and end of image, and each
+    slice's between the start and end of slice, a newline (text) between rows of slices."""
+    kept, how = _minicpm_sampled(name, pre, video)
+    unit = slicing.slices(enc.patch_size, pre, config, video.width, video.height)
+    slices = unit.crops - 1
+    per = (unit.tokens or 0) + 2 + 2 * slices
+    rule = (f"{how}: {kept} frames, each {unit.rule} + start and end of image"
+            + (f" and of each of the {slices} slices" if slices else "") + f"; {kept} × {per} = {kept * per:,}")
+    return VideoTokens(video, kept, kept * per, rule, name, unit, kept)

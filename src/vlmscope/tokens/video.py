@@ -112,7 +112,10 @@ _READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_
          "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
                                            "merge_size", "max_duration"}),
          "InternVLVideoProcessor": _SAMPLING | {"initial_shift"},
-         "SmolVLMVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_image_size"})}
+         "SmolVLMVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_image_size"}),
+         "MiniCPMV4_6VideoProcessor": frozenset({"do_sample_frames", "max_num_frames", "stack_frames", "patch_size",
+                                                 "max_slice_nums", "scale_resolution", "slice_mode",
+                                                 "downsample_mode"})}
 _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, Any]], VideoTokens]] = {
     "Qwen2VLVideoProcessor": frames.qwen2,
     "Qwen3VLVideoProcessor": frames.qwen3,
@@ -122,4 +125,5 @@ _RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, A
     "Gemma4VideoProcessor": framewise.gemma4,
     "InternVLVideoProcessor": framewise.internvl,
     "SmolVLMVideoProcessor": framewise.smolvlm,
+    "MiniCPMV4_6VideoProcessor": framewise.minicpm,
 }
