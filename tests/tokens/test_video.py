@@ -356,3 +356,28 @@ def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: ty
     with pytest.raises(error, match=match) as info:
         _clip(GLM, parse_video("60s@30:640x360"), **settings)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("ref", "own", "settings", "error", "match"), [
+    ("internvl", {}, {"do_sample_frames": True, "num_frames": 4, "initial_shift": "middle"}, ConfigError,
+     "cannot be read"),
+    ("internvl", {}, {"do_sample_frames": True, "num_frames": 10**9}, RequestError, "samples 1000000000 frames"),
+    ("smolvlm", {"video_sampling": {"fps": 1e12, "max_frames": 10**12}}, {"do_sample_frames": True}, LimitError,
+     "video frames sampled"),
+    ("smolvlm", {"video_sampling": None}, {}, ConfigError, "TypeError"),
+    ("minicpm", {}, {"max_num_frames": "many"}, ConfigError, "ValueError")])
+def test_hostile_settings_of_the_per_frame_processors(ref: str, own: dict[str, Any], settings: dict[str, Any],
+                                                       error: type, match: str, tmp_path: Path) -> None:
+    """InternVL's, SmolVLM's and MiniCPM-V's settings, from their files or --processor: a shift of the wrong type,
+    more frames than the clip, a sampling rate that would list 10¹⁴ indices, a video_sampling that is not a
+    table, a frame cap of the wrong type: one line each."""
+    if ref == "minicpm":
+        folder = MINICPM
+    else:
+        config, name, file_settings, _, _ = FRAMEWISE[ref]
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        (tmp_path / name).write_text(json.dumps({**file_settings, **own}))
+        folder = str(tmp_path)
+    with pytest.raises(error, match=match) as info:
+        _clip(folder, parse_video("600s@30:640x360"), **settings)
+    assert "\n" not in str(info.value)
