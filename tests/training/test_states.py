@@ -20,7 +20,8 @@ SHAPES = [(4096, 4096), (4096,), (10, 300)]  # 16,777,216 + 4,096 + 3,000 elemen
     # states below that, and the two 256-entry quantization maps once
     ("adamw-8bit", 2, (2 * 16_777_216 + 2 * 4 * 8_192) + (2 * 4_096 + 2 * 4 * 2) + 2 * 4 * 3_000 + 2 * 256 * 4),
     ("sgd", 2, 2 * (16_777_216 + 4_096 + 3_000)),  # one momentum buffer
-    ("adafactor", 2, 4 * (4_096 + 4_096) + 4 * 4_096 + 4 * (10 + 300)),  # fp32 row and column moments
+    ("adafactor", 2, 4 * (4_096 + 4_096) + 4 * 4_096 + 4 * (10 + 300) + 3 * 4),  # fp32 row and column moments,
+    # and an fp32 RMS per tensor
 ])
 def test_optimizer_states_by_hand(optimizer: str, b: int, expected: int) -> None:
     assert optimizer_bytes(SHAPES, optimizer, b) == expected

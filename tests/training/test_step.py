@@ -63,7 +63,8 @@ def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> tuple[step
 
 @pytest.mark.parametrize(("recipe", "checkpointing"), [
     (TrainRecipe(), False), (TrainRecipe(), True), (TrainRecipe(optimizer="sgd"), False),
-    (TrainRecipe(optimizer="adamw-fused"), False), (TrainRecipe(freeze=("vision", "connector")), False),
+    (TrainRecipe(optimizer="adamw-fused"), False), (TrainRecipe(optimizer="adafactor"), False),
+    (TrainRecipe(freeze=("vision", "connector")), False),
     (TrainRecipe(method="lora", lora_rank=4), False), (TrainRecipe(method="lora", lora_rank=4), True),
     (TrainRecipe(method="qlora", lora_rank=4), False), (TrainRecipe(method="qlora", lora_rank=4), True),
 ])
@@ -84,6 +85,18 @@ def test_traced_states_are_the_optimizers_own(folder: Path) -> None:
     on_meta, _ = _steps(folder, recipe, False)
     assert on_meta.states == optimizer_bytes(shapes, "adamw", 2) + 4 * len(shapes)
     assert on_meta.grads == 2 * sum(torch.Size(s).numel() for s in shapes)
+
+
+def test_adafactor_step_is_traced_with_its_own_states(folder: Path) -> None:
+    """transformers' Adafactor, as its Trainer builds it, runs in the trace: the states it makes are those
+    ``optimizer_bytes`` works out, and its step's temporaries (fp32 copies of a bf16 weight and its gradient,
+    the update and its square) are above nothing: at least the largest weight's fp32 copy."""
+    reading = _read(resolve(str(folder)), False)
+    shapes = [tuple(p.shape) for n, p in reading.index.model.named_parameters()
+              if not n.startswith(("model.vision_tower", "model.multi_modal_projector"))]  # no images: no grads
+    on_meta, _ = _steps(folder, TrainRecipe(optimizer="adafactor", freeze=("vision", "connector")), False)
+    assert on_meta.states == optimizer_bytes(shapes, "adafactor", 2)
+    assert on_meta.step_temporaries >= 4 * max(torch.Size(s).numel() for s in shapes)
 
 
 def _forward_backward(reading: Any, anatomy: Any) -> tuple[int, int]:

@@ -17,7 +17,7 @@ Optimizer states per trained tensor of n elements at b bytes each:
 - ``sgd`` with momentum: one momentum buffer like the gradient: n·b.
 - ``adafactor`` (transformers' Adafactor, no first moment): a tensor of two or more dimensions keeps the
   row and column second moments (all but the last dimension, and all but the second-to-last), a vector a full
-  one; in fp32 (its step casts bf16 gradients to fp32 first).
+  one; in fp32 (its step casts bf16 gradients to fp32 first); and its RMS, a one-element fp32 tensor.
 
 Sharding over N GPUs:
 - ZeRO-1/2 follow DeepSpeed's own estimator for both stages (``estimate_zero2_model_states_mem_needs``,
@@ -61,8 +61,9 @@ def optimizer_bytes(shapes: list[tuple[int, ...]], optimizer: str, b: int) -> in
             total += 2 * n + 8 * -(-n // EIGHT_BIT_BLOCK) if n >= EIGHT_BIT_MIN else 8 * n
         elif optimizer == Optimizer.sgd:
             total += n * b
-        else:  # adafactor
+        else:  # adafactor: its moments, and state["RMS"]
             total += 4 * (math.prod(shape[:-1]) + math.prod(shape[:-2]) * shape[-1]) if len(shape) >= 2 else 4 * n
+            total += 4
     if optimizer == Optimizer.adamw_8bit and any(math.prod(s) >= EIGHT_BIT_MIN for s in shapes):
         total += EIGHT_BIT_MAPS
     return total
