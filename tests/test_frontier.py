@@ -180,6 +180,39 @@ def test_gemma4_tokens_match_the_processor(size: tuple[int, int]) -> None:
     assert _per_image(str(folder), size) == (h // patch) * (w // patch) // (k * k)
 
 
+@pytest.mark.parametrize("size", [(1024, 768), (3000, 200)])
+def test_gemma4_tower_runs_over_the_processors_padding(size: tuple[int, int]) -> None:
+    """Gemma 4's processor pads every image's patches to max_soft_tokens × k² (2,520 here) at position (-1, -1),
+    and its tower runs over all of them, stripping the padding after the pool: the vision FLOPs are its own
+    forward over the processor's own padded output, plus the connector over the valid soft tokens alone."""
+    from PIL import Image
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
+
+    from vlmscope.anatomy import read
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+    from vlmscope.skeleton import build
+
+    folder = FRONTIER / "google__gemma-4-E2B-it"
+    pre = json.loads((folder / "processor_config.json").read_text())["image_processor"]
+    real = Gemma4ImageProcessorPil(**{k: v for k, v in pre.items() if k != "image_processor_type"})(
+        Image.new("RGB", size), return_tensors="pt")
+    positions = real["image_position_ids"]
+    valid = int((positions[0, :, 0] >= 0).sum())
+    assert positions.shape[1] == pre["max_soft_tokens"] * pre["pooling_kernel_size"] ** 2 > valid
+    model = read(build(resolve(str(folder)))).model.model
+    with torch.device("meta"):
+        pixels = torch.randn(*real["pixel_values"].shape, dtype=torch.bfloat16)
+        tokens = torch.randn(1, valid // pre["pooling_kernel_size"] ** 2, model.config.vision_config.hidden_size)
+    with MetaPromotion(), unpadded(), FlopCounterMode(display=False) as tower:
+        model.vision_tower(pixel_values=pixels, pixel_position_ids=positions)
+    with FlopCounterMode(display=False) as connector:
+        model.embed_vision(inputs_embeds=tokens)
+    _, sheet = vlmscope.cost(str(folder), CostRequest(image_size=size), use_cache=True)
+    assert sheet.flops.vision == tower.get_total_flops() + connector.get_total_flops()
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_mllama_tiles_match_the_processor(size: tuple[int, int]) -> None:
     """MllamaImageProcessor: the canvas get_optimal_tiled_canvas picks; the tower runs over max_image_tiles

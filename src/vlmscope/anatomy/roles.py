@@ -255,6 +255,10 @@ def _leftover_roles(index: ModuleIndex, anchors: _Anchors, vision: _Vision,
                           getattr(anchors.embeddings_module, "embedding_dim", None)) if w}
     image_towers = (*towers, *((vision.root,) if vision.root else ()))
     others = towers_mod.other_inputs(index, tuple(p for p in leftovers if p not in towers), image_towers, widths)
+    encoded = {w for p in others if towers_mod.is_other_encoder(index, p) and (w := _output_width(index.modules[p]))}
+    image = _output_width(index.modules[vision.patch]) if vision.patch else None
+    others += tuple(p for p in leftovers if p not in towers and p not in others
+                    and towers_mod.projects_other_encoder(index, p, encoded, image))
     return (*tail, *(p for p in leftovers if p not in towers and p not in others)), towers, others
 
 

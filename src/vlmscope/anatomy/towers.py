@@ -35,6 +35,16 @@ def other_modality_input(index: ModuleIndex, path: str, widths: set[int]) -> boo
     return not inputs & widths
 
 
+def projects_other_encoder(index: ModuleIndex, path: str, encoder_widths: set[int], image_width: int | None) -> bool:
+    """A projection of another modality's encoder into the language model (Gemma 3n's and 4's ``embed_audio``):
+    every Linear in it takes such an encoder's output width, and none the image features' (nor k² times it,
+    as after a k × k pixel shuffle), so it cannot be reading the images."""
+    module = index.modules.get(path)
+    inputs = {m.in_features for m in module.modules() if isinstance(m, nn.Linear)} if module is not None else set()
+    image = {image_width * k * k for k in range(1, 5)} if image_width else set()
+    return bool(inputs) and inputs <= encoder_widths and not inputs & image
+
+
 def is_tower(index: ModuleIndex, path: str) -> bool:
     """A further image encoder (e.g. a video or high-resolution tower): a patchifying convolution over image
     channels and a block stack of its own."""

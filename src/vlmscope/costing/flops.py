@@ -71,7 +71,7 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         frame = img.frame or (v.image_size or 0, v.image_size or 0)  # frames of their own size, or the native square
         total, methods = 0, list[str]()
         for count, height, width in img.views or ((img.crops, *frame),):  # views of different sizes each apart
-            counted, how = tower_flops(index, roles, (height, width), v.patch_size)
+            counted, how = tower_flops(index, roles, (height, width), v.patch_size, img.padded)
             if counted is None:  # a tower whose forward cannot run on meta tensors, even block by block
                 return None, [f"vision: {how}"]
             tower, out = counted
@@ -79,6 +79,8 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
             patches = (height // v.patch_size) * (width // v.patch_size)
             if out is not None and out.dim() == 3 and out.shape[1] < patches:  # merged inside the tower
                 patches = out.shape[1]
+            if img.padded and img.tokens is not None:  # the tower strips the padding: the connector reads the rest
+                patches = min(patches, img.tokens)
             connector, how_c = map_connector_flops(index, roles, out, crops) if out is not None and out.dim() == 4 \
                 else (None, "")
             if connector is None:  # a sequence, or a map the connector does not take: its modules over the tokens

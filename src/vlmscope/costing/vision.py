@@ -30,24 +30,25 @@ def vision_module(module: nn.Module) -> nn.Module:
     return module
 
 
-def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
-                patch: int) -> tuple[tuple[int, torch.Tensor | None] | None, str]:
+def tower_flops(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int,
+                padded: int = 0) -> tuple[tuple[int, torch.Tensor | None] | None, str]:
     """((FLOPs, output), method) of one vision-encoder pass over a (height, width) frame: the whole tower's
     forward, else patch embedding plus one forward per block (for towers with data-dependent code, e.g.
     ``.item()``). Output: the (meta) tensor the forward returned, its ``last_hidden_state``: a sequence
     (fewer states than patches where the tower merges inside, as MiniCPM-V's does) or a feature map
-    (Florence-2's DaViT); None where unknown."""
-    return first_that_runs(("forward", lambda: _tower_forward(index, roles, frame, patch)),
+    (Florence-2's DaViT); None where unknown. ``padded``: the patches the processor pads a pass to (Gemma 4)."""
+    return first_that_runs(("forward", lambda: _tower_forward(index, roles, frame, patch, padded)),
                            ("forward per block", lambda: (_tower_per_block(index, roles, frame, patch), None)))
 
 
 def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: int,
-                 dtype: torch.dtype) -> dict[str, Any]:
+                 dtype: torch.dtype, padded: int = 0) -> dict[str, Any]:
     """The keyword inputs of one forward of a tower over ``frames`` frames of (height, width): the pixels as
     it takes them and what else its forward needs, read off its signature: Idefics2's patch mask, Pixtral's
     image sizes, Mllama's tiles (padded to ``max_num_tiles``) with their aspect ratio, and for towers fed
     flattened patches, each frame's patch grid (SigLIP2's spatial shapes, Gemma 4's patch positions,
-    MiniCPM-V's target sizes). Index tensors stay on the CPU: the forward reads them as numbers."""
+    MiniCPM-V's target sizes; Gemma 4's padding to ``padded`` patches at (-1, -1), as its processor pads). Index
+    tensors stay on the CPU: the forward reads them as numbers."""
     height, width = frame
     rows, cols = height // patch, width // patch
     pixels = torch.randn(frames, 3, height, width, dtype=dtype)
@@ -68,6 +69,9 @@ def tower_inputs(tower: nn.Module, frames: int, frame: tuple[int, int], patch: i
     if takes(tower, "pixel_position_ids"):  # (x, y) of every patch
         ys, xs = torch.meshgrid(torch.arange(rows, device="cpu"), torch.arange(cols, device="cpu"), indexing="ij")
         where = torch.stack([xs, ys], dim=-1).reshape(1, rows * cols, 2).repeat(frames, 1, 1)
+        if padded > rows * cols:
+            where = torch.cat([where, torch.full((frames, padded - rows * cols, 2), -1, device="cpu")], dim=1)
+            patches = torch.randn(frames, padded, 3 * patch * patch, dtype=dtype)
         return {"pixel_values": patches, "pixel_position_ids": where}
     if takes(tower, "target_sizes"):  # every frame's patches in one row, as MiniCPM-V's processor packs them
         row = torch.randn(1, 3, patch, frames * rows * cols * patch, dtype=dtype)
@@ -93,21 +97,21 @@ def _on_cpu(kwargs: dict[str, Any]) -> bool:
 
 
 def tower_call(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int], patch: int,
-               dtype: torch.dtype | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
+               dtype: torch.dtype | None = None, padded: int = 0) -> tuple[nn.Module, dict[str, Any], bool]:
     """The encoder, its keyword inputs over ``frames`` frames of (height, width) (meta tensors, index
     tensors on the CPU), and whether its forward runs wholly on meta tensors (False: it reads index tensors
     as numbers, so new tensors must stay on the CPU, joined to meta where mixed)."""
     tower = vision_module(index.modules[roles.vision or ""])
     with torch.device("meta"):
-        kwargs = tower_inputs(tower, frames, frame, patch, dtype or dtype_of(tower))
+        kwargs = tower_inputs(tower, frames, frame, patch, dtype or dtype_of(tower), padded)
     if takes(tower, "use_vit_merger"):  # MiniCPM-V: its "4x" mode (MiniCPM-OCR's default) skips the inner merger
         kwargs["use_vit_merger"] = getattr(index.model.config, "downsample_mode", None) != "4x"
     return tower, kwargs, not _on_cpu(kwargs)
 
 
-def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int],
-                   patch: int) -> tuple[int, torch.Tensor | None]:
-    tower, kwargs, on_meta = tower_call(index, roles, 1, frame, patch)
+def _tower_forward(index: ModuleIndex, roles: Roles, frame: tuple[int, int], patch: int,
+                   padded: int) -> tuple[int, torch.Tensor | None]:
+    tower, kwargs, on_meta = tower_call(index, roles, 1, frame, patch, padded=padded)
     out: list[Any] = []
     if on_meta:
         flops = count_stacked(lambda: out.append(tower(**kwargs)), index, roles.vision_stack)

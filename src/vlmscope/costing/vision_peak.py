@@ -56,7 +56,7 @@ def vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Cos
     frame = img.frame or (v.image_size or 0, v.image_size or 0)
 
     def group(count: int, size: tuple[int, int]) -> Peak:  # frames of one size, ``count`` of them per image
-        return _scaled(lambda k: _fixed(index, roles, anatomy, count * k, size, v.patch_size or 1), n)
+        return _scaled(lambda k: _fixed(index, roles, anatomy, count * k, size, v.patch_size or 1, img.padded), n)
 
     groups = [group(count, (h, w)) for count, h, w in img.views or ((img.crops, *frame),)]
     untraced = next((g for g in groups if g[0] is None), None)
@@ -97,9 +97,10 @@ def _scaled(trace: Callable[[int], Peak], n: int) -> Peak:
 
 
 def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, frame: tuple[int, int],
-           patch: int) -> Peak:
-    """An encoder of fixed-size frames over ``frames`` of them at once, then the connector."""
-    tower, kwargs, on_meta = fixed_tower_call(index, roles, frames, frame, patch)
+           patch: int, padded: int = 0) -> Peak:
+    """An encoder of fixed-size frames over ``frames`` of them at once (each padded to ``padded`` patches where
+    the processor pads them), then the connector."""
+    tower, kwargs, on_meta = fixed_tower_call(index, roles, frames, frame, patch, padded)
     said = f"{frames} frame(s) of {frame[0]}×{frame[1]} at once"
 
     def whole() -> Any:
@@ -135,9 +136,9 @@ def _packed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, grids: list[tupl
 
 
 def fixed_tower_call(index: ModuleIndex, roles: Roles, frames: int, frame: tuple[int, int],
-                     patch: int) -> tuple[nn.Module, dict[str, Any], bool]:
+                     patch: int, padded: int = 0) -> tuple[nn.Module, dict[str, Any], bool]:
     """``tower_call`` in bf16, asking for every layer's hidden state where the model reads chosen layers."""
-    tower, kwargs, on_meta = tower_call(index, roles, frames, frame, patch, torch.bfloat16)
+    tower, kwargs, on_meta = tower_call(index, roles, frames, frame, patch, torch.bfloat16, padded)
     if takes(tower, "output_hidden_states") and _reads_layers(index.model):
         kwargs["output_hidden_states"] = True
     return tower, kwargs, on_meta

@@ -85,6 +85,7 @@ class ImageTokens:
     states: int = 0  # image states a cross-attention language model reads (Mllama), apart from the tokens
     views: tuple[tuple[int, int, int], ...] = ()  # (count, height, width) of frames of different sizes, where
     # the encoder runs over each at its own size (MiniCPM-V's view + slices); () = ``crops`` × ``frame``
+    padded: int = 0  # patches the processor pads each pass to, which the encoder runs over (Gemma 4); 0 = none
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,8 @@ def soft_token_budget(patch: int, pre: dict[str, Any], width: int, height: int) 
     """Gemma 4: the image is resized, keeping its aspect ratio, to the largest size within a budget of
     ``max_soft_tokens`` × k² patches whose sides are whole multiples of k × patch; every k × k patches are
     pooled into one soft token. As Gemma4Processor._get_num_multimodal_tokens counts it (with
-    ``get_aspect_ratio_preserving_size``); the begin/end-of-image tokens around them are not counted."""
+    ``get_aspect_ratio_preserving_size``); the begin/end-of-image tokens around them are not counted. The
+    processor pads the patches to the budget, and the encoder runs over them all (``padded``)."""
     from transformers.models.gemma4.image_processing_pil_gemma4 import get_aspect_ratio_preserving_size
 
     patch = int(pre.get("patch_size") or patch)
@@ -278,8 +279,9 @@ def soft_token_budget(patch: int, pre: dict[str, Any], width: int, height: int) 
                                             max_patches=budget * k * k, pooling_kernel_size=k)
     rows, cols = h // patch, w // patch
     n = rows * cols // (k * k)
-    return ImageTokens(n, 1, f"resized within {budget} × {k}² patches to {w}×{h}: {cols}×{rows} patches → "
-                             f"{k}×{k} pool = {n}", grid=(rows, cols), frame=(h, w))
+    return ImageTokens(n, 1, f"resized within {budget} × {k}² patches to {w}×{h}: {cols}×{rows} patches (padded to "
+                             f"{budget * k * k} for the encoder) → {k}×{k} pool = {n}", grid=(rows, cols),
+                       frame=(h, w), padded=budget * k * k)
 
 
 def _canvas(height: int, width: int, tiles: int, tile: int) -> tuple[int, int]:

@@ -228,7 +228,7 @@ class _Trace:
             return features
         side = anatomy.vision.image_size or 0
         tower, kwargs, on_meta = fixed_tower_call(index, roles, frames * img.crops, img.frame or (side, side),
-                                                  anatomy.vision.patch_size or 1)
+                                                  anatomy.vision.patch_size or 1, img.padded)
         with torch.device("meta" if on_meta else "cpu"), MetaPromotion(), unpadded():
             hidden = connected(index, roles, anatomy, _widest(tower(**kwargs), width), kwargs)
         needed = batch * (img.states * self.shape.images if img.states else self.per_sample)
