@@ -77,8 +77,9 @@ NEXT_VIDEO_CONFIG = {
     "image_token_index": 990, "video_token_index": 991}
 
 
-# InternVL (InternVL3-hf's video settings: 448² frames) and SmolVLM2 (its preprocessor_config.json: 512² frames
-# and video_sampling, whose max_frames and fps the constructor takes), each on small configs: every frame, and
+# InternVL (448² frames, as the InternVL3 -hf checkpoints set) and SmolVLM2 (512² frames and a video_sampling
+# table, whose max_frames and fps its constructor takes), each on small configs with settings of the shape their
+# model files carry (written here, not byte copies: none was at hand to check against): every frame, and
 # the processor's own sampler (InternVL: a count or a rate from half a step in; SmolVLM: a rate under a cap,
 # a second off each end of a long clip, repeated indices dropped)
 INTERNVL_CONFIG = {
