@@ -109,12 +109,20 @@ def internvl(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
         if not kept:
             raise RequestError("processor", f"initial_shift={shift}", f"a shift under the clip's {video.frames} frames")
     size = dict(pre.get("size") or {})
-    h, w = int(size["height"]), int(size["width"])
+    return _one_tile(name, video, kept, how, (int(size["height"]), int(size["width"])), enc, config,
+                     ("start and end of image", 2), "frame labels ('FrameN: ', as text)")
+
+
+def _one_tile(name: str, video: VideoSpec, kept: int, how: str, frame: tuple[int, int], enc: Encoded,
+              config: dict[str, Any], marks: tuple[str, int], text: str) -> VideoTokens:
+    """``kept`` frames, each resized to ``frame`` (height, width) and encoded as one tile: the tile's tokens
+    and the processor's image marks per frame, and one ``text`` string per frame (InternVL, SmolVLM)."""
     per, crop = per_crop(enc, config)
-    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
-    rule = (f"{how}: {kept} frames, each resized to {w}×{h}, one tile of {crop} + start and end of image; "
-            f"{kept} × {per + 2} = {kept * (per + 2)}, and {kept} frame labels ('FrameN: ', as text)")
-    return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept)
+    (h, w), (said, n) = frame, marks
+    rule = (f"{how}: {kept} frames, each resized to {w}×{h}, one tile of {crop} + {said}; {kept} × {per + n} = "
+            f"{kept * (per + n)}, and {kept} {text}")
+    return VideoTokens(video, kept, kept * (per + n), rule, name, ImageTokens(per, 1, "one frame", frame=frame), kept,
+                       timestamps=kept)
 
 
 def _smolvlm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
@@ -154,11 +162,8 @@ def smolvlm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     kept, how = (_smolvlm_sampled(name, pre, video) if pre.get("do_sample_frames")
                  else (video.frames, "every frame (do_sample_frames off)"))
     side = int(pre["max_image_size"]["longest_edge"])
-    per, crop = per_crop(enc, config)
-    unit = ImageTokens(per, 1, "one frame", frame=(side, side))
-    rule = (f"{how}: {kept} frames, each resized to {side}×{side}: {crop} + 3 image marks; {kept} × {per + 3} = "
-            f"{kept * (per + 3)}, and {kept} timestamps ('Frame from mm:ss:', as text)")
-    return VideoTokens(video, kept, kept * (per + 3), rule, name, unit, kept, timestamps=kept)
+    return _one_tile(name, video, kept, how, (side, side), enc, config, ("fake, global and fake image marks", 3),
+                     "timestamps ('Frame from mm:ss:', as text)")
 
 
 def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
