@@ -74,7 +74,10 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
               f"{'vision: ' + trace.vision_said}")
     untraced = (f"the {recipe.optimizer} step is not traced (it does not run on meta tensors): its states are "
                 "counted, its temporaries are not") if recipe.optimizer in step.UNTRACED_STEPS else ""
-    warned = tuple(w for w in (trace.vision_warning, untraced) if w)
+    autocast = ("--precision mixed: the step is traced with bf16 activations; autocast's bf16 copies of the fp32 "
+                "weights (cached through the forward, kept for the backward) and the ops it runs in fp32 are not "
+                "modelled") if recipe.precision == Precision.mixed else ""
+    warned = tuple(w for w in (trace.vision_warning, untraced, autocast) if w)
     trainable = lora.trainable(reading.index, reading.roles, recipe)
     return TrainSheet(recipe, shape, trace.per_sample, trainable, held, memory, usable, fits, most_batch, most_seq,
                       peaks.flops * recipe.gpus, method, warned, change)
