@@ -366,12 +366,13 @@ def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: ty
     ("smolvlm", {"video_sampling": {"fps": 1e12, "max_frames": 10**12}}, {"do_sample_frames": True}, LimitError,
      "video frames sampled"),
     ("smolvlm", {"video_sampling": None}, {}, ConfigError, "TypeError"),
-    ("minicpm", {}, {"max_num_frames": "many"}, ConfigError, "ValueError")])
+    ("minicpm", {}, {"max_num_frames": "many"}, ConfigError, "ValueError"),
+    ("minicpm", {}, {"max_num_frames": 0}, RequestError, "at least 1 frame")])
 def test_hostile_settings_of_the_per_frame_processors(ref: str, own: dict[str, Any], settings: dict[str, Any],
                                                        error: type, match: str, tmp_path: Path) -> None:
     """InternVL's, SmolVLM's and MiniCPM-V's settings, from their files or --processor: a shift of the wrong type,
     more frames than the clip, a sampling rate that would list 10¹⁴ indices, a video_sampling that is not a
-    table, a frame cap of the wrong type: one line each."""
+    table, a frame cap of the wrong type or of none: one line each."""
     if ref == "minicpm":
         folder = MINICPM
     else:

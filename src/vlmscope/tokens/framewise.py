@@ -1,8 +1,8 @@
 """How the video processors that make each kept frame an image of its own (no temporal patches) turn a clip
-into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL, SmolVLM and MiniCPM-V. One function per
-processor: its sampling (transformers' default sampler, or the processor's own), the size its frames reach the
-encoder at, and the tokens and text its model's processor writes per frame; the tests compare each with the
-real processor on synthetic frames."""
+into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL, SmolVLM and MiniCPM-V. One
+function per processor: its sampling (transformers' default sampler, or the processor's own), the size its
+frames reach the encoder at, and the tokens and text its model's processor writes per frame; the tests
+compare each with the real processor on synthetic frames."""
 
 from __future__ import annotations
 
@@ -177,11 +177,11 @@ def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
         raise RequestError("processor", f"stack_frames={pre['stack_frames']}", f"stack_frames=1: {name}'s stacked "
                                                                                  "sub-frames are not modelled yet")
     most, duration = int(pre["max_num_frames"]), video.frames / (video.fps or 1)
-    if duration > most:
-        tenths = int(duration / 0.1)
-        if tenths > MAX_VIDEO_FRAMES:
-            raise LimitError("request", "video frames sampled", tenths, MAX_VIDEO_FRAMES, f"{name}, 0.1 s apart")
-        return min(tenths, most), f"{min(tenths, most)} sampled (one every 0.1 s of {duration:g} s, at most {most})"
+    if most < 1:
+        raise RequestError("processor", f"max_num_frames={most}", "at least 1 frame")
+    if duration > most:  # the count alone: no frame index is listed, however long the clip
+        kept = min(int(duration / 0.1), most)
+        return kept, f"{kept} sampled (one every 0.1 s of {duration:g} s, at most {most})"
     return math.ceil(duration), f"{math.ceil(duration)} sampled (one a second of {duration:g} s)"
 
 
