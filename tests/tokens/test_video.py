@@ -248,23 +248,16 @@ def test_qwen_vl_utils_recipe_equals_the_loader_itself(reference: dict[str, Any]
     assert len(said) == (default.tokens != clip.tokens) and all("--video-recipe qwen-vl-utils" in n for n in said)
 
 
-@pytest.mark.parametrize("spec", ONEVISION, ids=str)
-def test_onevision_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
-    """LLaVA-OneVision: every frame at 384², 27×27 patches pooled 2×2 to 14×14, and one newline per video."""
-    (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
+@pytest.mark.parametrize(("ref", "spec"), [*(("onevision", s) for s in ONEVISION),
+                                           *(("next-video", s) for s in NEXT_VIDEO)], ids=str)
+def test_llava_video_tokens_equal_their_processors(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                                   tmp_path: Path) -> None:
+    """LLaVA-OneVision: every frame at 384², 27×27 patches pooled 2×2 to 14×14, and one newline per video.
+    LLaVA-NeXT-Video: every frame center-cropped to 224², 16×16 patches pooled 2×2 to 64 tokens a frame."""
+    config = ONEVISION_CONFIG if ref == "onevision" else NEXT_VIDEO_CONFIG
+    (tmp_path / "config.json").write_text(json.dumps(config))
     clip = _clip(str(tmp_path), spec)
-    real = reference["cases"][_key("onevision", spec)]
-    _same(clip, real)
-    assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
-
-
-@pytest.mark.parametrize("spec", NEXT_VIDEO, ids=str)
-def test_llava_next_video_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec,
-                                                     tmp_path: Path) -> None:
-    """LLaVA-NeXT-Video: every frame center-cropped to 224², 16×16 patches pooled 2×2 to 64 tokens a frame."""
-    (tmp_path / "config.json").write_text(json.dumps(NEXT_VIDEO_CONFIG))
-    clip = _clip(str(tmp_path), spec)
-    real = reference["cases"][_key("next-video", spec)]
+    real = reference["cases"][_key(ref, spec)]
     _same(clip, real)
     assert clip.units == real["frames"] == spec.frames and list(clip.unit.frame) == real["frame"]
 
