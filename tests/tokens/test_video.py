@@ -168,7 +168,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
                     "VLMSCOPE_TORCHVISION to a folder holding it")
     cases = _cases()
-    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._RULES)}
+    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._MODELLED)}
     root = tmp_path_factory.getbasetemp()  # a worker's own folder under the session's, or the session's
     shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "video-reference.json"
     with FileLock(f"{shared}.lock"):
@@ -288,7 +288,7 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
     and each modelled processor's defaults and keywords as its class has them."""
     known, real = rules._video(), reference["tables"]
     assert known["model_types"] == real["model_types"]
-    assert set(known["processors"]) == set(real["classes"]) == set(rules._RULES)
+    assert set(known["processors"]) == set(real["classes"]) == set(rules._MODELLED)
     for name, defaults in known["processors"].items():
         assert defaults["accepted"] == real["classes"][name]["accepted"]
         for key, value in defaults.items():

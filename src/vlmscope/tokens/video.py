@@ -40,7 +40,7 @@ def modelled_settings(name: str | None) -> frozenset[str]:
     """The settings of video processor ``name`` that its token rule reads (and a request may change): those
     it takes (knowledge/processing.json, from transformers) that change frames, sizes or tokens."""
     known = _video()["processors"].get(name or "", {})
-    return frozenset(known.get("accepted", ())) & _READ.get(name or "", frozenset())
+    return frozenset(known.get("accepted", ())) & (_MODELLED[name][1] if name in _MODELLED else frozenset())
 
 
 def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
@@ -53,10 +53,10 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
         raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
                                                 f"none (transformers has no video processor for model_type "
                                                 f"{source.config.get('model_type')!r})")
-    rule = _RULES.get(name)
+    rule, read = _MODELLED.get(name, (None, frozenset()))
     if rule is None:
         raise RequestError("video", str(video), f"a model whose video processor vlmscope models "
-                                                f"({', '.join(sorted(_RULES))}): {source.model_id}'s {name} is "
+                                                f"({', '.join(sorted(_MODELLED))}): {source.model_id}'s {name} is "
                                                 "not modelled yet")
     own, defaults = settings(source), _video()["processors"][name]
     try:
@@ -70,7 +70,7 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                           f"read ({type(exc).__name__}: {str(exc)[:80]}); fix them, or pass --processor "
                           "KEY=VALUE over them") from exc
     budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
-    assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(_READ[name])
+    assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read)
                     if k in defaults and k not in own and not (k == "size" and budget))
     return _bounded(source, video, replace(found, assumed=assumed))
 
@@ -98,32 +98,27 @@ def _video() -> dict[str, Any]:
     return processors.defaults("video")
 
 
+Rule = Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, Any]], VideoTokens]
 _SAMPLING = frozenset({"do_sample_frames", "fps", "num_frames", "size"})
-_READ = {"Qwen2VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size",
-                                               "temporal_patch_size", "merge_size", "cap_pixels_per_frame",
-                                               "max_video_tokens"},
-         "Qwen3VLVideoProcessor": _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size",
-                                               "merge_size", "cap_pixels_per_frame", "max_video_tokens"},
-         "LlavaOnevisionVideoProcessor": _SAMPLING,
-         "LlavaNextVideoVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "crop_size",
-                                                    "do_center_crop"}),  # the crop sets the frame, not size
-         "Gemma4VideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
-                                            "pooling_kernel_size", "patch_size"}),
-         "Glm4vVideoProcessor": frozenset({"do_sample_frames", "fps", "size", "patch_size", "temporal_patch_size",
-                                           "merge_size", "max_duration"}),
-         "InternVLVideoProcessor": _SAMPLING | {"initial_shift"},
-         "SmolVLMVideoProcessor": frozenset({"do_sample_frames", "fps", "num_frames", "max_image_size"}),
-         "MiniCPMV4_6VideoProcessor": frozenset({"do_sample_frames", "max_num_frames", "stack_frames", "patch_size",
-                                                 "max_slice_nums", "scale_resolution", "slice_mode",
-                                                 "downsample_mode"})}
-_RULES: dict[str, Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, Any]], VideoTokens]] = {
-    "Qwen2VLVideoProcessor": frames.qwen2,
-    "Qwen3VLVideoProcessor": frames.qwen3,
-    "Glm4vVideoProcessor": frames.glm4v,
-    "LlavaOnevisionVideoProcessor": framewise.onevision,
-    "LlavaNextVideoVideoProcessor": framewise.next_video,
-    "Gemma4VideoProcessor": framewise.gemma4,
-    "InternVLVideoProcessor": framewise.internvl,
-    "SmolVLMVideoProcessor": framewise.smolvlm,
-    "MiniCPMV4_6VideoProcessor": framewise.minicpm,
+# Each modelled video processor: its rule, and the settings the rule reads (of those the class takes)
+_MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
+    "Qwen2VLVideoProcessor": (frames.qwen2, _SAMPLING | {"min_frames", "max_frames", "min_pixels", "max_pixels",
+                                                         "patch_size", "temporal_patch_size", "merge_size",
+                                                         "cap_pixels_per_frame", "max_video_tokens"}),
+    "Qwen3VLVideoProcessor": (frames.qwen3, _SAMPLING | {"min_frames", "max_frames", "patch_size",
+                                                         "temporal_patch_size", "merge_size", "cap_pixels_per_frame",
+                                                         "max_video_tokens"}),
+    "Glm4vVideoProcessor": (frames.glm4v, frozenset({"do_sample_frames", "fps", "size", "patch_size",
+                                                     "temporal_patch_size", "merge_size", "max_duration"})),
+    "LlavaOnevisionVideoProcessor": (framewise.onevision, _SAMPLING),
+    "LlavaNextVideoVideoProcessor": (framewise.next_video, frozenset({  # the crop sets the frame, not size
+        "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
+    "Gemma4VideoProcessor": (framewise.gemma4, frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
+                                                          "pooling_kernel_size", "patch_size"})),
+    "InternVLVideoProcessor": (framewise.internvl, _SAMPLING | {"initial_shift"}),
+    "SmolVLMVideoProcessor": (framewise.smolvlm, frozenset({"do_sample_frames", "fps", "num_frames",
+                                                            "max_image_size"})),
+    "MiniCPMV4_6VideoProcessor": (framewise.minicpm, frozenset({
+        "do_sample_frames", "max_num_frames", "stack_frames", "patch_size", "max_slice_nums", "scale_resolution",
+        "slice_mode", "downsample_mode"})),
 }

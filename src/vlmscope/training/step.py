@@ -242,10 +242,12 @@ def _optimizer(recipe: TrainRecipe, params: list[torch.Tensor]) -> torch.optim.O
         return torch.optim.AdamW(params, foreach=False)  # path makes the same states (its temporaries not counted)
     if recipe.optimizer == Optimizer.sgd:
         return torch.optim.SGD(params, lr=1e-3, momentum=0.9, foreach=True)
-    if recipe.optimizer == Optimizer.adafactor:  # as transformers' Trainer builds it (optim="adafactor":
-        from transformers.optimization import Adafactor  # trainer_optimizer._get_adafactor), whose step reads
+    if recipe.optimizer == Optimizer.adafactor:
+        from transformers.optimization import Adafactor
 
-        return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)  # no value: it runs on meta
+        # as transformers' Trainer builds it (optim="adafactor": trainer_optimizer._get_adafactor); so built, its
+        # step reads no tensor's value and runs on meta tensors
+        return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)
     return None  # not traced: bitsandbytes' 8-bit kernels (not in torch); its states are counted apart
     # (``states.optimizer_bytes``)
 
