@@ -8,7 +8,9 @@ For each catalog model and recipe it:
    byte for byte), with transformers' activation checkpointing where the case says so; for QLoRA, bitsandbytes'
    own nf4 layers (``Linear4bit``, the random weights quantized as they move to the device) in place of every
    Linear it packs, and peft's LoRA over them (rank 16, all-linear, the tower and connector excluded:
-   vlmscope's default), with checkpointing; a machine without bitsandbytes says it skipped;
+   vlmscope's default), with checkpointing; a machine without bitsandbytes says it skipped; the ``mixed`` cases
+   turn the weights to fp32 and run each forward under torch's own bf16 autocast (``--precision mixed``, which
+   vlmscope emulates on meta tensors with CUDA's operation lists);
 3. runs two steps (forward with labels over one image and 64 text tokens, backward, AdamW, zero_grad) and
    measures the second one's peak with ``torch.cuda.max_memory_allocated()``: the optimizer states exist by
    then, as in every step after the first, which is what vlmscope predicts;
@@ -16,7 +18,9 @@ For each catalog model and recipe it:
 
 The goal (issue 19): within ±10%, never more than 5% under. Without CUDA it says so and exits 0.
 
-    python benchmarks/gpu_check_train.py [--model NAME ...] [--case full|frozen|lora|lora-gc|qlora ...]
+    python benchmarks/gpu_check_train.py [--model NAME ...] [--case CASE ...]
+
+(cases: full, frozen, lora, lora-gc, qlora, mixed-lora, mixed-gc)
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from gpu_check import _build, _inputs
 DEFAULT_MODELS = ("llava-1.5-7b-hf", "MonoQwen2-VL-v0.1", "idefics2-8b", "paligemma_vqav2", "gemma-3-4b-it-bf16")
 CASES = {"full": ({"method": "full"}, False), "frozen": ({"freeze": ("vision", "connector")}, False),
          "lora": ({"method": "lora"}, False), "lora-gc": ({"method": "lora"}, True),
-         "qlora": ({"method": "qlora"}, True)}
+         "qlora": ({"method": "qlora"}, True), "mixed-lora": ({"method": "lora", "precision": "mixed"}, False),
+         "mixed-gc": ({"precision": "mixed"}, True)}
 
 
 def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int, device: str = "cuda") -> int:
@@ -48,9 +53,12 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     from vlmscope.training import step
 
     source = resolve(ref)
-    model = _build(source, "sdpa", device).train()
-    reading = read(model)
     recipe = TrainRecipe(**CASES[case][0])  # type: ignore[arg-type]
+    model = _build(source, "sdpa", device).train()
+    mixed = recipe.precision == "mixed"
+    if mixed:  # fp32 weights, the forward under torch's own bf16 autocast (as transformers' Trainer runs it)
+        model.float()
+    reading = read(model)
     inputs = _inputs(source, model, size, tokens, text, device)
     inputs["labels"] = inputs["input_ids"].clone()
     adapted = _qlora(reading, device) if case == "qlora" else step._adapted(reading.index, reading.roles, recipe)
@@ -61,7 +69,10 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
             if n == 1 and cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
-            model(**inputs).loss.backward()
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=mixed):
+                loss = model(**inputs).loss
+            loss.backward()
+            del loss
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         peak = torch.cuda.max_memory_allocated() if cuda else 0

@@ -9,6 +9,8 @@ on shapes alone in the other.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> tuple[step.StepPeaks, step.StepPeaks]:
+Mixed = Callable[[], AbstractContextManager[Any]] | None
+
+
+def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool,
+           runs: tuple[tuple[str, Mixed], ...] = (("meta", None), ("cpu", None))) -> list[step.StepPeaks]:
+    """The step traced once per run: on meta tensors or real CPU ones, under that run's autocast (none: the
+    weights in bf16; else in fp32)."""
     from transformers import LlavaForConditionalGeneration
 
     source = resolve(str(folder))
@@ -53,12 +61,13 @@ def _steps(folder: Path, recipe: TrainRecipe, checkpointing: bool) -> tuple[step
     real = read(LlavaForConditionalGeneration(_config()))
     shape = TrainShape(micro_batch=2, seq_len=48, images=0, checkpointing=checkpointing)
     done = []
-    for reading, device in ((meta, "meta"), (real, "cpu")):
+    for device, mixed in runs:
+        reading = meta if device == "meta" else real
         trace = _Trace(reading.index, reading.roles, anatomy, recipe, shape, None, 0)
-        with activations.in_bf16(reading.index.model):
+        with activations.in_bf16(reading.index.model, torch.bfloat16 if mixed is None else torch.float32):
             done.append(step.traced_step(reading.index, reading.roles, recipe, checkpointing,
-                                         lambda trace=trace: trace._loss(2, 48), device))
-    return done[0], done[1]
+                                         lambda trace=trace: trace._loss(2, 48), device, mixed))
+    return done
 
 
 @pytest.mark.parametrize(("recipe", "checkpointing"), [

@@ -51,13 +51,17 @@ def test_json_figures_and_the_largest_micro_batch(folder: Path) -> None:
         assert api.train(str(folder), recipe, shape_of(most + 1), gpu=gpu)[1].fits is False
 
 
-def test_mixed_precision_says_what_it_does_not_model(folder: Path) -> None:
-    """--precision mixed: fp32 weights, gradients and states, and a warning that autocast's weight casts and fp32
-    ops are not in the trace (its activations are traced in bf16); bf16 has no such warning."""
+def test_mixed_precision_traces_autocast(folder: Path) -> None:
+    """--precision mixed: fp32 weights, gradients and states; the step traced with fp32 weights under the
+    emulated CUDA autocast, and said so in the method; it holds more than the bf16 step (bf16 copies of the
+    weights beside fp32 ones, fp32 norms and residuals), with the same FLOPs."""
     mixed = api.train(str(folder), TrainRecipe(precision="mixed"), TrainShape(seq_len=256))[1]
     pure = api.train(str(folder), TrainRecipe(), TrainShape(seq_len=256))[1]
-    assert [w for w in mixed.warnings if "autocast" in w] and not [w for w in pure.warnings if "autocast" in w]
+    assert "autocast" in mixed.method and "autocast" not in pure.method
+    assert not [w for w in mixed.warnings if "autocast" in w]
     assert mixed.states.params_bytes == 2 * pure.states.params_bytes
+    assert mixed.memory.activation_forward_bytes > pure.memory.activation_forward_bytes
+    assert mixed.step_flops == pure.step_flops
 
 
 def test_table_names_the_recipe_and_sharding(folder: Path) -> None:

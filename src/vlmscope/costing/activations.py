@@ -89,14 +89,15 @@ class _MemoryEfficientAttention(TorchFunctionMode):
 
 
 @contextmanager
-def in_bf16(model: nn.Module) -> Iterator[None]:
-    """The meta skeleton in bf16 for the trace, back to its own dtype after (on meta this moves no data)."""
-    dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    model.to(torch.bfloat16)
+def in_bf16(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
+    """The meta skeleton in bf16 (or ``dtype``) for the trace, back to its own dtype after (on meta this moves
+    no data)."""
+    own = next((p.dtype for p in model.parameters()), torch.float32)
+    model.to(dtype)
     try:
         yield
     finally:
-        model.to(dtype)
+        model.to(own)
 
 
 def traced_peak(fn: Callable[[], Any], model: nn.Module, on_meta: bool = True) -> int | None:

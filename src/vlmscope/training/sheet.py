@@ -37,7 +37,7 @@ from vlmscope.limits import MAX_TOKENS
 from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
-from vlmscope.training import lora, states, step
+from vlmscope.training import autocast, lora, states, step
 from vlmscope.training.search import largest
 from vlmscope.training.step import StepPeaks
 
@@ -71,16 +71,18 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
     method = (f"model states: {held.method}; activations: one step traced on meta tensors (forward with the "
               f"causal-LM loss over {shape.micro_batch} × {shape.seq_len} positions, backward, "
               f"{recipe.optimizer} step), attention as the flash kernel keeps it; "
+              f"{_AUTOCAST if recipe.precision == Precision.mixed else ''}"
               f"{'vision: ' + trace.vision_said}")
     untraced = (f"the {recipe.optimizer} step is not traced (it does not run on meta tensors): its states are "
                 "counted, its temporaries are not") if recipe.optimizer in step.UNTRACED_STEPS else ""
-    autocast = ("--precision mixed: the step is traced with bf16 activations; autocast's bf16 copies of the fp32 "
-                "weights (cached through the forward, kept for the backward) and the ops it runs in fp32 are not "
-                "modelled") if recipe.precision == Precision.mixed else ""
-    warned = tuple(w for w in (trace.vision_warning, untraced, autocast) if w)
+    warned = tuple(w for w in (trace.vision_warning, untraced) if w)
     trainable = lora.trainable(reading.index, reading.roles, recipe)
     return TrainSheet(recipe, shape, trace.per_sample, trainable, held, memory, usable, fits, most_batch, most_seq,
                       peaks.flops * recipe.gpus, method, warned, change)
+
+
+_AUTOCAST = ("fp32 weights and the forward under bf16 autocast, its casts, weight cache and fp32 operations as "
+             "CUDA's autocast lists make them (emulated at torch's Python API); ")
 
 
 def _measured(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe: TrainRecipe,
@@ -166,9 +168,11 @@ class _Trace:
 
     def at(self, batch: int, seq: int) -> StepPeaks:
         if (batch, seq) not in self.done:
-            with activations.in_bf16(self.index.model):
-                self.done[(batch, seq)] = step.traced_step(self.index, self.roles, self.recipe,
-                                                           self.shape.checkpointing, lambda: self._loss(batch, seq))
+            mixed = self.recipe.precision == Precision.mixed  # fp32 weights, the forward under CUDA's autocast
+            with activations.in_bf16(self.index.model, torch.float32 if mixed else torch.bfloat16):
+                self.done[(batch, seq)] = step.traced_step(
+                    self.index, self.roles, self.recipe, self.shape.checkpointing, lambda: self._loss(batch, seq),
+                    mixed=(lambda: autocast.Autocast("cuda")) if mixed else None)
         return self.done[(batch, seq)]
 
     def _loss(self, batch: int, seq: int) -> torch.Tensor:

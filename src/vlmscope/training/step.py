@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.quant import packed_linears
 from vlmscope.costing.spans import sdpa_replaced
 from vlmscope.data.training import QLORA_BASE, Method, Optimizer, TrainRecipe
+from vlmscope.training import autocast
 from vlmscope.training.lora import full_parameters, targets
 
 
@@ -115,7 +116,11 @@ FLASH = "vlmscope_flash_train"  # "flash" in the name: transformers then builds 
 
 def flash_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                     attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
-    """transformers' attention interface: (batch, heads, seq, dim) in, (batch, seq, heads, dim) out."""
+    """transformers' attention interface: (batch, heads, seq, dim) in, (batch, seq, heads, dim) out. Under
+    autocast, q, k and v are cast to its dtype first, as for ``scaled_dot_product_attention``."""
+    dtype = autocast.dtype_now()
+    if dtype is not None:
+        query, key, value = (t.to(dtype) if t.is_floating_point() else t for t in (query, key, value))
     return _Flash.apply(query, key, value), None
 
 
@@ -272,20 +277,25 @@ class StepPeaks:
 
 
 def traced_step(index: ModuleIndex, roles: Roles, recipe: TrainRecipe, checkpointing: bool,
-                loss_of: Callable[[], torch.Tensor], device: str = "meta") -> StepPeaks:
+                loss_of: Callable[[], torch.Tensor], device: str = "meta",
+                mixed: Callable[[], AbstractContextManager[Any]] | None = None) -> StepPeaks:
     """The phases of one step of ``recipe``; ``loss_of()`` runs the forward and returns the loss. New tensors
-    default to ``device`` (the tests run the same step on real CPU tensors)."""
+    default to ``device`` (the tests run the same step on real CPU tensors). ``mixed``: the autocast the
+    forward runs under (``autocast.Autocast``, or the real ``torch.autocast`` in the tests), left when the
+    forward ends, as transformers' Trainer leaves it before the backward."""
     model = index.modules[""]
     known = {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
-    with _adapted(index, roles, recipe) as trained, _training(model, checkpointing), _flash(model):
+    forward = mixed or nullcontext
+    with _adapted(index, roles, recipe) as trained, _training(model, checkpointing, mixed), _flash(model):
         optimizer = _optimizer(recipe, trained)
         known |= {p.untyped_storage()._cdata for p in trained}
         tracker = Storages(known)
         hooks = [p.register_post_accumulate_grad_hook(tracker.landed) for p in trained]
         try:
             with torch.device(device), tracker:
-                loss = loss_of()
-                forward = tracker.peak
+                with forward():
+                    loss = loss_of()
+                forward_peak = tracker.peak
                 tracker.mark()
                 loss.backward()
                 del loss
@@ -302,13 +312,16 @@ def traced_step(index: ModuleIndex, roles: Roles, recipe: TrainRecipe, checkpoin
             for hook in hooks:
                 hook.remove()
     fused = recipe.optimizer == Optimizer.adamw_fused  # its kernel updates in place: no temporaries
-    return StepPeaks(forward, backward, backward_grads, grads, states, 0 if fused else max(0, step - grads - states),
-                     flops)
+    temporaries = 0 if fused else max(0, step - grads - states)
+    return StepPeaks(forward_peak, backward, backward_grads, grads, states, temporaries, flops)
 
 
 @contextmanager
-def _training(model: nn.Module, checkpointing: bool) -> Iterator[None]:
-    """The model in training mode (dropout as configured), with transformers' gradient checkpointing if asked."""
+def _training(model: nn.Module, checkpointing: bool,
+              mixed: Callable[[], AbstractContextManager[Any]] | None = None) -> Iterator[None]:
+    """The model in training mode (dropout as configured), with transformers' gradient checkpointing if asked.
+    A checkpointed layer recomputes under the forward's autocast: torch's own it restores itself, an emulated
+    one is entered again for the recomputation (``context_fn``), with a cache of its own."""
     was = model.training
     model.train()
     from transformers import PreTrainedModel
@@ -318,7 +331,9 @@ def _training(model: nn.Module, checkpointing: bool) -> Iterator[None]:
         raise TypeError("gradient checkpointing needs a transformers model")
     off: Callable[[], None] | None = None
     if pretrained is not None:
-        kwargs = {"use_reentrant": False}
+        kwargs: dict[str, Any] = {"use_reentrant": False}
+        if mixed is not None and isinstance(mixed(), autocast.Autocast):
+            kwargs["context_fn"] = lambda: (nullcontext(), mixed())
         if hasattr(pretrained, "activation_checkpointing_enable"):  # transformers ≥ 5.24's name
             pretrained.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
             off = pretrained.activation_checkpointing_disable
