@@ -64,6 +64,15 @@ def test_mixed_precision_traces_autocast(folder: Path) -> None:
     assert mixed.step_flops == pure.step_flops
 
 
+def test_eight_bit_adamw_step_makes_no_temporaries(folder: Path) -> None:
+    """bitsandbytes' 8-bit AdamW is not run (CUDA kernels), and nothing is warned: its states are counted
+    (``states.optimizer_bytes``) and its step, fused kernels updating in place, adds nothing above them."""
+    sheet = api.train(str(folder), TrainRecipe(optimizer="adamw-8bit"), TrainShape(seq_len=256))[1]
+    assert not sheet.warnings and "in place" in sheet.method
+    assert sheet.memory.step_temporaries_bytes == 0
+    assert sheet.memory.optimizer_bytes == sheet.states.per_gpu_bytes
+
+
 def test_table_names_the_recipe_and_sharding(folder: Path) -> None:
     code, out, err = _invoke("train", str(folder), "--zero", "3", "--gpus", "8", "--gc", "--images", "2",
                              "-f", "markdown")

@@ -72,15 +72,16 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
               f"causal-LM loss over {shape.micro_batch} × {shape.seq_len} positions, backward, "
               f"{recipe.optimizer} step), attention as the flash kernel keeps it; "
               f"{_AUTOCAST if recipe.precision == Precision.mixed else ''}"
+              f"{_IN_PLACE if recipe.optimizer in step.IN_PLACE_STEPS else ''}"
               f"{'vision: ' + trace.vision_said}")
-    untraced = (f"the {recipe.optimizer} step is not traced (it does not run on meta tensors): its states are "
-                "counted, its temporaries are not") if recipe.optimizer in step.UNTRACED_STEPS else ""
-    warned = tuple(w for w in (trace.vision_warning, untraced) if w)
+    warned = (trace.vision_warning,) if trace.vision_warning else ()
     trainable = lora.trainable(reading.index, reading.roles, recipe)
     return TrainSheet(recipe, shape, trace.per_sample, trainable, held, memory, usable, fits, most_batch, most_seq,
                       peaks.flops * recipe.gpus, method, warned, change)
 
 
+_IN_PLACE = ("the adamw-8bit step not run (bitsandbytes' CUDA kernels): its states counted, and no temporaries, as "
+             "its fused kernels update each weight and its states in place; ")
 _AUTOCAST = ("fp32 weights and the forward under bf16 autocast, its casts, weight cache and fp32 operations as "
              "CUDA's autocast lists make them (emulated at torch's Python API); ")
 

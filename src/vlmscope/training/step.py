@@ -253,11 +253,13 @@ def _optimizer(recipe: TrainRecipe, params: list[torch.Tensor]) -> torch.optim.O
         # as transformers' Trainer builds it (optim="adafactor": trainer_optimizer._get_adafactor); so built, its
         # step reads no tensor's value and runs on meta tensors
         return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)
-    return None  # not traced: bitsandbytes' 8-bit kernels (not in torch); its states are counted apart
-    # (``states.optimizer_bytes``)
+    # bitsandbytes' AdamW8bit: not run (its kernels are CUDA's, not torch's). Its step makes nothing: each tensor is
+    # updated in place by one fused kernel (Optimizer2State.update_step calls optimizer_update_8bit_blockwise, or
+    # optimizer_update_32bit under 4,096 elements), and its states are counted apart (``states.optimizer_bytes``)
+    return None
 
 
-UNTRACED_STEPS = (Optimizer.adamw_8bit,)
+IN_PLACE_STEPS = (Optimizer.adamw_8bit,)  # not traced: their fused kernels update in place, no temporaries
 
 
 @dataclass(frozen=True)
