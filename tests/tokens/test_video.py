@@ -97,6 +97,24 @@ SMOLVLM_CONFIG = {
     "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
     "image_token_id": 990}
+# GLM-4.6V on a small config, at its class's defaults (no byte copy of its video config was at hand): a rate by
+# the clip's duration (3, 1 or 0.5 temporal patches a second), at most 640 frames; clips of each band, fewer
+# frames than it asks for (spread by linspace, repeats dropped), more than 640, longer than 2,400 s
+GLM46V_CONFIG = {
+    "model_type": "glm46v", "architectures": ["Glm46VForConditionalGeneration"],
+    "vision_config": {"model_type": "glm4v_vision", "depth": 2, "hidden_size": 32, "intermediate_size": 64,
+                      "num_heads": 2, "out_hidden_size": 64, "patch_size": 14, "spatial_merge_size": 2,
+                      "temporal_patch_size": 2, "image_size": 336},
+    "text_config": {"model_type": "glm4v_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2],
+                                        "partial_rotary_factor": 0.5}}}
+GLM46V_CLIPS = [VideoSpec(*c) for c in [(30, 640, 360, 3.0), (300, 320, 240, 30.0), (31, 480, 270, 30.0),
+                                        (1200, 64, 40, 10.0), (1400, 64, 40, 2.0), (5000, 64, 40, 2.0),
+                                        (9, 320, 180, 0.5), (7, 200, 600, 5.0)]]
+GLM46V_SETTINGS = [{}, {"do_sample_frames": False}]
+
+
 FRAMEWISE = {  # ref: (config, settings file, its settings, processor, the processor's marks and tokens per frame)
     "internvl": (INTERNVL_CONFIG, "video_preprocessor_config.json",
                  {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 448, "width": 448}},
@@ -148,6 +166,11 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec in GLM46V_CLIPS:
+        for settings in GLM46V_SETTINGS[:1 if spec.frames > 50 else 2]:
+            cases[_key("glm46v", spec, settings)] = {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor",
+                                                     "settings": settings,
+                                                     "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, (_, _, own, processor, attrs) in FRAMEWISE.items():
         for spec in FRAMEWISE_CLIPS:
             for settings in _framewise_settings(ref, spec):
@@ -201,8 +224,8 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
     if real["grid"] is not None:
         t, gh, gw = real["grid"]
         assert (clip.units, clip.unit.grid) == (t, (gh, gw))
-    if "text_error" in real:  # no prompt without sampled frame indices (Qwen3-VL's, SmolVLM's timestamps)
-        assert real["processor"] in ("Qwen3VLVideoProcessor", "SmolVLMVideoProcessor"), real
+    if "text_error" in real:  # no prompt without sampled frame indices (Qwen3-VL's, GLM-4.6V's, SmolVLM's timestamps)
+        assert real["processor"] in ("Qwen3VLVideoProcessor", "Glm46VVideoProcessor", "SmolVLMVideoProcessor"), real
         return
     assert clip.tokens == real["video"] + real["separators"]
     assert clip.timestamps == real["timestamps"]
@@ -281,6 +304,20 @@ def test_internvl_and_smolvlm_tokens_equal_their_processors(reference: dict[str,
         clip = _clip(str(tmp_path), spec, **settings)
         _same(clip, real)
         assert clip.units == real["frames"] and list(clip.unit.frame) == real["frame"], settings
+
+
+@pytest.mark.parametrize("spec", GLM46V_CLIPS, ids=str)
+def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """GLM-4.6V: frames sampled by the clip's duration band, the pixel budget over all of them, and per temporal
+    patch the begin and end of image and its seconds (text), as its processor gives them; every frame, where
+    sampling is off (short clips only: the reference resizes every frame)."""
+    (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+    for settings in GLM46V_SETTINGS[:1 if spec.frames > 50 else 2]:
+        clip = _clip(str(tmp_path), spec, **settings)
+        real = reference["cases"][_key("glm46v", spec, settings)]
+        _same(clip, real)
+        assert clip.frames == real["grid"][0] * 2, settings
+    assert "do_sample_frames=true" in " ".join(_clip(str(tmp_path), spec).assumed)
 
 
 def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]) -> None:

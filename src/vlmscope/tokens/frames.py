@@ -177,6 +177,53 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text")
 
 
+def glm46v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+           config: dict[str, Any]) -> VideoTokens:
+    """Glm46VVideoProcessor (GLM-4.6V): a rate by the clip's duration (3 fps up to 30 s, 1 up to 300 s, 0.5 above;
+    at most 2,400 s counted), times the temporal patch, at most 640 frames; it takes the first frame at or after
+    each step in time until the last whole second, and spreads that many evenly where it got fewer or more
+    (np.linspace); repeats dropped, the count made even by repeating the last. Its fps and max_duration
+    settings are not read. The pixel budget over all frames, and the text per temporal patch, as GLM-4.1V's."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    kept, how = video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        kept, how = _glm46v_sampled(name, video, tps)
+    low, high = _pixel_budget(pre)
+    check_aspect(video)
+    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
+    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text")
+
+
+def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[int, str]:
+    import numpy as np
+
+    needs_rate(video, name)
+    total, rate = video.frames, video.fps or 1
+    duration = total / rate
+    effective = min(duration, 2400)
+    target = 3 if effective <= 30 else 1 if effective <= 300 else 0.5
+    wanted = min(int(effective * target * tps), 640)
+    if wanted < 1:
+        raise RequestError("video", str(video), f"a longer clip: {name} samples no frame of one under "
+                                                f"{1 / (3 * tps):.2f} s")
+    if total < wanted:
+        picked = np.linspace(0, total - 1, wanted, dtype=int).tolist()
+    else:
+        picked, second, step, per_frame = [], 0.0, 1 / (tps * target), 1 / rate
+        for i in range(total):  # the processor's own float steps, kept as it takes them
+            if i * per_frame >= second:
+                second += step
+                picked.append(i)
+                if second >= int(duration):
+                    break
+    if len(picked) != wanted:
+        start, end = (picked[0], picked[-1]) if len(picked) < wanted and picked else (0, total - 1)
+        picked = np.linspace(start, end, wanted, dtype=int).tolist()
+    kept = len(dict.fromkeys(picked))
+    kept += kept & 1
+    return kept, f"{kept} sampled ({target * tps:g} frames a second, at most 640) of {rate:g} fps"
+
+
 def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
     """qwen-vl-utils (Qwen's own video loader, knowledge/processing.json): from a file at the clip's rate, frames
     at 2 fps rounded down to pairs (4 to 768, at most the clip's); each resized by its smart_resize within

@@ -110,6 +110,8 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
                                                          "max_video_tokens"}),
     "Glm4vVideoProcessor": (frames.glm4v, frozenset({"do_sample_frames", "fps", "size", "patch_size",
                                                      "temporal_patch_size", "merge_size", "max_duration"})),
+    "Glm46VVideoProcessor": (frames.glm46v, frozenset({"do_sample_frames", "size", "patch_size", "temporal_patch_size",
+                                                       "merge_size"})),
     "LlavaOnevisionVideoProcessor": (framewise.onevision, _SAMPLING),
     "LlavaNextVideoVideoProcessor": (framewise.next_video, frozenset({  # the crop sets the frame, not size
         "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
