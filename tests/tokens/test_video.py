@@ -68,6 +68,14 @@ ONEVISION_CONFIG = {
 
 
 NEXT_VIDEO = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
+VIDEO_LLAVA = [VideoSpec(8, 640, 360), VideoSpec(12, 240, 320, 6.0)]
+VIDEO_LLAVA_CONFIG = {  # two CLIP towers, image and video, of one vision_config
+    "model_type": "video_llava", "architectures": ["VideoLlavaForConditionalGeneration"],
+    "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 224, "patch_size": 14},
+    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
+    "image_token_index": 990, "video_token_index": 991}
 NEXT_VIDEO_CONFIG = {
     "model_type": "llava_next_video", "architectures": ["LlavaNextVideoForConditionalGeneration"],
     "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
@@ -162,6 +170,11 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key("next-video", spec)] = {"class": "LlavaNextVideoVideoProcessor", "patch": 14,
                                            "processor": "LlavaNextVideoProcessor",
                                            "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec in VIDEO_LLAVA:  # the class's defaults; the processor's patch 14 and one class token per frame
+        cases[_key("video-llava", spec)] = {"class": "VideoLlavaVideoProcessor", "patch": 14,
+                                            "processor": "VideoLlavaProcessor",
+                                            "attrs": {"num_additional_image_tokens": 1},
+                                            "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in ONEVISION:  # the class's defaults; the processor's num_image_tokens is (384 // 14)²
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
@@ -272,12 +285,14 @@ def test_qwen_vl_utils_recipe_equals_the_loader_itself(reference: dict[str, Any]
 
 
 @pytest.mark.parametrize(("ref", "spec"), [*(("onevision", s) for s in ONEVISION),
-                                           *(("next-video", s) for s in NEXT_VIDEO)], ids=str)
+                                           *(("next-video", s) for s in NEXT_VIDEO),
+                                           *(("video-llava", s) for s in VIDEO_LLAVA)], ids=str)
 def test_llava_video_tokens_equal_their_processors(reference: dict[str, Any], ref: str, spec: VideoSpec,
                                                    tmp_path: Path) -> None:
     """LLaVA-OneVision: every frame at 384², 27×27 patches pooled 2×2 to 14×14, and one newline per video.
-    LLaVA-NeXT-Video: every frame center-cropped to 224², 16×16 patches pooled 2×2 to 64 tokens a frame."""
-    config = ONEVISION_CONFIG if ref == "onevision" else NEXT_VIDEO_CONFIG
+    LLaVA-NeXT-Video: every frame center-cropped to 224², 16×16 patches pooled 2×2 to 64 tokens a frame.
+    Video-LLaVA: every frame center-cropped to 224², 16×16 patches and the class token, 257 tokens a frame."""
+    config = {"onevision": ONEVISION_CONFIG, "next-video": NEXT_VIDEO_CONFIG, "video-llava": VIDEO_LLAVA_CONFIG}[ref]
     (tmp_path / "config.json").write_text(json.dumps(config))
     clip = _clip(str(tmp_path), spec)
     real = reference["cases"][_key(ref, spec)]

@@ -1,8 +1,8 @@
 """How the video processors that make each kept frame an image of its own (no temporal patches) turn a clip
-into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL, SmolVLM and MiniCPM-V. One
-function per processor: its sampling (transformers' default sampler, or the processor's own), the size its
-frames reach the encoder at, and the tokens and text its model's processor writes per frame; the tests
-compare each with the real processor on synthetic frames."""
+into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Video-LLaVA, Gemma 4, InternVL, SmolVLM and
+MiniCPM-V. One function per processor: its sampling (transformers' default sampler, or the processor's own),
+the size its frames reach the encoder at, and the tokens and text its model's processor writes per frame; the
+tests compare each with the real processor on synthetic frames."""
 
 from __future__ import annotations
 
@@ -65,6 +65,25 @@ def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     unit = ImageTokens(per, 1, "one frame", frame=(h, w))
     rule = (f"{how}: {kept} frames, each center-cropped to {w}×{h} → {w // enc.patch_size}×{h // enc.patch_size} "
             f"patches → 2×2 average pool = {per} tokens; {kept} × {per} = {kept * per}")
+    return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
+
+
+def video_llava(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+                config: dict[str, Any]) -> VideoTokens:
+    """VideoLlavaVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's rate);
+    each resized on its shortest edge and center-cropped to crop_size; the video tower's every output token is
+    kept, its class token too (the processor adds num_additional_image_tokens, 1, per frame)."""
+    kept, how = _default_sampled(name, pre, video)
+    if not pre.get("do_center_crop", True):
+        raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
+                                                                "are not modelled yet")
+    crop = dict(pre.get("crop_size") or {})
+    h, w = int(crop["height"]), int(crop["width"])
+    cls = 1 if enc.class_token else 0
+    per = (h // enc.patch_size) * (w // enc.patch_size) + cls
+    unit = ImageTokens(per, 1, "one frame", frame=(h, w))
+    rule = (f"{how}: {kept} frames, each center-cropped to {w}×{h} → {w // enc.patch_size}×{h // enc.patch_size} "
+            f"patches" + (" + class token" if cls else "") + f" = {per} tokens; {kept} × {per} = {kept * per}")
     return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
 
 

@@ -115,6 +115,8 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "LlavaOnevisionVideoProcessor": (framewise.onevision, _SAMPLING),
     "LlavaNextVideoVideoProcessor": (framewise.next_video, frozenset({  # the crop sets the frame, not size
         "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
+    "VideoLlavaVideoProcessor": (framewise.video_llava, frozenset({
+        "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
     "Gemma4VideoProcessor": (framewise.gemma4, frozenset({"do_sample_frames", "fps", "num_frames", "max_soft_tokens",
                                                           "pooling_kernel_size", "patch_size"})),
     "InternVLVideoProcessor": (framewise.internvl, _SAMPLING | {"initial_shift"}),
