@@ -348,6 +348,27 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
                 assert real["classes"][name]["attributes"][key] == value, (name, key)
 
 
+@pytest.mark.parametrize(("config", "frame", "projected"), [
+    (NEXT_VIDEO_CONFIG, 224, 64), (VIDEO_LLAVA_CONFIG, 224, 257), (ONEVISION_CONFIG, 384, 729)],
+    ids=["next-video", "video-llava", "onevision"])
+def test_framewise_video_flops_are_the_models_own_video_path(config: dict[str, Any], frame: int, projected: int,
+                                                            tmp_path: Path) -> None:
+    """A frame-by-frame clip costs its frames' tower passes plus the projector over the tokens the model's own
+    video path hands it: LLaVA-NeXT-Video pools 16×16 to 8×8 before projecting, Video-LLaVA projects the
+    class token too, LLaVA-OneVision projects all 27×27 before pooling. The projector (Linear 32→64, GELU,
+    Linear 64→64) costs 2 × (32·64 + 64·64) FLOPs a token; a tower pass, what an image's costs less its
+    projector over its 256 (729) tokens."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    clip = parse_video("8f:640x360")
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(clip,)), use_cache=False)
+    _, image = vlmscope.cost(str(tmp_path), CostRequest(images=1, image_size=(frame, frame)), use_cache=False)
+    per_token = 2 * (32 * 64 + 64 * 64)
+    image_tokens = (frame // 14) ** 2
+    tower = image.flops.vision - image_tokens * per_token
+    assert sheet.flops.vision == 8 * (tower + projected * per_token)
+    assert "get_video_features" in sheet.flops.method
+
+
 def test_a_video_costs_what_its_encoder_passes_cost_as_images() -> None:
     """Qwen2.5-VL: 60 temporal patches of 1288×728 frames cost the tower what 60 images of that size cost
     (its attention is per frame), and their tokens join the prompt; the sheet names qwen-vl-utils' count."""

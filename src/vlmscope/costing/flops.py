@@ -17,7 +17,7 @@ from torch import nn
 from vlmscope.anatomy.blocks import takes
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
-from vlmscope.costing.counting import experts_batched, first_that_runs
+from vlmscope.costing.counting import count, experts_batched, first_that_runs
 from vlmscope.costing.echo import count_stacked, layers_echoed
 from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, head_inside, language_forward, last_logits
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
@@ -35,13 +35,10 @@ def flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, 
 def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens, request: CostRequest,
            prefill_tokens: int | None, videos: tuple[VideoTokens, ...]) -> Flops:
     vision, methods = _vision_flops(index, roles, anatomy, img, request)
-    for clip in videos:  # each encoder pass of a video costs what an image of its frames' size costs
-        more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
+    for clip in videos:
+        more, said = _video_flops(index, roles, anatomy, clip, request)
         vision = None if vision is None or more is None else vision + more
-        methods = methods if request.images else said
-    if videos:
-        methods = [*methods, f"videos: {sum(c.units for c in videos):,} encoder passes (temporal patches or "
-                             "frames), each counted as an image of the resized frames"]
+        methods = [*methods, *said] if request.images else said
     lm = index.modules[roles.language_root]
 
     extra = _cross_states(lm, anatomy, img.states * request.images)
@@ -59,6 +56,32 @@ def _flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
     if counted is not None and prefill_tokens is None:  # the decode ran; the prompt's length is unknown
         parts.append("prefill: no prompt length (the visual tokens of an image are unknown: pass --image-size)")
     return Flops(vision, prefill, decode, "; ".join(parts))
+
+
+def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: VideoTokens,
+                 request: CostRequest) -> tuple[int | None, list[str]]:
+    """A clip of frames each encoded alone (a frame size, no patch grid): the model's own ``get_video_features``
+    over all its frames, which is where each family pools and projects them (LLaVA-NeXT-Video pools before its
+    projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); a model without one, or a clip in
+    temporal patches: each encoder pass counted as an image of the resized frames."""
+    model = index.modules[""]
+    features = next((m.get_video_features for m in (model, *model.children())  # or its inner model's
+                     if callable(getattr(m, "get_video_features", None))), None)
+    frame = clip.unit.frame
+    if frame is not None and clip.unit.grid is None and features is not None and takes(model, "pixel_values_videos"):
+        dtype = next((p.dtype for p in model.parameters()), torch.float32)
+
+        def own() -> int:
+            pixels = torch.empty(1, clip.units, 3, *frame, device="meta", dtype=dtype)
+            with torch.no_grad():
+                return count(lambda: features(pixel_values_videos=pixels))
+
+        counted, how = first_that_runs(("the model's get_video_features", own))
+        if counted is not None:
+            return counted, [f"video {clip.video}: {clip.units:,} frames of {frame[1]}×{frame[0]} through {how}"]
+    more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
+    return more, [*said, f"video {clip.video}: {clip.units:,} encoder passes (temporal patches or frames), each "
+                         "counted as an image of the resized frames"]
 
 
 def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
