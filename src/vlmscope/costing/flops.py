@@ -8,6 +8,7 @@ position (the next-token logits), as generation computes it. Each figure says ho
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -65,8 +66,8 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); a model without one, or a clip in
     temporal patches: each encoder pass counted as an image of the resized frames."""
     model = index.modules[""]
-    features = next((m.get_video_features for m in (model, *model.children())  # or its inner model's
-                     if callable(getattr(m, "get_video_features", None))), None)
+    found = (getattr(m, "get_video_features", None) for m in (model, *model.children()))  # or its inner model's
+    features: Callable[..., Any] | None = next((f for f in found if callable(f)), None)
     frame = clip.unit.frame
     if frame is not None and clip.unit.grid is None and features is not None and takes(model, "pixel_values_videos"):
         dtype = next((p.dtype for p in model.parameters()), torch.float32)
