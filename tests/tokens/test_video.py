@@ -69,13 +69,6 @@ ONEVISION_CONFIG = {
 
 NEXT_VIDEO = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
 VIDEO_LLAVA = [VideoSpec(8, 640, 360), VideoSpec(12, 240, 320, 6.0)]
-VIDEO_LLAVA_CONFIG = {  # two CLIP towers, image and video, of one vision_config
-    "model_type": "video_llava", "architectures": ["VideoLlavaForConditionalGeneration"],
-    "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
-                      "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 224, "patch_size": 14},
-    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
-    "image_token_index": 990, "video_token_index": 991}
 NEXT_VIDEO_CONFIG = {
     "model_type": "llava_next_video", "architectures": ["LlavaNextVideoForConditionalGeneration"],
     "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
@@ -83,6 +76,9 @@ NEXT_VIDEO_CONFIG = {
     "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
     "image_token_index": 990, "video_token_index": 991}
+# Video-LLaVA: the same sub-configs (its image and video towers are two CLIP towers of one vision_config)
+VIDEO_LLAVA_CONFIG = {**NEXT_VIDEO_CONFIG, "model_type": "video_llava",
+                      "architectures": ["VideoLlavaForConditionalGeneration"]}
 
 
 # InternVL (448² frames, as the InternVL3 -hf checkpoints set) and SmolVLM2 (512² frames and a video_sampling

@@ -50,17 +50,24 @@ def onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     return VideoTokens(video, kept, tokens, rule, name, unit, kept)
 
 
-def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
-               config: dict[str, Any]) -> VideoTokens:
-    """LlavaNextVideoVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's
-    rate); each resized on its shortest edge and center-cropped to crop_size; the model pools each frame's patch
-    map 2×2 (average), and the processor counts a quarter of the crop's patches per frame."""
+def _center_cropped(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str, tuple[int, int]]:
+    """(frames kept, how, (height, width)) of a processor that samples as transformers' default sampler does,
+    resizes each frame on its shortest edge and center-crops it to crop_size (LLaVA-NeXT-Video, Video-LLaVA);
+    without the crop, one line."""
     kept, how = _default_sampled(name, pre, video)
     if not pre.get("do_center_crop", True):
         raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
                                                                 "are not modelled yet")
     crop = dict(pre.get("crop_size") or {})
-    h, w = int(crop["height"]), int(crop["width"])
+    return kept, how, (int(crop["height"]), int(crop["width"]))
+
+
+def next_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+               config: dict[str, Any]) -> VideoTokens:
+    """LlavaNextVideoVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's
+    rate); each resized on its shortest edge and center-cropped to crop_size; the model pools each frame's patch
+    map 2×2 (average), and the processor counts a quarter of the crop's patches per frame."""
+    kept, how, (h, w) = _center_cropped(name, pre, video)
     per = (h // enc.patch_size) * (w // enc.patch_size) // 4
     unit = ImageTokens(per, 1, "one frame", frame=(h, w))
     rule = (f"{how}: {kept} frames, each center-cropped to {w}×{h} → {w // enc.patch_size}×{h // enc.patch_size} "
@@ -73,12 +80,7 @@ def video_llava(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     """VideoLlavaVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the clip's rate);
     each resized on its shortest edge and center-cropped to crop_size; the video tower's every output token is
     kept, its class token too (the processor adds num_additional_image_tokens, 1, per frame)."""
-    kept, how = _default_sampled(name, pre, video)
-    if not pre.get("do_center_crop", True):
-        raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
-                                                                "are not modelled yet")
-    crop = dict(pre.get("crop_size") or {})
-    h, w = int(crop["height"]), int(crop["width"])
+    kept, how, (h, w) = _center_cropped(name, pre, video)
     cls = 1 if enc.class_token else 0
     per = (h // enc.patch_size) * (w // enc.patch_size) + cls
     unit = ImageTokens(per, 1, "one frame", frame=(h, w))
