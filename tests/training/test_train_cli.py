@@ -4,6 +4,7 @@ input as one line with exit 2."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,17 +113,22 @@ def test_catalog_model_through_the_entry_point() -> None:
     assert t["fits"] is True and t["max_micro_batch"] >= 1 and t["shape"]["visual_tokens_per_sample"] == 576
 
 
-def test_a_step_that_does_not_fit_names_one_change_that_does(folder: Path) -> None:
-    """A full fine-tune on too small a card: the change named, applied, fits; the peak it quotes is that step's."""
-    _, unbounded = api.train(str(folder), TrainRecipe(), TrainShape(seq_len=256))
+@pytest.mark.parametrize("recipe", [TrainRecipe(), TrainRecipe(precision="mixed")], ids=["bf16", "mixed"])
+def test_a_step_that_does_not_fit_names_one_change_that_does(folder: Path, recipe: TrainRecipe) -> None:
+    """A full fine-tune on too small a card: the change named, applied, fits; the peak it quotes is that step's.
+    With checkpointing already on, a mixed-precision step's first change is pure bf16."""
+    shape = TrainShape(seq_len=256, checkpointing=recipe.precision == "mixed")
+    _, unbounded = api.train(str(folder), recipe, shape)
     gpu = CostRequest(gpu_bytes=unbounded.memory.peak_bytes - 1, reserve_bytes=0)  # one byte short
-    _, sheet = api.train(str(folder), TrainRecipe(), TrainShape(seq_len=256), gpu=gpu)
+    _, sheet = api.train(str(folder), recipe, shape, gpu=gpu)
     assert sheet.fits is False and sheet.one_change is not None
     flag, peak = sheet.one_change.split(" (peak ")
-    changed = {"--gc": (TrainRecipe(), TrainShape(seq_len=256, checkpointing=True)),
-               "--freeze vision,connector": (TrainRecipe(freeze=("vision", "connector")), TrainShape(seq_len=256)),
-               "--optimizer adamw-8bit": (TrainRecipe(optimizer="adamw-8bit"), TrainShape(seq_len=256)),
-               "--method lora": (TrainRecipe(method="lora"), TrainShape(seq_len=256))}[flag]
+    assert (flag == "--precision bf16") == (recipe.precision == "mixed")
+    changed = {"--gc": (recipe, replace(shape, checkpointing=True)),
+               "--precision bf16": (replace(recipe, precision="bf16"), shape),
+               "--freeze vision,connector": (replace(recipe, freeze=("vision", "connector")), shape),
+               "--optimizer adamw-8bit": (replace(recipe, optimizer="adamw-8bit"), shape),
+               "--method lora": (replace(recipe, method="lora"), shape)}[flag]
     _, fixed = api.train(str(folder), *changed, gpu=gpu)
     assert fixed.fits is True and fixed.memory.peak_bytes == int(peak.removesuffix(" bytes)").replace(",", ""))
 

@@ -100,10 +100,13 @@ def _measured(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe: T
 def _one_change(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe: TrainRecipe, shape: TrainShape,
                 usable: int) -> str | None:
     """The first single change, in the order people reach for them, whose step fits ``usable``: gradient
-    checkpointing, the vision side frozen, 8-bit AdamW, LoRA, ZeRO-3 with offload. Each is traced."""
+    checkpointing, pure bf16 instead of mixed precision, the vision side frozen, 8-bit AdamW, LoRA, ZeRO-3 with
+    offload. Each is traced."""
     changes: list[tuple[str, TrainRecipe, TrainShape]] = []
     if not shape.checkpointing:
         changes.append(("--gc", recipe, replace(shape, checkpointing=True)))
+    if recipe.precision == Precision.mixed:
+        changes.append(("--precision bf16", replace(recipe, precision=Precision.bf16), shape))
     if recipe.method == Method.full and not {"vision", "connector"} <= set(recipe.freeze):
         changes.append(("--freeze vision,connector", replace(recipe, freeze=(*recipe.freeze, "vision", "connector")),
                         shape))
