@@ -214,14 +214,14 @@ def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[int, str]:
             if i * per_frame >= second:
                 second += step
                 picked.append(i)
-                if second >= int(duration):
+                if second >= int(duration) or len(picked) > wanted:  # more than wanted: spread anew below
                     break
     if len(picked) != wanted:
         start, end = (picked[0], picked[-1]) if len(picked) < wanted and picked else (0, total - 1)
         picked = np.linspace(start, end, wanted, dtype=int).tolist()
     kept = len(dict.fromkeys(picked))
     kept += kept & 1
-    return kept, f"{kept} sampled ({target * tps:g} frames a second, at most 640) of {rate:g} fps"
+    return kept, f"{kept} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
 
 
 def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
