@@ -429,14 +429,21 @@ def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: ty
      "video frames sampled"),
     ("smolvlm", {"video_sampling": None}, {}, ConfigError, "TypeError"),
     ("minicpm", {}, {"max_num_frames": "many"}, ConfigError, "ValueError"),
-    ("minicpm", {}, {"max_num_frames": 0}, RequestError, "at least 1 frame")])
+    ("minicpm", {}, {"max_num_frames": 0}, RequestError, "at least 1 frame"),
+    ("glm46v", {}, {"temporal_patch_size": 0}, ConfigError, "ZeroDivisionError"),
+    ("glm46v", {}, {"size": {"longest_edge": 10}}, RequestError, "shortest_edge and longest_edge"),
+    ("glm46v", {}, {"patch_size": "wide"}, ConfigError, "ValueError")])
 def test_hostile_settings_of_the_per_frame_processors(ref: str, own: dict[str, Any], settings: dict[str, Any],
                                                        error: type, match: str, tmp_path: Path) -> None:
-    """InternVL's, SmolVLM's and MiniCPM-V's settings, from their files or --processor: a shift of the wrong type,
-    more frames than the clip, a sampling rate that would list 10¹⁴ indices, a video_sampling that is not a
-    table, a frame cap of the wrong type or of none: one line each."""
+    """InternVL's, SmolVLM's, MiniCPM-V's and GLM-4.6V's settings, from their files or --processor: a shift of the
+    wrong type, more frames than the clip, a sampling rate that would list 10¹⁴ indices, a video_sampling that is
+    not a table, a frame cap of the wrong type or of none, a zero temporal patch, a size without its pixel
+    bounds, a patch size that is not a number: one line each."""
     if ref == "minicpm":
         folder = MINICPM
+    elif ref == "glm46v":
+        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+        folder = str(tmp_path)
     else:
         config, name, file_settings, _, _ = FRAMEWISE[ref]
         (tmp_path / "config.json").write_text(json.dumps(config))
