@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from vlmscope import errors
 
@@ -26,6 +26,23 @@ def count(fn: Callable[[], Any], on_meta: bool = True) -> int:
     with torch.device("meta" if on_meta else "cpu"), FlopCounterMode(display=False) as counter:
         fn()
     return int(counter.get_total_flops())
+
+
+def grouped_mm_flops(mat_a: torch.Tensor, mat_b: torch.Tensor, *args: Any, out_val: Any = None,
+                     **kwargs: Any) -> int:
+    """FLOPs of torch's grouped matmul (mixture-of-experts layers), which torch's FLOP counter has no formula
+    for: each output row multiplies its group's matrix (2 × rows × contraction × columns); where the contraction
+    itself is split in groups (the experts' weight gradient, 2-D × 2-D), the whole contraction once."""
+    if mat_a.dim() == 2 and mat_b.dim() == 2:
+        return 2 * mat_a.shape[0] * mat_a.shape[1] * mat_b.shape[1]
+    return 2 * int(out_val.numel()) * mat_a.shape[-1]
+
+
+def flop_formula(func: Any) -> Callable[..., int] | None:
+    """The FLOP formula of an aten operation: torch's own, or ours for the grouped matmul."""
+    packet = func._overloadpacket
+    found: Callable[..., int] | None = flop_registry.get(packet)
+    return found if found is not None else (grouped_mm_flops if packet is torch.ops.aten._grouped_mm else None)
 
 
 def first_that_runs(*ways: tuple[str, Callable[[], T]]) -> tuple[T | None, str]:

@@ -105,6 +105,8 @@ class Autocast(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = dict(kwargs or {})
+        if func in _GROUPED and _fp32_experts(args, kwargs):
+            return _GroupedFallback.apply(args[0], args[1])
         policy = self.table.get(func)
         if policy is None or (func is torch.nn.functional.interpolate and kwargs.get("mode") == "area"):
             return func(*args, **kwargs)
@@ -133,6 +135,40 @@ class Autocast(TorchFunctionMode):
                 self.cache[id(t)] = held
             return held[1]
         return t.to(dtype)
+
+
+# torch's grouped matmul (transformers' default for mixture-of-experts layers), which autocast leaves alone
+_GROUPED = tuple(f for f in (getattr(torch.nn.functional, "grouped_mm", None), getattr(torch, "_grouped_mm", None))
+                 if f is not None)
+
+
+def _fp32_experts(args: Any, kwargs: Any) -> bool:
+    """An (S, K) input times (E, K, N) experts in fp32 on meta tensors, whose meta kernel takes bf16 only."""
+    a, b = (*args, None, None)[:2]
+    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.device.type == "meta"
+            and a.dim() == 2 and b.dim() == 3 and torch.bfloat16 not in (a.dtype, b.dtype)
+            and kwargs.get("bias") is None and kwargs.get("out_dtype") is None)
+
+
+class _GroupedFallback(torch.autograd.Function):
+    """The grouped matmul of fp32 experts as CUDA runs it (its fallback: one matmul per expert into one output):
+    an (S, N) output and 2·S·K·N FLOPs, made by one matmul against the first expert's (K, N), a view; backward,
+    the input's gradient so, and the experts' gradient written in place by one matmul of the same FLOPs."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        return torch.mm(a, b[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        a, b = ctx.saved_tensors
+        grad_a = torch.mm(grad, b[0].t()) if ctx.needs_input_grad[0] else None
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_b = torch.empty_like(b)
+            torch.mm(a.t(), grad, out=grad_b[0])
+        return grad_a, grad_b
 
 
 def _tensors(args: Any, kwargs: Any) -> list[torch.Tensor]:

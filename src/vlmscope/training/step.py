@@ -11,9 +11,9 @@ The step runs the model's own modules and torch's own optimizer on meta tensors 
 A storage counts from the operation that makes it until the storage itself dies: a tensor autograd saves for
 the backward (an operation's result, kept as a new tensor on the same storage) holds its storage after the
 Python tensor is gone, so storages are followed, not tensors. FLOPs are counted in the same pass by torch's
-own formulas (``FlopCounterMode``'s, whose module tracking would keep the backward's tensors alive). LoRA
-adapters are added as peft computes them: the input cast to the adapter's dtype (fp32), A, B, scaled, added
-to the base output, cast back.
+own formulas (``FlopCounterMode``'s, whose module tracking would keep the backward's tensors alive; ours for
+the experts' grouped matmul). LoRA adapters are added as peft computes them: the input cast to the adapter's
+dtype (fp32), A, B, scaled, added to the base output, cast back.
 
 Attention runs as the GPU's flash kernel does, forward and backward: the forward keeps q, k, v, the output and
 the fp32 log-sum-exp per query (no seq × seq scores); the backward makes dq, dk, dv. The CPU math path of a
@@ -33,10 +33,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import flop_registry
 
 from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
+from vlmscope.costing.counting import flop_formula
 from vlmscope.costing.quant import packed_linears
 from vlmscope.costing.spans import sdpa_replaced
 from vlmscope.data.training import QLORA_BASE, Method, Optimizer, TrainRecipe
@@ -61,7 +61,7 @@ class Storages(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
+        formula = flop_formula(func)
         if formula is not None:
             self.flops += int(formula(*args, **kwargs, out_val=out))
         for t in tree_flatten(out)[0]:
