@@ -50,7 +50,7 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     from vlmscope.anatomy import read
     from vlmscope.data.training import TrainRecipe
     from vlmscope.sources import resolve
-    from vlmscope.training import step
+    from vlmscope.training import adapters, step
 
     source = resolve(ref)
     recipe = TrainRecipe(**CASES[case][0])  # type: ignore[arg-type]
@@ -61,7 +61,7 @@ def _measured(ref: str, case: str, size: tuple[int, int], text: int, tokens: int
     reading = read(model)
     inputs = _inputs(source, model, size, tokens, text, device)
     inputs["labels"] = inputs["input_ids"].clone()
-    adapted = _qlora(reading, device) if case == "qlora" else step._adapted(reading.index, reading.roles, recipe)
+    adapted = _qlora(reading, device) if case == "qlora" else adapters.adapted(reading.index, reading.roles, recipe)
     with adapted as trained, step._training(model, CASES[case][1]):
         optimizer = torch.optim.AdamW(trained, foreach=True)
         cuda = device == "cuda"

@@ -22,7 +22,7 @@ from vlmscope.api import _analyze, _read
 from vlmscope.costing import activations
 from vlmscope.data.training import TrainRecipe, TrainShape
 from vlmscope.sources import resolve
-from vlmscope.training import step
+from vlmscope.training import adapters, step
 from vlmscope.training.sheet import _Trace
 from vlmscope.training.states import optimizer_bytes
 
@@ -136,7 +136,7 @@ def test_lora_adapters_hold_what_peft_holds(folder: Path) -> None:
     torch.manual_seed(0)
     ours = read(LlavaForConditionalGeneration(_config()).to(torch.bfloat16))
     recipe = TrainRecipe(method="lora", lora_rank=4, lora_targets="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj")
-    with step._adapted(ours.index, ours.roles, recipe):
+    with adapters.adapted(ours.index, ours.roles, recipe):
         mine = _forward_backward(ours, anatomy)
     model = LlavaForConditionalGeneration(_config()).to(torch.bfloat16)
     tower = [p for p in (ours.roles.vision, *ours.roles.connector) if p]
@@ -156,7 +156,7 @@ def test_qlora_dequantizes_each_packed_weight_for_its_matmul_and_again_in_backwa
     x = torch.empty(3, 96, dtype=torch.bfloat16, device="meta", requires_grad=True)
     tracker = step.Storages({linear.weight.untyped_storage()._cdata, x.untyped_storage()._cdata})
     with tracker:
-        out = step._NF4Linear(linear)(x)
+        out = adapters._NF4Linear(linear)(x)
         forward = tracker.peak
         tracker.mark()
         out.sum().backward()
@@ -174,8 +174,8 @@ def test_qlora_step_dequantizes_every_packed_linear(folder: Path, monkeypatch: p
     from vlmscope.data import Quant
 
     calls: list[int] = []
-    forward = step._NF4Linear.forward
-    monkeypatch.setattr(step._NF4Linear, "forward", lambda self, x: calls.append(1) or forward(self, x))
+    forward = adapters._NF4Linear.forward
+    monkeypatch.setattr(adapters._NF4Linear, "forward", lambda self, x: calls.append(1) or forward(self, x))
     lora, _ = _steps(folder, TrainRecipe(method="lora", lora_rank=4), False)
     assert not calls
     qlora, _ = _steps(folder, TrainRecipe(method="qlora", lora_rank=4), False)
@@ -185,3 +185,13 @@ def test_qlora_step_dequantizes_every_packed_linear(folder: Path, monkeypatch: p
     assert len(calls) == 2 * len(language) > 0 and len(language) < len(packed)  # meta, real; no images here
     assert not any(name.endswith("lm_head") for name in packed)
     assert qlora.forward >= lora.forward and qlora.backward >= lora.backward and qlora.flops == lora.flops
+
+
+def test_adapted_layers_show_their_bases_weight_and_bias() -> None:
+    """A LoRA layer and QLoRA's 4-bit base stand where a Linear stood; as peft's and bitsandbytes' layers do, they
+    show its weight and bias, which some models read (HunYuan-V4-VL's attention reads its projection's weight:
+    its step stopped at "'_LoRA' object has no attribute 'weight'")."""
+    linear = torch.nn.Linear(8, 4, device="meta")
+    for layer in (adapters._LoRA(linear, 2, 4.0), adapters._NF4Linear(linear)):
+        assert layer.weight is linear.weight and layer.bias is linear.bias
+        assert [n for n, _ in layer.named_parameters()][:2] == ["base.weight", "base.bias"]  # not registered twice
