@@ -48,7 +48,8 @@ def train(
     freeze: Annotated[str | None, typer.Option(help=f"Full fine-tune: roles left frozen, among {ROLES} "
                                                     "(e.g. vision,connector).", show_default=False)] = None,
     precision: Annotated[str, typer.Option(help="bf16 (weights, gradients and optimizer states in bf16) or mixed "
-                                                "(fp32 weights, gradients and states, bf16 compute).")] = "bf16",
+                                                "(fp32 weights, gradients and states; the forward under bf16 "
+                                                "autocast, emulated with CUDA's operation lists).")] = "bf16",
     optimizer: Annotated[str, typer.Option(help="adamw (torch, foreach), adamw-fused, adamw-8bit (bitsandbytes), "
                                                 "sgd (momentum) or adafactor (transformers').")] = "adamw",
     gc: Annotated[bool, typer.Option("--gc", help="Gradient checkpointing per decoder layer (transformers' "
