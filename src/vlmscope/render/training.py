@@ -19,7 +19,7 @@ def recipe_text(t: TrainSheet) -> str:
              f"{r.lora_targets} ({', '.join(r.lora_roles)})"
     precision = "DeepSpeed's bf16 (bf16 weights and gradients; fp32 master weights, Adam states and gradient " \
         "partitions)" if r.zero else "bf16 weights, gradients and states" if r.precision == "bf16" else \
-        "mixed precision (fp32 weights, gradients and states; bf16 compute)"
+        "mixed precision (fp32 weights, gradients and states; the forward under bf16 autocast)"
     images = f", {s.images} image(s) of {s.image_size[0]}×{s.image_size[1]}" if s.image_size and s.images else \
         f", {s.images} image(s) at the native size" if s.images else ", no images"
     return (f"{how}; {precision}; {r.optimizer}; micro-batch {s.micro_batch} × {s.seq_len:,} tokens{images}"
