@@ -65,6 +65,23 @@ def test_mixed_precision_traces_autocast(folder: Path) -> None:
     assert mixed.step_flops == pure.step_flops
 
 
+def test_mixed_precision_follows_what_each_sharding_runs(folder: Path) -> None:
+    """accelerate runs bf16 autocast for every distributed type but DeepSpeed: with --zero the step is DeepSpeed's
+    bf16 engine (no autocast: the bf16 step's activations); with --fsdp the forward runs under autocast over the
+    bf16 weights FSDP gathers (no weight casts to hold: less than over fp32 weights, as DDP holds them)."""
+    shape = TrainShape(seq_len=256)
+    ddp = api.train(str(folder), TrainRecipe(precision="mixed"), shape)[1]
+    zero = api.train(str(folder), TrainRecipe(precision="mixed", zero=3, gpus=8), shape)[1]
+    zero_bf16 = api.train(str(folder), TrainRecipe(zero=3, gpus=8), shape)[1]
+    fsdp = api.train(str(folder), TrainRecipe(precision="mixed", fsdp=True, gpus=8), shape)[1]
+    fsdp_bf16 = api.train(str(folder), TrainRecipe(fsdp=True, gpus=8), shape)[1]
+    assert "autocast" not in zero.method
+    assert zero.memory.activation_forward_bytes == zero_bf16.memory.activation_forward_bytes
+    assert "autocast" in fsdp.method and "FSDP gathers" in fsdp.method and "fp32 weights" in ddp.method
+    assert fsdp.memory.activation_forward_bytes < ddp.memory.activation_forward_bytes
+    assert fsdp.memory.activation_forward_bytes != fsdp_bf16.memory.activation_forward_bytes  # fp32 norms, loss
+
+
 def test_eight_bit_adamw_step_makes_no_temporaries(folder: Path) -> None:
     """bitsandbytes' 8-bit AdamW is not run (CUDA kernels), and nothing is warned: its states are counted
     (``states.optimizer_bytes``) and its step, fused kernels updating in place, adds nothing above them."""

@@ -71,7 +71,7 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
     method = (f"model states: {held.method}; activations: one step traced on meta tensors (forward with the "
               f"causal-LM loss over {shape.micro_batch} × {shape.seq_len} positions, backward, "
               f"{recipe.optimizer} step), attention as the flash kernel keeps it; "
-              f"{_AUTOCAST if recipe.precision == Precision.mixed else ''}"
+              f"{_autocast_said(recipe)}"
               f"{_IN_PLACE if recipe.optimizer in step.IN_PLACE_STEPS else ''}"
               f"{'vision: ' + trace.vision_said}")
     warned = (trace.vision_warning,) if trace.vision_warning else ()
@@ -82,8 +82,24 @@ def _train_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe
 
 _IN_PLACE = ("the adamw-8bit step not run (bitsandbytes' CUDA kernels): its states counted, and no temporaries, as "
              "its fused kernels update each weight and its states in place; ")
-_AUTOCAST = ("fp32 weights and the forward under bf16 autocast, its casts, weight cache and fp32 operations as "
-             "CUDA's autocast lists make them (emulated at torch's Python API); ")
+_AUTOCAST = ("the forward under bf16 autocast, its casts, weight cache and fp32 operations as CUDA's autocast "
+             "lists make them (emulated at torch's Python API); ")
+
+
+def _autocast(recipe: TrainRecipe) -> torch.dtype | None:
+    """The weights' dtype in the traced step when its forward runs under autocast, as accelerate (transformers'
+    Trainer) runs --precision mixed: fp32 weights; bf16 where FSDP gathers them so (its mixed-precision policy);
+    None: no autocast (bf16, and DeepSpeed, which runs its bf16 engine instead)."""
+    if recipe.precision != Precision.mixed or recipe.zero is not None:
+        return None
+    return torch.bfloat16 if recipe.fsdp else torch.float32
+
+
+def _autocast_said(recipe: TrainRecipe) -> str:
+    weights = _autocast(recipe)
+    if weights is None:
+        return ""
+    return ("bf16 weights as FSDP gathers them, " if weights == torch.bfloat16 else "fp32 weights, ") + _AUTOCAST
 
 
 def _measured(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe: TrainRecipe,
@@ -172,11 +188,11 @@ class _Trace:
 
     def at(self, batch: int, seq: int) -> StepPeaks:
         if (batch, seq) not in self.done:
-            mixed = self.recipe.precision == Precision.mixed  # fp32 weights, the forward under CUDA's autocast
-            with activations.in_bf16(self.index.model, torch.float32 if mixed else torch.bfloat16):
+            weights = _autocast(self.recipe)
+            with activations.in_bf16(self.index.model, weights or torch.bfloat16):
                 self.done[(batch, seq)] = step.traced_step(
                     self.index, self.roles, self.recipe, self.shape.checkpointing, lambda: self._loss(batch, seq),
-                    mixed=(lambda: autocast.Autocast("cuda")) if mixed else None)
+                    mixed=(lambda: autocast.Autocast("cuda")) if weights else None)
         return self.done[(batch, seq)]
 
     def _loss(self, batch: int, seq: int) -> torch.Tensor:
