@@ -121,7 +121,7 @@ def _one_change(reading: Reading, source: ModelSource, anatomy: Anatomy, recipe:
     changes: list[tuple[str, TrainRecipe, TrainShape]] = []
     if not shape.checkpointing:
         changes.append(("--gc", recipe, replace(shape, checkpointing=True)))
-    if recipe.precision == Precision.mixed:
+    if recipe.precision == Precision.mixed and recipe.zero is None:  # DeepSpeed's states are its bf16 either way
         changes.append(("--precision bf16", replace(recipe, precision=Precision.bf16), shape))
     if recipe.method == Method.full and not {"vision", "connector"} <= set(recipe.freeze):
         changes.append(("--freeze vision,connector", replace(recipe, freeze=(*recipe.freeze, "vision", "connector")),
