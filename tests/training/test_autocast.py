@@ -143,3 +143,28 @@ def test_a_trained_weight_is_cast_once_and_held_until_autocast_ends() -> None:
     weight = 16 * 16 * 2  # one bf16 copy, however many uses
     assert tracker.peak == weight + 3 * (2 * 16 * 2 + 2 * 16 * 2)  # and per use: x cast to bf16, the output
     assert len(outs) == 3
+
+
+def test_a_region_the_model_runs_with_autocast_off_stays_fp32() -> None:
+    """A model that asks for autocast off (transformers' ``maybe_autocast(enabled=False)``: a router or a rotary
+    table kept in fp32) gets it from the emulation too, where on meta tensors the real one is no context at all;
+    on CPU tensors, as torch's own CPU autocast gives it. Leaving the emulation puts transformers' function back."""
+    from transformers.utils import generic
+
+    original = generic.maybe_autocast
+    lin = torch.nn.Linear(8, 8)
+
+    def run(x: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
+        with generic.maybe_autocast(device_type=x.device.type, enabled=False):
+            inside = lin(x).dtype
+        return inside, lin(x).dtype
+
+    x = torch.randn(2, 8)
+    with _real():
+        real = run(x)
+    with Autocast("cpu"):
+        assert run(x) == real == (torch.float32, torch.bfloat16)
+    lin.to("meta")
+    with Autocast("cuda"):
+        assert run(x.to("meta")) == (torch.float32, torch.bfloat16)
+    assert generic.maybe_autocast is original

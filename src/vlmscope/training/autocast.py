@@ -18,7 +18,8 @@ named in ``_INSIDE``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache, reduce
 from importlib import resources
 from typing import Any
@@ -92,19 +93,26 @@ class Autocast(TorchFunctionMode):
         super().__init__()
         self.table, self.dtype = policies(device), dtype
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.off = 0  # depth of the regions a model runs with autocast off
+        self.patched: list[tuple[Any, Any]] = []
 
     def __enter__(self) -> Autocast:
         _ACTIVE.append(self)
+        self.patched = _off_regions_seen()
         super().__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         _ACTIVE.remove(self)
+        for module, original in self.patched:
+            setattr(module, "maybe_autocast", original)  # noqa: B010
         self.cache.clear()
         super().__exit__(*exc)
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = dict(kwargs or {})
+        if self.off:
+            return func(*args, **kwargs)
         if func in _GROUPED and _fp32_experts(args, kwargs):
             return _GroupedFallback.apply(args[0], args[1])
         policy = self.table.get(func)
@@ -135,6 +143,43 @@ class Autocast(TorchFunctionMode):
                 self.cache[id(t)] = held
             return held[1]
         return t.to(dtype)
+
+
+def _off_regions_seen() -> list[tuple[Any, Any]]:
+    """transformers' loaded modules whose ``maybe_autocast`` now also turns the emulation off where a model asks for
+    autocast off (a router or rotary table kept in fp32): on meta tensors it is no context at all, so the real
+    one would never say. (module, the function it held) for each, to put back."""
+    import sys
+
+    from transformers.utils import generic
+
+    found: Callable[..., Any] | None = getattr(generic, "maybe_autocast", None)  # transformers 5's; none before
+    patched: list[tuple[Any, Any]] = []
+    if found is None:
+        return patched
+    original: Callable[..., Any] = found
+    for name, module in list(sys.modules.items()):
+        if name.startswith("transformers") and getattr(module, "maybe_autocast", None) is original:
+            setattr(module, "maybe_autocast", _maybe_autocast(original))  # noqa: B010
+            patched.append((module, original))
+    return patched
+
+
+def _maybe_autocast(original: Callable[..., Any]) -> Callable[..., Any]:
+    @contextmanager
+    def maybe_autocast(device_type: str, dtype: torch.dtype | None = None, enabled: bool = True,
+                       cache_enabled: bool | None = None) -> Iterator[None]:
+        emulated = _ACTIVE[-1] if _ACTIVE and not enabled else None
+        with original(device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled):
+            if emulated is not None:
+                emulated.off += 1
+            try:
+                yield
+            finally:
+                if emulated is not None:
+                    emulated.off -= 1
+
+    return maybe_autocast
 
 
 # torch's grouped matmul (transformers' default for mixture-of-experts layers), which autocast leaves alone
