@@ -129,7 +129,7 @@ class Autocast(TorchFunctionMode):
             if found:
                 widest = reduce(torch.promote_types, found)
                 args, kwargs = tree_map(lambda t: self._cast(t, widest), (args, kwargs))
-        elif "dtype" not in kwargs and _tensors(args, kwargs)[:1] and _eligible(_tensors(args, kwargs)[0]):
+        elif "dtype" not in kwargs and _eligible(next(iter(_tensors(args, kwargs)), None)):
             kwargs["dtype"] = torch.float32  # OPT_DTYPE and APPEND_DTYPE: computed in fp32 where no dtype is asked
         return func(*args, **kwargs)
 
@@ -157,11 +157,11 @@ def _off_regions_seen() -> list[tuple[Any, Any]]:
     patched: list[tuple[Any, Any]] = []
     if found is None:
         return patched
-    original: Callable[..., Any] = found
+    wrapped = _maybe_autocast(found)
     for name, module in list(sys.modules.items()):
-        if name.startswith("transformers") and getattr(module, "maybe_autocast", None) is original:
-            setattr(module, "maybe_autocast", _maybe_autocast(original))  # noqa: B010
-            patched.append((module, original))
+        if name.startswith("transformers") and getattr(module, "maybe_autocast", None) is found:
+            setattr(module, "maybe_autocast", wrapped)  # noqa: B010
+            patched.append((module, found))
     return patched
 
 
