@@ -119,6 +119,11 @@ GLM46V_CLIPS = [VideoSpec(*c) for c in [(30, 640, 360, 3.0), (300, 320, 240, 30.
 GLM46V_SETTINGS = [{}, {"do_sample_frames": False}]
 
 
+def _glm46v_settings(spec: VideoSpec) -> list[dict[str, Any]]:
+    """Every frame only of short clips: the reference resizes each frame."""
+    return GLM46V_SETTINGS if spec.frames <= 50 else GLM46V_SETTINGS[:1]
+
+
 FRAMEWISE = {  # ref: (config, settings file, its settings, processor, the processor's marks and tokens per frame)
     "internvl": (INTERNVL_CONFIG, "video_preprocessor_config.json",
                  {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 448, "width": 448}},
@@ -176,7 +181,7 @@ def _cases() -> dict[str, dict[str, Any]]:
                                           "processor": "LlavaOnevisionProcessor",
                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in GLM46V_CLIPS:
-        for settings in GLM46V_SETTINGS[:1 if spec.frames > 50 else 2]:
+        for settings in _glm46v_settings(spec):
             cases[_key("glm46v", spec, settings)] = {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor",
                                                      "settings": settings,
                                                      "video": [spec.frames, spec.width, spec.height, spec.fps]}
@@ -323,7 +328,7 @@ def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: Vide
     patch the begin and end of image and its seconds (text), as its processor gives them; every frame, where
     sampling is off (short clips only: the reference resizes every frame)."""
     (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
-    for settings in GLM46V_SETTINGS[:1 if spec.frames > 50 else 2]:
+    for settings in _glm46v_settings(spec):
         clip = _clip(str(tmp_path), spec, **settings)
         real = reference["cases"][_key("glm46v", spec, settings)]
         _same(clip, real)
