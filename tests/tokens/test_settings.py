@@ -117,3 +117,19 @@ def test_internvl_tile_budget_follows_its_processor(max_patches: int) -> None:
     out = _processor("GotOcr2ImageProcessor", **settings)(images=[_image(*size)], return_tensors="np")
     assert sheet.tokens.crops == out["pixel_values"].shape[0]
     assert (sheet.tokens.crops > 1) is (max_patches > 1)
+
+
+def test_settings_of_an_image_processor_with_only_a_torchvision_backend() -> None:
+    """LFM2.5-VL's image processor has no class without torchvision (vlmscope's environment has none): its keys
+    come from its source, so --processor works on it (a 1920×1080 image in 4 tiles at most, not 10) and a key it
+    does not take is one line, exit 2, naming those it does (the line is bounded); no traceback."""
+    from conftest import run_cli
+
+    found = [run_cli("show", "LFM2.5-VL-1.6B", "--image-size", "1920x1080", "-f", "json", "--no-cache",
+                     *extra) for extra in ((), ("--processor", "max_tiles=4"))]
+    assert [f.returncode for f in found] == [0, 0], found[-1].stderr
+    default, four = (json.loads(f.stdout)["cost"] for f in found)
+    assert four["visual_tokens"] < default["visual_tokens"] and "max_tiles=4" in four["assumptions"][-1]
+    refused = run_cli("show", "LFM2.5-VL-1.6B", "--processor", "max_tilez=4", "--no-cache")
+    assert refused.returncode == 2 and "bad processor 'max_tilez'" in refused.stderr
+    assert "Lfm2VlImageProcessor takes: crop_size" in refused.stderr and "Traceback" not in refused.stderr

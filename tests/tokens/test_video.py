@@ -124,6 +124,42 @@ def _glm46v_settings(spec: VideoSpec) -> list[dict[str, Any]]:
     return GLM46V_SETTINGS if spec.frames <= 50 else GLM46V_SETTINGS[:1]
 
 
+# Processors that copy a modelled one (CohereCompass: Qwen3-VL's, its processor's text too; MiniCPM-OCR:
+# MiniCPM-V 4.6's, "4x" by default) or vary it (Glmga: GLM-4.6V's with a plain rate, a frame cap and a patch
+# expansion), on small configs at their classes' defaults (no byte copy of their files was at hand): ref:
+# (config, video processor, processor, the processor's marks and call settings, settings tried)
+COHERE_CONFIG = {
+    "model_type": "cohere_compass", "architectures": ["CohereCompassForConditionalGeneration"],
+    "vision_config": {"model_type": "cohere_compass_vision", "depth": 2, "hidden_size": 32, "intermediate_size": 64,
+                      "num_heads": 2, "out_hidden_size": 64, "patch_size": 16, "spatial_merge_size": 2,
+                      "temporal_patch_size": 2, "deepstack_visual_indexes": [0]},
+    "text_config": {"model_type": "cohere_compass_text", "hidden_size": 64, "intermediate_size": 128,
+                    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+                    "layer_types": ["full_attention"] * 2,
+                    "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 10000.0,
+                                                           "mrope_section": [2, 3, 3]}}}}
+COPIES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any], list[dict[str, Any]]]] = {
+    "cohere_compass": (COHERE_CONFIG, "CohereCompassVideoProcessor", "CohereCompassProcessor", {},
+                       [{}, {"do_sample_frames": True, "num_frames": 8, "fps": None}]),
+    "glmga": ({**GLM46V_CONFIG, "model_type": "glmga"}, "GlmgaVideoProcessor", "Glm46VProcessor", {},
+              [{}, {"fps": 1, "max_frames": 60}, {"patch_expand_factor": 2}]),
+    "minicpm_ocr": ({}, "MiniCPMOcrVideoProcessor", "MiniCPMOcrProcessor",  # the processor's divisor: "4x"
+                    {**PROCESSOR_PARTS[MINICPM], "replace": {"video_token_divisor": 4}}, [{}, {"max_num_frames": 8}]),
+}
+COPIES_CLIPS = [VideoSpec(*c) for c in [(30, 640, 360, 3.0), (300, 320, 240, 30.0), (1400, 64, 40, 2.0),
+                                        (9, 320, 180, 0.5), (7, 200, 600, 5.0), (12, 1280, 720, 6.0)]]
+
+
+def _copy_config(ref: str) -> dict[str, Any]:
+    """The small config, or (MiniCPM-OCR) transformers' default config of the model_type."""
+    config = COPIES[ref][0]
+    if config:
+        return config
+    from vlmscope.sources.zoo import default_source
+
+    return default_source(ref).config
+
+
 FRAMEWISE = {  # ref: (config, settings file, its settings, processor, the processor's marks and tokens per frame)
     "internvl": (INTERNVL_CONFIG, "video_preprocessor_config.json",
                  {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 448, "width": 448}},
@@ -185,6 +221,11 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key("glm46v", spec, settings)] = {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor",
                                                      "settings": settings,
                                                      "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for ref, (_, name, processor, parts, tried) in COPIES.items():
+        for spec in COPIES_CLIPS:
+            for settings in tried:
+                cases[_key(ref, spec, settings)] = {"class": name, "processor": processor, "settings": settings,
+                                                    **parts, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, (_, _, own, processor, attrs) in FRAMEWISE.items():
         for spec in FRAMEWISE_CLIPS:
             for settings in _framewise_settings(ref, spec):
@@ -193,6 +234,14 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     return cases
+
+
+def _torchvision_only() -> list[str]:
+    """The image processor classes transformers has only a torchvision backend of."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    return sorted({v["torchvision"] for v in IMAGE_PROCESSOR_MAPPING_NAMES.values()
+                   if isinstance(v, dict) and v.get("torchvision") and "pil" not in v})
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +254,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
                     "VLMSCOPE_TORCHVISION to a folder holding it")
     cases = _cases()
-    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._MODELLED)}
+    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._MODELLED),
+           "images": _torchvision_only()}
     root = tmp_path_factory.getbasetemp()  # a worker's own folder under the session's, or the session's
     shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "video-reference.json"
     with FileLock(f"{shared}.lock"):
@@ -239,7 +289,8 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
         t, gh, gw = real["grid"]
         assert (clip.units, clip.unit.grid) == (t, (gh, gw))
     if "text_error" in real:  # no prompt without sampled frame indices (Qwen3-VL's, GLM-4.6V's, SmolVLM's timestamps)
-        assert real["processor"] in ("Qwen3VLVideoProcessor", "Glm46VVideoProcessor", "SmolVLMVideoProcessor"), real
+        assert real["processor"] in ("Qwen3VLVideoProcessor", "Glm46VVideoProcessor", "SmolVLMVideoProcessor",
+                                     "CohereCompassVideoProcessor", "GlmgaVideoProcessor"), real
         return
     assert clip.tokens == real["video"] + real["separators"]
     assert clip.timestamps == real["timestamps"]
@@ -336,6 +387,25 @@ def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: Vide
     assert "do_sample_frames=true" in " ".join(_clip(str(tmp_path), spec).assumed)
 
 
+@pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)
+@pytest.mark.parametrize("ref", list(COPIES))
+def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                              tmp_path: Path) -> None:
+    """CohereCompass samples, resizes and writes its prompt as Qwen3-VL does; MiniCPM-OCR samples and slices as
+    MiniCPM-V 4.6, four times the tokens ("4x"); Glmga samples at a plain rate under its frame cap (a clip with
+    fewer frames repeats them) and resizes in multiples of its patch expansion: each as its own processor."""
+    (tmp_path / "config.json").write_text(json.dumps(_copy_config(ref)))
+    for settings in COPIES[ref][4]:
+        real = reference["cases"][_key(ref, spec, settings)]
+        if "error" in real:
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        assert clip.processor == COPIES[ref][1]
+
+
 def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]) -> None:
     """knowledge/processing.json's video table: every model_type's video processor as transformers maps it,
     and each modelled processor's defaults and keywords as its class has them."""
@@ -347,6 +417,20 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
         for key, value in defaults.items():
             if key not in ("accepted", "source"):
                 assert real["classes"][name]["attributes"][key] == value, (name, key)
+
+
+def test_settings_of_torchvision_only_image_processors_are_read_from_their_source(
+        reference: dict[str, Any]) -> None:
+    """Without torchvision (vlmscope's own environment) transformers hands a placeholder for an image processor
+    with only a torchvision backend, so --processor reads the keys such a class takes from its source: the
+    same keys as the class itself, imported with torchvision, for every one of them."""
+    from vlmscope.tokens.settings import _declared, accepted
+
+    real = reference["tables"]["images"]
+    assert len(real) >= 30 and "Lfm2VlImageProcessor" in real and "Kimi_K25ImageProcessor" in real
+    for name, keys in real.items():
+        assert sorted(_declared(name)) == keys, name
+    assert "max_tiles" in accepted("Lfm2VlImageProcessor")  # the placeholder, then the source
 
 
 @pytest.mark.parametrize(("config", "frame", "projected"), [

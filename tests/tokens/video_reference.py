@@ -113,8 +113,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             "timestamps": len(re.findall("|".join(stamps), text))}
 
 
-def _tables(names: list[str]) -> dict[str, Any]:
-    """transformers' model_type → video processor table, and each named class's defaults and keywords."""
+def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
+    """transformers' model_type → video processor table, each named class's defaults and keywords, and the
+    keywords of each named image processor class (those with only a torchvision backend: importable here)."""
     import transformers
     from transformers.models.auto import video_processing_auto
 
@@ -129,19 +130,27 @@ def _tables(names: list[str]) -> dict[str, Any]:
                                                    "max_video_tokens", "cap_pixels_per_frame", "max_duration",
                                                    "max_soft_tokens", "pooling_kernel_size", "initial_shift",
                                                    "max_num_frames", "stack_frames", "max_slice_nums",
-                                                   "scale_resolution", "slice_mode", "downsample_mode")}
+                                                   "scale_resolution", "slice_mode", "downsample_mode",
+                                                   "patch_expand_factor")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)
             attrs[key] = dict(value) if isinstance(value, dict) else value
         classes[name] = {"accepted": sorted(keys - {"self", "args", "kwargs"}), "attributes": attrs}
-    return {"model_types": mapping, "classes": classes}
+    from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
+
+    taken = {}
+    for name in images:
+        cls = get_image_processor_class_from_name(name)
+        keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
+        taken[name] = sorted(keys - {"self", "args", "kwargs"})
+    return {"model_types": mapping, "classes": classes, "images": taken}
 
 
 def main() -> None:
     job = json.load(sys.stdin)
     _torchvision(job["torchvision"])
-    print(json.dumps({"cases": [_case(c) for c in job["cases"]], "tables": _tables(job["classes"])}))
+    print(json.dumps({"cases": [_case(c) for c in job["cases"]], "tables": _tables(job["classes"], job["images"])}))
 
 
 if __name__ == "__main__":

@@ -94,10 +94,10 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
 
 def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
           config: dict[str, Any]) -> VideoTokens:
-    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5): num_frames, else fps (2) of the video's rate (24 assumed
-    without one) between min_frames and max_frames; the pixel budget counts every frame (cap_pixels_per_frame
-    bounds each frame's share); per temporal patch the processor writes a timestamp, vision start, the
-    tokens and vision end."""
+    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5; CohereCompass's is a copy): num_frames, else fps (2) of the
+    video's rate (24 assumed without one) between min_frames and max_frames; the pixel budget counts every
+    frame (cap_pixels_per_frame bounds each frame's share); per temporal patch the processor writes a
+    timestamp, vision start, the tokens and vision end."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     rate = video.fps or ASSUMED_FPS
@@ -216,12 +216,63 @@ def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[int, str]:
                 picked.append(i)
                 if second >= int(duration) or len(picked) > wanted:  # more than wanted: spread anew below
                     break
+    kept = _spread(picked, wanted, total)
+    return kept, f"{kept} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
+
+
+def glmga(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+          config: dict[str, Any]) -> VideoTokens:
+    """GlmgaVideoProcessor: fps (2) over the clip's duration, at most max_frames; the first frame at or after
+    each step in time until a step before the end, spread evenly (np.linspace) where that gives fewer or more;
+    a clip with fewer frames than that repeats them (the i-th at ⌊i · frames / count⌋); repeats dropped, the
+    count made even. The pixel budget over all frames (GLM-4.6V's resize) in multiples of patch × merge ×
+    patch_expand_factor; the text per temporal patch as GLM-4.6V's."""
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    kept, how = video.frames, "every frame (do_sample_frames off)"
+    if pre.get("do_sample_frames"):
+        kept, how = _glmga_sampled(name, pre, video)
+    low, high = _pixel_budget(pre)
+    check_aspect(video)
+    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge * int(pre["patch_expand_factor"]), low,
+                         high)
+    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text")
+
+
+def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
+    needs_rate(video, name)
+    total, rate, fps = video.frames, video.fps or 1, float(pre["fps"])
+    if not 0 < fps < math.inf:
+        raise RequestError("processor", f"fps={fps:g}", "a positive frame rate")
+    duration = total / rate
+    wanted = min(int(duration * fps), int(pre["max_frames"]))
+    if wanted < 1:
+        raise RequestError("video", str(video), f"a longer clip: {name} samples no frame of one under {1 / fps:g} s")
+    if wanted > MAX_VIDEO_FRAMES:  # settings are untrusted: bound the frame indices the sampler lists
+        raise LimitError("request", "video frames sampled", wanted, MAX_VIDEO_FRAMES, f"{name} at fps={fps:g}")
+    if total < wanted:
+        picked = [math.floor(i * total / wanted) for i in range(wanted)]
+    else:
+        picked, second, step = [], 0.0, 1 / fps
+        for i in range(total):  # the processor's own float steps, kept as it takes them
+            if i * (1 / rate) >= second:
+                second += step
+                picked.append(i)
+                if second >= duration - step:
+                    break
+    kept = _spread(picked, wanted, total)
+    return kept, f"{kept} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
+
+
+def _spread(picked: list[int], wanted: int, total: int) -> int:
+    """The frames GLM's samplers keep of ``picked``: ``wanted`` spread evenly (np.linspace) between the picked
+    ends where there are fewer, over the whole clip where there are more; repeats dropped, made even."""
+    import numpy as np
+
     if len(picked) != wanted:
         start, end = (picked[0], picked[-1]) if len(picked) < wanted and picked else (0, total - 1)
         picked = np.linspace(start, end, wanted, dtype=int).tolist()
     kept = len(dict.fromkeys(picked))
-    kept += kept & 1
-    return kept, f"{kept} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
+    return kept + (kept & 1)
 
 
 def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:

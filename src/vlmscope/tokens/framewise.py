@@ -208,10 +208,11 @@ def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
 
 def minicpm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             config: dict[str, Any]) -> VideoTokens:
-    """MiniCPMV4_6VideoProcessor (MiniCPM-V 4.6): frames sampled a second apart; each frame a view and, when
-    larger than scale_resolution², slices, as its images are (``slicing``, with the video processor's own
-    settings); per frame the processor writes the view's tokens between the start and end of image, and each
-    slice's between the start and end of slice, a newline (text) between rows of slices."""
+    """MiniCPMV4_6VideoProcessor (MiniCPM-V 4.6; MiniCPM-OCR's is a copy, "4x" by default): frames sampled a
+    second apart; each frame a view and, when larger than scale_resolution², slices, as its images are
+    (``slicing``, with the video processor's own settings); per frame the processor writes the view's tokens
+    between the start and end of image, and each slice's between the start and end of slice, a newline (text)
+    between rows of slices."""
     kept, how = _minicpm_sampled(name, pre, video)
     unit = slicing.slices(enc.patch_size, pre, config, video.width, video.height)
     slices = unit.crops - 1

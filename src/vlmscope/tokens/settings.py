@@ -44,7 +44,8 @@ def processor_class(source: ModelSource) -> str | None:
 
 def accepted(name: str) -> frozenset[str]:
     """The settings an image processor class takes: its kwargs' declared keys (``valid_kwargs``) and its
-    constructor's own parameters."""
+    constructor's own parameters. A class with only a torchvision backend cannot be imported without
+    torchvision (transformers hands a placeholder; LFM2-VL's, Kimi-K2.5's): its source declares them."""
     import inspect
 
     from transformers.models.auto.image_processing_auto import get_image_processor_class_from_name
@@ -55,9 +56,48 @@ def accepted(name: str) -> frozenset[str]:
         cls = get_image_processor_class_from_name(name)
     if cls is None:
         return frozenset()
-    keys = set(getattr(getattr(cls, "valid_kwargs", None), "__annotations__", {}))
+    try:
+        keys = set(getattr(getattr(cls, "valid_kwargs", None), "__annotations__", {}))
+    except ImportError:
+        return _declared(name)
     keys |= {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")}
     return frozenset(keys)
+
+
+def _declared(name: str) -> frozenset[str]:
+    """The settings image processor ``name`` declares in its module's source (read, never run): the keys of its
+    ``valid_kwargs`` class and of that class's bases in the module, over transformers' ImagesKwargs, and its
+    constructor's parameters; none where no module of transformers' table defines it."""
+    import ast
+    from pathlib import Path
+
+    import transformers
+    from transformers.models.auto import image_processing_auto
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+    from transformers.processing_utils import ImagesKwargs
+
+    for model_type, named in getattr(image_processing_auto, "IMAGE_PROCESSOR_MAPPING_NAMES", {}).items():
+        folder = model_type_to_module_name(model_type)
+        path = Path(transformers.__file__).parent / "models" / folder / f"image_processing_{folder}.py"
+        if not (isinstance(named, dict) and name in named.values() and path.is_file()):
+            continue
+        classes = {c.name: c for c in ast.parse(path.read_text()).body if isinstance(c, ast.ClassDef)}
+        if name not in classes:
+            continue
+        keys = set(ImagesKwargs.__annotations__)
+        found = [classes[name]]
+        for node in found:  # the class, its valid_kwargs class, and their bases in this module
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and node is not found[0]:
+                    keys.add(item.target.id)
+                elif isinstance(item, ast.Assign) and isinstance(item.value, ast.Name) and any(
+                        isinstance(t, ast.Name) and t.id == "valid_kwargs" for t in item.targets):
+                    found += [classes[item.value.id]] if item.value.id in classes else []
+                elif isinstance(item, ast.FunctionDef) and item.name == "__init__" and node is found[0]:
+                    keys |= {a.arg for a in [*item.args.args[1:], *item.args.kwonlyargs]}
+            found += [classes[b.id] for b in node.bases if isinstance(b, ast.Name) and b.id in classes]
+        return frozenset(keys)
+    return frozenset()
 
 
 def with_settings(source: ModelSource, settings: tuple[tuple[str, str], ...]) -> ModelSource:

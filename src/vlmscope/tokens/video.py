@@ -100,18 +100,23 @@ def _video() -> dict[str, Any]:
 
 Rule = Callable[[str, dict[str, Any], Encoded, VideoSpec, dict[str, Any]], VideoTokens]
 _SAMPLING = frozenset({"do_sample_frames", "fps", "num_frames", "size"})
+_QWEN3 = _SAMPLING | {"min_frames", "max_frames", "patch_size", "temporal_patch_size", "merge_size",
+                      "cap_pixels_per_frame", "max_video_tokens"}
+_MINICPM = frozenset({"do_sample_frames", "max_num_frames", "stack_frames", "patch_size", "max_slice_nums",
+                      "scale_resolution", "slice_mode", "downsample_mode"})
 # Each modelled video processor: its rule, and the settings the rule reads (of those the class takes)
 _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "Qwen2VLVideoProcessor": (frames.qwen2, _SAMPLING | {"min_frames", "max_frames", "min_pixels", "max_pixels",
                                                          "patch_size", "temporal_patch_size", "merge_size",
                                                          "cap_pixels_per_frame", "max_video_tokens"}),
-    "Qwen3VLVideoProcessor": (frames.qwen3, _SAMPLING | {"min_frames", "max_frames", "patch_size",
-                                                         "temporal_patch_size", "merge_size", "cap_pixels_per_frame",
-                                                         "max_video_tokens"}),
+    "Qwen3VLVideoProcessor": (frames.qwen3, _QWEN3),
+    "CohereCompassVideoProcessor": (frames.qwen3, _QWEN3),  # Qwen3-VL's, and its processor's text, line for line
     "Glm4vVideoProcessor": (frames.glm4v, frozenset({"do_sample_frames", "fps", "size", "patch_size",
                                                      "temporal_patch_size", "merge_size", "max_duration"})),
     "Glm46VVideoProcessor": (frames.glm46v, frozenset({"do_sample_frames", "size", "patch_size", "temporal_patch_size",
                                                        "merge_size"})),
+    "GlmgaVideoProcessor": (frames.glmga, frozenset({"do_sample_frames", "fps", "max_frames", "size", "patch_size",
+                                                     "temporal_patch_size", "merge_size", "patch_expand_factor"})),
     "LlavaOnevisionVideoProcessor": (framewise.onevision, _SAMPLING),
     "LlavaNextVideoVideoProcessor": (framewise.next_video, frozenset({  # the crop sets the frame, not size
         "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
@@ -122,7 +127,6 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "InternVLVideoProcessor": (framewise.internvl, _SAMPLING | {"initial_shift"}),
     "SmolVLMVideoProcessor": (framewise.smolvlm, frozenset({"do_sample_frames", "fps", "num_frames",
                                                             "max_image_size"})),
-    "MiniCPMV4_6VideoProcessor": (framewise.minicpm, frozenset({
-        "do_sample_frames", "max_num_frames", "stack_frames", "patch_size", "max_slice_nums", "scale_resolution",
-        "slice_mode", "downsample_mode"})),
+    "MiniCPMV4_6VideoProcessor": (framewise.minicpm, _MINICPM),
+    "MiniCPMOcrVideoProcessor": (framewise.minicpm, _MINICPM),  # MiniCPM-V 4.6's, its default "4x" apart
 }
