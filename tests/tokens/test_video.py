@@ -7,6 +7,7 @@ torchvision, which .ci/run installs into a folder apart from vlmscope's environm
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -55,7 +56,8 @@ SETTINGS = [{"do_sample_frames": True, "fps": 2}, {"do_sample_frames": True, "nu
             {"do_sample_frames": False}]
 SETTINGS_CLIP = VideoSpec(40, 640, 360, 10.0)
 ONEVISION = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
-# qwen-vl-utils from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
+LOADERS = ["qwen-vl-utils", "sglang"]
+# qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
 LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
           VideoSpec(96, 64, 40, 24.0), VideoSpec(9, 480, 270, 3.0)]
@@ -197,11 +199,11 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key(ref, SETTINGS_CLIP, settings)] = {
                 "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
                 "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
-    for ref in (QWEN25, QWEN3):
+    for ref, recipe in itertools.product((QWEN25, QWEN3), LOADERS):
         folder, processor = MODELS[ref]
         for spec in LOADER:
-            cases[_key(ref, spec, {"recipe": "qwen-vl-utils"})] = {
-                "folder": str(CATALOG / folder), "processor": processor, "recipe": "qwen-vl-utils",
+            cases[_key(ref, spec, {"recipe": recipe})] = {
+                "folder": str(CATALOG / folder), "processor": processor, "recipe": recipe, "sglang": str(TORCHVISION),
                 "patch": 14 if ref == QWEN25 else 16, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in NEXT_VIDEO:  # the class's defaults: shortest edge 224, center crop 224²; the processor's patch 14
         cases[_key("next-video", spec)] = {"class": "LlavaNextVideoVideoProcessor", "patch": 14,
@@ -323,17 +325,23 @@ def test_video_settings_follow_the_models_own_processor(reference: dict[str, Any
 
 
 @pytest.mark.parametrize("spec", LOADER, ids=str)
+@pytest.mark.parametrize("recipe", LOADERS)
 @pytest.mark.parametrize("ref", [QWEN25, QWEN3])
-def test_qwen_vl_utils_recipe_equals_the_loader_itself(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
+def test_loader_recipes_equal_the_loaders_themselves(reference: dict[str, Any], ref: str, recipe: str,
+                                                     spec: VideoSpec) -> None:
     """--video-recipe qwen-vl-utils: the frames qwen-vl-utils 0.0.14's own fetch_video keeps and sizes (its
     reader run with the decoding replaced), then the model's processor without resampling or resizing, as
-    its README passes them; the transformers sheet names the difference."""
-    clip = _clip(ref, spec, "qwen-vl-utils")
-    _same(clip, reference["cases"][_key(ref, spec, {"recipe": "qwen-vl-utils"})])
-    assert clip.recipe == "qwen-vl-utils" and clip.frames == clip.units * 2
+    its README passes them. --video-recipe sglang: SGLang 0.5.23's own preprocess_video (its source run, the
+    decoder replaced), then the model's processor as SGLang calls it, which resizes the frames again. The
+    transformers sheet names each difference."""
+    clip = _clip(ref, spec, recipe)
+    _same(clip, reference["cases"][_key(ref, spec, {"recipe": recipe})])
+    assert clip.recipe == recipe and clip.frames == clip.units * 2 and clip.rule.startswith(recipe)
     default = _clip(ref, spec)
-    said = other_recipes((default,), (clip,))
-    assert len(said) == (default.tokens != clip.tokens) and all("--video-recipe qwen-vl-utils" in n for n in said)
+    anatomy = vlmscope.inspect(ref)
+    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(ref), spec)
+    said = [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
+    assert len(said) == (default.tokens != clip.tokens)
 
 
 @pytest.mark.parametrize(("ref", "spec"), [*(("onevision", s) for s in ONEVISION),

@@ -60,6 +60,52 @@ def _loaded(case: dict[str, Any], frames: int, width: int, height: int, fps: flo
     return video, {"video_metadata": [metadata], "do_sample_frames": False, "do_resize": False}
 
 
+def _sglang(case: dict[str, Any], frames: int, width: int, height: int,
+            fps: float) -> tuple[Any, dict[str, Any]]:
+    """The clip as SGLang's own Qwen-VL preprocessing gives it to the model's processor: its module's constants
+    and functions (smart_nframes, smart_resize, preprocess_video) read from the pinned wheel's source and run
+    for real, with only the decoder replaced by frames of zeros; then the processor's call as
+    QwenVLImageProcessor makes it (Qwen3-VL: the clip's metadata, do_sample_frames=False)."""
+    import ast
+    import asyncio
+    import logging
+    import math
+    import os
+    import time
+    from pathlib import Path
+
+    import torch
+    import torchvision
+    from torchvision.transforms import InterpolationMode
+
+    source = Path(case["sglang"]) / "sglang" / "srt" / "multimodal" / "processors" / "qwen_vl.py"
+    tree = ast.parse(source.read_text())
+    wanted = {"IMAGE_FACTOR", "MIN_PIXELS", "MAX_RATIO", "VIDEO_TOTAL_PIXELS", "VIDEO_MIN_PIXELS",
+              "VIDEO_MAX_PIXELS", "FRAME_FACTOR", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES", "smart_resize",
+              "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_nframes", "preprocess_video"}
+    kept = [n for n in tree.body if getattr(n, "name", None) in wanted or (
+        isinstance(n, ast.Assign) and any(getattr(t, "id", None) in wanted for t in n.targets))]
+
+    class Decoded:  # SGLang's VideoDecoderWrapper, as preprocess_video reads it: frames as NHWC tensors
+        avg_fps = fps
+
+        def __len__(self) -> int:
+            return frames
+
+        def get_frames_as_tensor(self, indices: list[int]) -> Any:
+            return torch.zeros(len(indices), height, width, 3, dtype=torch.uint8)
+
+    space = {"math": math, "os": os, "time": time, "np": np, "torch": torch, "torchvision": torchvision,
+             "InterpolationMode": InterpolationMode, "logger": logging.getLogger("sglang"), "MAX_PIXELS": 0,
+             "VideoDecoderWrapper": Decoded, "is_cpu": lambda: True}
+    exec(compile(ast.Module(body=kept, type_ignores=[]), str(source), "exec"), space)
+    video, metadata = asyncio.run(space["preprocess_video"](Decoded(), video_config={}))
+    metadata["frames_indices"] = [int(i) for i in metadata["frames_indices"]]
+    if case["processor"] == "Qwen3VLProcessor":
+        return video, {"video_metadata": [metadata], "do_sample_frames": False}
+    return video, {}
+
+
 def _case(case: dict[str, Any]) -> dict[str, Any]:
     """One video through its processor (from a model folder with settings, or a class's defaults; its frames
     as given, or as a loader such as qwen-vl-utils hands them over) and the text the model's processor writes
@@ -86,6 +132,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             video = torch.from_numpy(video)
         if case.get("recipe") == "qwen-vl-utils":
             video, kwargs = _loaded(case, frames, width, height, fps)
+        elif case.get("recipe") == "sglang":
+            video, kwargs = _sglang(case, frames, width, height, fps)
         try:
             out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs)
         except ValueError as exc:

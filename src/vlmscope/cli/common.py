@@ -172,8 +172,10 @@ VideoOpt = Annotated[list[str] | None, typer.Option(
 ImagesOpt = Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)]
 VideoRecipeOpt = Annotated[str, typer.Option(
     "--video-recipe", metavar="RECIPE", help="Who samples and resizes the --video frames before the model's "
-    "processor: transformers (its video processor, with the model's files; the default) or qwen-vl-utils (Qwen's "
-    "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame, for Qwen2-VL / 2.5-VL / 3-VL / 3.5).")]
+    "processor: transformers (its video processor, with the model's files; the default), qwen-vl-utils (Qwen's "
+    "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame) or sglang (SGLang 0.5.23's Qwen-VL "
+    "preprocessing: the same caps in 28-pixel patches, then the processor resizes again); the last two for "
+    "Qwen2-VL / 2.5-VL / 3-VL / 3.5.")]
 
 
 def parse_size(text: str) -> tuple[int, int]:

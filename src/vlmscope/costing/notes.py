@@ -40,14 +40,15 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     return tuple(found)
 
 
-def other_recipes(videos: tuple[VideoTokens, ...], others: tuple[VideoTokens | None, ...]) -> tuple[str, ...]:
-    """For each video whose frames another recipe of the model's family would sample or size otherwise, what
-    that recipe gives (the sheet's own recipe is transformers' processor)."""
+def other_recipes(videos: tuple[VideoTokens, ...], others: tuple[tuple[VideoTokens, ...], ...]) -> tuple[str, ...]:
+    """For each video, what each other recipe of the model's processor gives where it samples or sizes the
+    frames to another count (the sheet's own recipe is the request's)."""
     found = []
-    for clip, other in zip(videos, others, strict=True):
-        if other is not None and clip.tokens and clip.recipe != other.recipe and other.tokens != clip.tokens:
-            found.append(f"video {clip.video}: {other.rule} ({other.tokens / clip.tokens:.2f}× this sheet's "
-                         f"{clip.tokens:,}; --video-recipe {other.recipe})")
+    for clip, alternatives in zip(videos, others, strict=True):
+        for other in alternatives:
+            if clip.tokens and clip.recipe != other.recipe and other.tokens != clip.tokens:
+                found.append(f"video {clip.video}: {other.rule} ({other.tokens / clip.tokens:.2f}× this sheet's "
+                             f"{clip.tokens:,}; --video-recipe {other.recipe})")
     return tuple(found)
 
 

@@ -18,7 +18,7 @@ from vlmscope.quiet import quiet
 from vlmscope.sources import ModelSource
 from vlmscope.tokens import cost_size, encoded, request_tokens
 from vlmscope.tokens.settings import with_settings
-from vlmscope.tokens.video import alternative, video_tokens
+from vlmscope.tokens.video import alternatives, video_tokens
 
 
 def cost_sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: CostRequest) -> CostSheet:
@@ -61,7 +61,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
                 prefill_tokens or 0, _query_width(index, roles),
                 tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed, videos)
-        + notes.other_recipes(videos, tuple(alternative(enc, processing, c) for c in request.videos)),
+        + notes.other_recipes(videos, tuple(alternatives(enc, processing, c, request.video_recipe)
+                                            for c in request.videos)),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
     )
 

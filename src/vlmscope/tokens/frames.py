@@ -8,6 +8,8 @@ dispatches, the tests compare each with the real processor on synthetic frames."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from vlmscope.data import ImageTokens
@@ -275,19 +277,43 @@ def _spread(picked: list[int], wanted: int, total: int) -> int:
     return kept + (kept & 1)
 
 
-def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> VideoTokens:
-    """qwen-vl-utils (Qwen's own video loader, knowledge/processing.json): from a file at the clip's rate, frames
-    at 2 fps rounded down to pairs (4 to 768, at most the clip's); each resized by its smart_resize within
-    768 merged patches, shrunk so that all frames stay within 90% of 128,000 tokens' pixels, never under 128
-    merged patches × 1.05; the model's processor then takes them as they are (no resampling, no resize)."""
+def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
+           processor: Callable[[VideoSpec], VideoTokens]) -> VideoTokens:
+    """A loader that samples and sizes the frames before the model's processor (knowledge/processing.json):
+    qwen-vl-utils (Qwen's own) and SGLang's Qwen-VL preprocessing. From a file at the clip's rate, frames at
+    2 fps rounded down to pairs (4 to 768, at most the clip's); each resized by their smart_resize within 768
+    merged patches, shrunk so that all frames stay within 90% of 128,000 tokens' pixels, never under 128
+    merged patches × 1.05. qwen-vl-utils' merged patch is the model's (patch × 2) and the processor takes the
+    frames as they are (no resampling, no resize: its README's call); SGLang's is 28 pixels for every Qwen
+    family, and the processor (``processor``, sampling off) resizes them again by its own budget."""
+    known, kept, (h, w), most = _loaded(recipe, name, pre, video)
+    said = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
+            f"{w}×{h} (≤ {int(most):,} pixels)")
+    if known.get("processor_resizes"):
+        found = processor(VideoSpec(kept, w, h, video.fps))
+        return replace(found, video=video, recipe=recipe, rule=f"{said}; then {found.rule}", assumed=())
+    patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
+    groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
+    stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
+    tokens = groups * (per + (2 if stamps else 0))
+    unit = ImageTokens(per, 1, f"one temporal patch of {pair} frames", grid=(h // patch, w // patch))
+    rule = (f"{said} → {groups} temporal patches of {w // patch}×{h // patch} patches → {merge}×{merge} merge = "
+            f"{per} tokens" + (" + vision start and end" if stamps else "") + f"; {tokens:,} in all")
+    return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamps else 0,
+                       recipe=recipe)
+
+
+def _loaded(recipe: str, name: str, pre: dict[str, Any],
+            video: VideoSpec) -> tuple[dict[str, Any], int, tuple[int, int], float]:
+    """(the recipe's constants, frames kept, (height, width) each, the pixel cap each) under ``recipe``."""
     recipes = processors.defaults("video")["recipes"]
     known = recipes.get(recipe)
     if known is None or name not in known["processors"]:
         raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
             [TRANSFORMERS, *(r for r, v in recipes.items() if name in v["processors"])]))
     needs_rate(video, recipe)
-    patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
-    factor = patch * int(known["spatial_merge"])
+    pair = int(known["frame_factor"])
+    factor = int(known.get("image_factor") or int(pre["patch_size"]) * int(known["spatial_merge"]))
     top = math.floor(min(int(known["max_frames"]), video.frames) / pair) * pair
     low = math.ceil(int(known["min_frames"]) / pair) * pair
     kept = video.frames / (video.fps or 1) * float(known["fps"])
@@ -299,19 +325,9 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec) -> Vid
     budget = int(known["model_seq_len"]) * factor * factor * 0.9
     most = max(min(int(known["video_max_tokens"]) * factor * factor, budget / kept * pair), int(least * 1.05))
     check_aspect(video)
-    # qwen-vl-utils' smart_resize is Qwen2-VL's with sides rounded to at least one factor; the two differ only
-    # where qwen-vl-utils would shrink a side to 0 (a frame it cannot use)
-    h, w = processors.smart_resize(video.height, video.width, factor, least, most, least=factor)
-    groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
-    stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
-    tokens = groups * (per + (2 if stamps else 0))
-    unit = ImageTokens(per, 1, f"one temporal patch of {pair} frames", grid=(h // patch, w // patch))
-    rule = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
-            f"{w}×{h} (≤ {int(most):,} pixels) → {groups} temporal patches of {w // patch}×{h // patch} patches → "
-            f"{merge}×{merge} merge = {per} tokens" + (" + vision start and end" if stamps else "")
-            + f"; {tokens:,} in all")
-    return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamps else 0,
-                       recipe=recipe)
+    # their smart_resize is Qwen2-VL's with sides rounded to at least one factor; the two differ only where
+    # theirs would shrink a side to 0 (a frame it cannot use)
+    return known, kept, processors.smart_resize(video.height, video.width, factor, least, most, least=factor), most
 
 
 def check_aspect(video: VideoSpec) -> None:

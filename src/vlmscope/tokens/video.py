@@ -17,7 +17,7 @@ from vlmscope.sources import ModelSource
 from vlmscope.tokens import frames, framewise, processors
 from vlmscope.tokens.rules import Encoded
 
-TRANSFORMERS, QWEN_VL_UTILS = VIDEO_RECIPES
+TRANSFORMERS = VIDEO_RECIPES[0]
 
 
 def processor_of(source: ModelSource) -> str | None:
@@ -59,10 +59,12 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                                                 f"({', '.join(sorted(_MODELLED))}): {source.model_id}'s {name} is "
                                                 "not modelled yet")
     own, defaults = settings(source), _video()["processors"][name]
+    pre = {**defaults, **own}
     try:
-        if recipe != TRANSFORMERS:
-            return _bounded(source, video, frames.loader(recipe, name, {**defaults, **own}, video))
-        found = rule(name, {**defaults, **own}, enc, video, source.config)
+        if recipe != TRANSFORMERS:  # a loader samples and sizes; the processor takes its frames unsampled
+            return _bounded(source, video, frames.loader(recipe, name, pre, video, lambda clip: rule(
+                name, {**pre, "do_sample_frames": False}, enc, clip, source.config)))
+        found = rule(name, pre, enc, video, source.config)
     except (RequestError, LimitError):
         raise
     except (TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError) as exc:  # settings are untrusted
@@ -82,16 +84,21 @@ def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> Video
     return found
 
 
-def alternative(enc: Encoded | None, source: ModelSource, video: VideoSpec) -> VideoTokens | None:
-    """The same clip under the other recipe the model's family has (qwen-vl-utils for the Qwen-VL processors),
-    to show beside transformers' default; None where there is none, or it refuses the clip."""
+def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
+                 recipe: str = TRANSFORMERS) -> tuple[VideoTokens, ...]:
+    """The same clip under each other recipe the model's processor has (transformers' itself, and the loaders
+    knowledge/processing.json names for it: qwen-vl-utils, SGLang), to show beside ``recipe``'s; those that
+    refuse the clip left out."""
     name = processor_of(source)
-    if name not in _video()["recipes"][QWEN_VL_UTILS]["processors"]:
-        return None
-    try:
-        return video_tokens(enc, source, video, QWEN_VL_UTILS)
-    except (RequestError, LimitError):
-        return None
+    found = []
+    for other, known in {TRANSFORMERS: {"processors": [name]}, **_video()["recipes"]}.items():
+        if other == recipe or name not in known["processors"]:
+            continue
+        try:
+            found.append(video_tokens(enc, source, video, other))
+        except (RequestError, LimitError, ConfigError):
+            continue
+    return tuple(found)
 
 
 def _video() -> dict[str, Any]:
