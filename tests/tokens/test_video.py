@@ -57,6 +57,10 @@ SETTINGS = [{"do_sample_frames": True, "fps": 2}, {"do_sample_frames": True, "nu
 SETTINGS_CLIP = VideoSpec(40, 640, 360, 10.0)
 ONEVISION = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
 LOADERS = ["qwen-vl-utils", "sglang"]
+# vLLM 0.33.0's Qwen loaders (vllm/multimodal/video.py: Qwen2VLVideoBackend ports transformers' Qwen2-VL
+# sample_frames at fps 2, min_frames 4, max_frames 768; Qwen3VLVideoBackend the same bounds): the count
+# transformers' own processors sample under these settings, which the processor then keeps as they are
+VLLM = {"do_sample_frames": True, "fps": 2, "num_frames": None, "min_frames": 4, "max_frames": 768}
 # qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
 LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
@@ -199,6 +203,11 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key(ref, SETTINGS_CLIP, settings)] = {
                 "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
                 "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
+    for ref, spec in itertools.product((QWEN25, QWEN3), LOADER):  # vLLM's loaders: the processor, resampling
+        folder, processor = MODELS[ref]
+        cases[_key(ref, spec, {"recipe": "vllm"})] = {
+            "folder": str(CATALOG / folder), "processor": processor, "settings": VLLM,
+            "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, recipe in itertools.product((QWEN25, QWEN3), LOADERS):
         folder, processor = MODELS[ref]
         for spec in LOADER:
@@ -395,6 +404,23 @@ def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: Vide
     assert "do_sample_frames=true" in " ".join(_clip(str(tmp_path), spec).assumed)
 
 
+@pytest.mark.parametrize("spec", LOADER, ids=str)
+@pytest.mark.parametrize("ref", [QWEN25, QWEN3])
+def test_vllm_recipe_samples_as_its_qwen_loaders(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
+    """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders keep (2 fps, 4 to 768 frames), resized and
+    tokenized by the model's own processor, as that processor gives them sampling under the same bounds; the
+    transformers sheet names vLLM's count where it differs (Qwen2.5-VL's processor samples nothing itself)."""
+    assert rules._video()["recipes"]["vllm"]["settings"] == VLLM
+    clip = _clip(ref, spec, "vllm")
+    _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
+    assert clip.recipe == "vllm" and clip.rule.startswith("vllm 0.33.0's loader") and not clip.assumed
+    anatomy = vlmscope.inspect(ref)
+    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(ref), spec)
+    default = _clip(ref, spec)
+    said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
+    assert len(said) == (default.tokens != clip.tokens)
+
+
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)
 @pytest.mark.parametrize("ref", list(COPIES))
 def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: str, spec: VideoSpec,
@@ -502,7 +528,7 @@ def test_a_model_without_video_gets_one_line() -> None:
     with pytest.raises(RequestError, match="one for LlavaOnevisionVideoProcessor: transformers"):
         _clip("llava-onevision-qwen2-7b-ov-hf", parse_video("10s@2:640x480"), "qwen-vl-utils")
     with pytest.raises(RequestError, match="video_recipe"):
-        CostRequest(video_recipe="vllm")
+        CostRequest(video_recipe="ollama")
 
 
 @pytest.mark.parametrize(("settings", "error", "match"), [

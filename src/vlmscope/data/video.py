@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_FPS, MAX_IMAGE_SIDE, MAX_VIDEO_FRAMES
 
-VIDEO_RECIPES = ("transformers", "qwen-vl-utils", "sglang")  # who samples and resizes a clip's frames for the processor
+# who samples and resizes a clip's frames for the processor: the processor itself, or a loader before it
+VIDEO_RECIPES = ("transformers", "qwen-vl-utils", "sglang", "vllm")
 VIDEO_FORMS = "DURATION@FPS:WxH (e.g. 60s@2:1280x720, 1.5m@30:640x480) or FRAMESf:WxH (e.g. 32f:1280x720)"
 _TIMED = re.compile(r"(?P<length>\d{1,9}(?:\.\d{1,6})?)(?P<unit>s|m|h)@(?P<fps>\d{1,6}(?:\.\d{1,6})?)"
                     r":(?P<w>\d{1,9})x(?P<h>\d{1,9})")

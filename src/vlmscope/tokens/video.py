@@ -61,6 +61,12 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     own, defaults = settings(source), _video()["processors"][name]
     pre = {**defaults, **own}
     try:
+        runtime = _video()["recipes"].get(recipe, {})
+        if "settings" in runtime and name in runtime["processors"]:  # a loader that samples as these settings do
+            found = rule(name, {**pre, **runtime["settings"]}, enc, video, source.config)
+            said = ", ".join(f"{k}={json.dumps(v)}" for k, v in runtime["settings"].items())
+            return _bounded(source, video, replace(found, recipe=recipe, assumed=(), rule=(
+                f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")))
         if recipe != TRANSFORMERS:  # a loader samples and sizes; the processor takes its frames unsampled
             return _bounded(source, video, frames.loader(recipe, name, pre, video, lambda clip: rule(
                 name, {**pre, "do_sample_frames": False}, enc, clip, source.config)))
