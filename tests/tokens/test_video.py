@@ -555,17 +555,21 @@ def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: ty
     ("minicpm", {}, {"max_num_frames": 0}, RequestError, "at least 1 frame"),
     ("glm46v", {}, {"temporal_patch_size": 0}, ConfigError, "ZeroDivisionError"),
     ("glm46v", {}, {"size": {"longest_edge": 10}}, RequestError, "shortest_edge and longest_edge"),
-    ("glm46v", {}, {"patch_size": "wide"}, ConfigError, "ValueError")])
+    ("glm46v", {}, {"patch_size": "wide"}, ConfigError, "ValueError"),
+    ("glmga", {}, {"fps": 0}, RequestError, "a positive frame rate"),
+    ("glmga", {}, {"fps": 1e9, "max_frames": 10**12}, LimitError, "video frames sampled"),
+    ("glmga", {}, {"patch_expand_factor": 0}, ConfigError, "ZeroDivisionError")])
 def test_hostile_settings_of_the_per_frame_processors(ref: str, own: dict[str, Any], settings: dict[str, Any],
                                                        error: type, match: str, tmp_path: Path) -> None:
-    """InternVL's, SmolVLM's, MiniCPM-V's and GLM-4.6V's settings, from their files or --processor: a shift of the
-    wrong type, more frames than the clip, a sampling rate that would list 10¹⁴ indices, a video_sampling that is
-    not a table, a frame cap of the wrong type or of none, a zero temporal patch, a size without its pixel
-    bounds, a patch size that is not a number: one line each."""
+    """InternVL's, SmolVLM's, MiniCPM-V's, GLM-4.6V's and Glmga's settings, from their files or --processor: a
+    shift of the wrong type, more frames than the clip, a sampling rate that would list 10¹⁴ indices, a
+    video_sampling that is not a table, a frame cap of the wrong type or of none, a zero temporal patch, a size
+    without its pixel bounds, a patch size that is not a number, a zero rate, a zero patch expansion: one line
+    each."""
     if ref == "minicpm":
         folder = MINICPM
-    elif ref == "glm46v":
-        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+    elif ref in COPIES or ref == "glm46v":
+        (tmp_path / "config.json").write_text(json.dumps(COPIES[ref][0] if ref in COPIES else GLM46V_CONFIG))
         folder = str(tmp_path)
     else:
         config, name, file_settings, _, _ = FRAMEWISE[ref]
