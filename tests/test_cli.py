@@ -275,8 +275,10 @@ def test_a_second_image_size_is_refused_not_dropped(command: list[str], tmp_path
     (("show", "llava-1.5-7b-hf", "--video", "10s@2:640x480"), "takes none (transformers has no video processor for "
                                                              "model_type 'llava')"),
     (("show", "Qwen2.5-VL-7B-Instruct", "--video", "10s:640x480"), "bad video '10s:640x480': use DURATION@FPS:WxH"),
-    (("fit", "Qwen2.5-VL-7B-Instruct", "--gpu", "h100", "--video", "1f:8x8", "--video-recipe", "vllm"),
-     "bad video_recipe 'vllm'"),
+    (("fit", "Qwen2.5-VL-7B-Instruct", "--gpu", "h100", "--video", "1f:8x8", "--video-recipe", "ollama"),
+     "bad video_recipe 'ollama'"),
+    (("show", "gemma-4-E2B-it", "--video", "60s@2:640x360", "--video-recipe", "vllm"),
+     "bad video recipe 'vllm': use one for Gemma4VideoProcessor: transformers"),
     (("compare", "Qwen2.5-VL-7B-Instruct", "--video", "100000h@60:8x8"), "video frames = 21600000000 is over")])
 def test_bad_videos_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
     """Through the entry point (in-process): a model without video, a clip in no known form, a recipe that is
@@ -306,6 +308,26 @@ def test_video_through_the_entry_point_reaches_the_json() -> None:
     assert clip["video"] == "20s@30:640x360" and clip["frames"] == 600 and clip["frames_kept"] == 40
     assert cost["prefill_tokens"] == clip["tokens"] + 10 == clip["encoder_passes"] * (clip["tokens_per_pass"] + 2) + 10
     assert any("Qwen3VLVideoProcessor's own defaults" in n and "fps=2" in n for n in cost["assumptions"])
+
+
+def test_runtime_recipes_through_the_entry_point() -> None:
+    """show --video-recipe: a 60 s 30 fps 720p clip on Qwen2.5-VL-7B, whose processor samples nothing itself, as
+    transformers, vLLM and SGLang would feed it (every frame at 1288×728; 120 at 1288×728; 120 at 1008×560);
+    each sheet names the other recipes' counts, and its prompt is its own."""
+    from typer.testing import CliRunner
+
+    from vlmscope.cli import app
+
+    found = {}
+    for recipe in ("transformers", "vllm", "sglang"):
+        result = CliRunner().invoke(app, ["show", "Qwen2.5-VL-7B-Instruct", "--images", "0", "--video",
+                                          "60s@30:1280x720", "--video-recipe", recipe, "-f", "json"])
+        assert result.exit_code == 0, result.output
+        found[recipe] = json.loads(result.output[result.output.index("{"):])["cost"]
+    tokens = {r: (c["videos"][0]["tokens"], c["prefill_tokens"]) for r, c in found.items()}
+    assert tokens == {"transformers": (1_076_400,) * 2, "vllm": (71_760,) * 2, "sglang": (43_200,) * 2}
+    notes = " ".join(found["vllm"]["assumptions"])
+    assert "--video-recipe transformers" in notes and "--video-recipe sglang" in notes
 
 
 def test_report_takes_a_video(tmp_path: Path) -> None:
