@@ -60,6 +60,7 @@ LOADERS = ["qwen-vl-utils", "sglang"]
 # vLLM 0.33.0's Qwen loaders (vllm/multimodal/video.py: Qwen2VLVideoBackend ports transformers' Qwen2-VL
 # sample_frames at fps 2, min_frames 4, max_frames 768; Qwen3VLVideoBackend the same bounds): the count
 # transformers' own processors sample under these settings, which the processor then keeps as they are
+VLLM_UNIFORM = [VideoSpec(1800, 1280, 720, 30.0), VideoSpec(20, 640, 360, 10.0)]  # vLLM's default loader: 32 at most
 VLLM = {"do_sample_frames": True, "fps": 2, "num_frames": None, "min_frames": 4, "max_frames": 768}
 # qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
@@ -227,6 +228,10 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key("onevision", spec)] = {"class": "LlavaOnevisionVideoProcessor", "image_tokens": 729,
                                           "processor": "LlavaOnevisionProcessor",
                                           "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for ref, spec in itertools.product(("onevision", "next-video"), VLLM_UNIFORM):  # the 32 frames vLLM hands over
+        cases[_key(ref, spec, {"recipe": "vllm"})] = {
+            **{k: v for k, v in cases[_key(ref, ONEVISION[0] if ref == "onevision" else NEXT_VIDEO[0])].items()
+               if k != "video"}, "video": [min(32, spec.frames), spec.width, spec.height, spec.fps]}
     for spec in GLM46V_CLIPS:
         for settings in _glm46v_settings(spec):
             cases[_key("glm46v", spec, settings)] = {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor",
@@ -410,7 +415,7 @@ def test_vllm_recipe_samples_as_its_qwen_loaders(reference: dict[str, Any], ref:
     """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders keep (2 fps, 4 to 768 frames), resized and
     tokenized by the model's own processor, as that processor gives them sampling under the same bounds; the
     transformers sheet names vLLM's count where it differs (Qwen2.5-VL's processor samples nothing itself)."""
-    assert rules._video()["recipes"]["vllm"]["settings"] == VLLM
+    assert rules._video()["recipes"]["vllm"]["sampled_as"]["settings"] == VLLM
     clip = _clip(ref, spec, "vllm")
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
     assert clip.recipe == "vllm" and clip.rule.startswith("vllm 0.33.0's loader") and not clip.assumed
@@ -419,6 +424,25 @@ def test_vllm_recipe_samples_as_its_qwen_loaders(reference: dict[str, Any], ref:
     default = _clip(ref, spec)
     said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
     assert len(said) == (default.tokens != clip.tokens)
+
+
+@pytest.mark.parametrize("spec", VLLM_UNIFORM, ids=str)
+@pytest.mark.parametrize("ref", ["onevision", "next-video"])
+def test_vllm_default_loader_hands_over_32_frames(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                                  tmp_path: Path) -> None:
+    """--video-recipe vllm on LLaVA-OneVision and LLaVA-NeXT-Video, which vLLM 0.33.0 has no loader of their own
+    for: its default loader's 32 frames spread evenly (every frame of a shorter clip), each as the processor,
+    sampling nothing, gives them; the transformers sheet (every frame) names vLLM's count."""
+    config = {"onevision": ONEVISION_CONFIG, "next-video": NEXT_VIDEO_CONFIG}[ref]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    clip = _clip(str(tmp_path), spec, "vllm")
+    _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
+    assert clip.units == min(32, spec.frames) and clip.recipe == "vllm" and "default loader" in clip.rule
+    default = _clip(str(tmp_path), spec)
+    anatomy = vlmscope.inspect(str(tmp_path))
+    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(str(tmp_path)), spec)
+    said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
+    assert len(said) == (spec.frames > 32) and default.units == spec.frames
 
 
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)

@@ -174,9 +174,9 @@ VideoRecipeOpt = Annotated[str, typer.Option(
     "--video-recipe", metavar="RECIPE", help="Who samples and resizes the --video frames before the model's "
     "processor: transformers (its video processor, with the model's files; the default), qwen-vl-utils (Qwen's "
     "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame), sglang (SGLang 0.5.23's Qwen-VL "
-    "preprocessing: the same caps in 28-pixel patches, then the processor resizes again) or vllm (vLLM 0.33.0's "
-    "Qwen loaders: 2 fps, 4 to 768 frames, then the processor's own resize); the last three for Qwen2-VL / "
-    "2.5-VL / 3-VL / 3.5.")]
+    "preprocessing: the same caps in 28-pixel patches, then the processor resizes again), the last two for "
+    "Qwen2-VL / 2.5-VL / 3-VL / 3.5, or vllm (vLLM 0.33.0's loaders: 2 fps and 4 to 768 frames for the Qwen "
+    "families, 32 frames spread evenly for LLaVA-OneVision and LLaVA-NeXT-Video; the processor's own resize).")]
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -308,9 +308,9 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any],
     """(the recipe's constants, frames kept, (height, width) each, the pixel cap each) under ``recipe``."""
     recipes = processors.defaults("video")["recipes"]
     known = recipes.get(recipe)
-    if known is None or name not in known["processors"]:
+    if known is None or name not in known.get("processors", ()):
         raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
-            [TRANSFORMERS, *(r for r, v in recipes.items() if name in v["processors"])]))
+            [TRANSFORMERS, *(r for r, v in recipes.items() if name in v.get("processors", ()))]))
     needs_rate(video, recipe)
     pair = int(known["frame_factor"])
     factor = int(known.get("image_factor") or int(pre["patch_size"]) * int(known["spatial_merge"]))

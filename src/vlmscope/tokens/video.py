@@ -61,15 +61,9 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     own, defaults = settings(source), _video()["processors"][name]
     pre = {**defaults, **own}
     try:
-        runtime = _video()["recipes"].get(recipe, {})
-        if "settings" in runtime and name in runtime["processors"]:  # a loader that samples as these settings do
-            found = rule(name, {**pre, **runtime["settings"]}, enc, video, source.config)
-            said = ", ".join(f"{k}={json.dumps(v)}" for k, v in runtime["settings"].items())
-            return _bounded(source, video, replace(found, recipe=recipe, assumed=(), rule=(
-                f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")))
-        if recipe != TRANSFORMERS:  # a loader samples and sizes; the processor takes its frames unsampled
-            return _bounded(source, video, frames.loader(recipe, name, pre, video, lambda clip: rule(
-                name, {**pre, "do_sample_frames": False}, enc, clip, source.config)))
+        if recipe != TRANSFORMERS:
+            return _bounded(source, video, _loaded(recipe, name, pre, video, lambda clip, settings: rule(
+                name, {**pre, **settings}, enc, clip, source.config)))
         found = rule(name, pre, enc, video, source.config)
     except (RequestError, LimitError):
         raise
@@ -81,6 +75,32 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read)
                     if k in defaults and k not in own and not (k == "size" and budget))
     return _bounded(source, video, replace(found, assumed=assumed))
+
+
+def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
+            processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens]) -> VideoTokens:
+    """``video`` as a runtime's loader hands it to the processor (``processor``: the clip, settings over the
+    model's): one that samples as the processor would under some settings (vLLM's Qwen loaders), one that
+    spreads a fixed number of frames evenly (vLLM's default loader; the processor takes them all), or one that
+    samples and sizes them itself (qwen-vl-utils, SGLang: ``frames.loader``)."""
+    recipes = _video()["recipes"]
+    runtime = recipes.get(recipe, {})
+    if name not in _takes(runtime):
+        raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
+            [TRANSFORMERS, *(r for r, known in recipes.items() if name in _takes(known))]))
+    if name in runtime.get("sampled_as", {}).get("processors", ()):
+        settings = runtime["sampled_as"]["settings"]
+        found = processor(video, settings)
+        said = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
+        return replace(found, recipe=recipe, assumed=(), rule=f"{recipe} {runtime['version']}'s loader, as {said}: "
+                                                             f"{found.rule}")
+    if name in runtime.get("uniform", {}).get("processors", ()):
+        kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
+        found = processor(replace(video, frames=kept), {"do_sample_frames": False})
+        return replace(found, video=video, recipe=recipe, assumed=(), rule=(
+            f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
+            f"then {found.rule}"))
+    return frames.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
@@ -98,13 +118,19 @@ def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     name = processor_of(source)
     found = []
     for other, known in {TRANSFORMERS: {"processors": [name]}, **_video()["recipes"]}.items():
-        if other == recipe or name not in known["processors"]:
+        if other == recipe or name not in _takes(known):
             continue
         try:
             found.append(video_tokens(enc, source, video, other))
         except (RequestError, LimitError, ConfigError):
             continue
     return tuple(found)
+
+
+def _takes(recipe: dict[str, Any]) -> list[str]:
+    """The video processors a recipe has a loader for."""
+    return [*recipe.get("processors", ()), *(name for part in ("sampled_as", "uniform")
+                                            for name in recipe.get(part, {}).get("processors", ()))]
 
 
 def _video() -> dict[str, Any]:
