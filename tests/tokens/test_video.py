@@ -62,6 +62,9 @@ LOADERS = ["qwen-vl-utils", "sglang"]
 # transformers' own processors sample under these settings, which the processor then keeps as they are
 VLLM_UNIFORM = [VideoSpec(1800, 1280, 720, 30.0), VideoSpec(20, 640, 360, 10.0)]  # vLLM's default loader: 32 at most
 VLLM = {"do_sample_frames": True, "fps": 2, "num_frames": None, "min_frames": 4, "max_frames": 768}
+# its GLM loaders: GLM-4.1V's sampler at fps 2 and max_duration 300 (DynamicVideoBackend), GLM-4.6V's own
+VLLM_SAMPLED = {QWEN25: VLLM, QWEN3: VLLM, GLM: {"do_sample_frames": True, "fps": 2, "max_duration": 300},
+                "glm46v": {"do_sample_frames": True}}
 # qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
 LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
@@ -204,11 +207,11 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key(ref, SETTINGS_CLIP, settings)] = {
                 "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
                 "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
-    for ref, spec in itertools.product((QWEN25, QWEN3), LOADER):  # vLLM's loaders: the processor, resampling
-        folder, processor = MODELS[ref]
-        cases[_key(ref, spec, {"recipe": "vllm"})] = {
-            "folder": str(CATALOG / folder), "processor": processor, "settings": VLLM,
-            "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for ref, spec in itertools.product(VLLM_SAMPLED, LOADER):  # vLLM's loaders: the processor, resampling
+        where = {"folder": str(CATALOG / MODELS[ref][0]), "processor": MODELS[ref][1]} if ref in MODELS else {
+            "class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor"}
+        cases[_key(ref, spec, {"recipe": "vllm"})] = {**where, "settings": VLLM_SAMPLED[ref],
+                                                      "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, recipe in itertools.product((QWEN25, QWEN3), LOADERS):
         folder, processor = MODELS[ref]
         for spec in LOADER:
@@ -410,18 +413,24 @@ def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: Vide
 
 
 @pytest.mark.parametrize("spec", LOADER, ids=str)
-@pytest.mark.parametrize("ref", [QWEN25, QWEN3])
-def test_vllm_recipe_samples_as_its_qwen_loaders(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
-    """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders keep (2 fps, 4 to 768 frames), resized and
-    tokenized by the model's own processor, as that processor gives them sampling under the same bounds; the
-    transformers sheet names vLLM's count where it differs (Qwen2.5-VL's processor samples nothing itself)."""
-    assert rules._video()["recipes"]["vllm"]["sampled_as"]["settings"] == VLLM
-    clip = _clip(ref, spec, "vllm")
+@pytest.mark.parametrize("ref", list(VLLM_SAMPLED))
+def test_vllm_recipe_samples_as_its_loaders(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                            tmp_path: Path) -> None:
+    """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders (2 fps, 4 to 768 frames) and GLM loaders keep,
+    resized and tokenized by the model's own processor, as that processor gives them sampling under the same
+    settings; the transformers sheet names vLLM's count where it differs (Qwen2.5-VL's processor samples
+    nothing itself; GLM-4.1V's files ask for another rate)."""
+    groups = {name: g["settings"] for g in rules._video()["recipes"]["vllm"]["sampled_as"] for name in g["processors"]}
+    if ref not in MODELS:
+        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+    folder = ref if ref in MODELS else str(tmp_path)
+    assert groups[rules.processor_of(resolve(folder))] == VLLM_SAMPLED[ref]
+    clip = _clip(folder, spec, "vllm")
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
     assert clip.recipe == "vllm" and clip.rule.startswith("vllm 0.33.0's loader") and not clip.assumed
-    anatomy = vlmscope.inspect(ref)
-    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(ref), spec)
-    default = _clip(ref, spec)
+    anatomy = vlmscope.inspect(folder)
+    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(folder), spec)
+    default = _clip(folder, spec)
     said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
     assert len(said) == (default.tokens != clip.tokens)
 

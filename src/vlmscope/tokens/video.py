@@ -88,8 +88,10 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     if name not in _takes(runtime):
         raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
             [TRANSFORMERS, *(r for r, known in recipes.items() if name in _takes(known))]))
-    if name in runtime.get("sampled_as", {}).get("processors", ()):
-        settings = runtime["sampled_as"]["settings"]
+    for group in runtime.get("sampled_as", ()):
+        if name not in group["processors"]:
+            continue
+        settings = group["settings"]
         found = processor(video, settings)
         said = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
         return replace(found, recipe=recipe, assumed=(), rule=f"{recipe} {runtime['version']}'s loader, as {said}: "
@@ -129,8 +131,8 @@ def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
 
 def _takes(recipe: dict[str, Any]) -> list[str]:
     """The video processors a recipe has a loader for."""
-    return [*recipe.get("processors", ()), *(name for part in ("sampled_as", "uniform")
-                                            for name in recipe.get(part, {}).get("processors", ()))]
+    groups = [*recipe.get("sampled_as", ()), recipe.get("uniform", {})]
+    return [*recipe.get("processors", ()), *(name for group in groups for name in group.get("processors", ()))]
 
 
 def _video() -> dict[str, Any]:
