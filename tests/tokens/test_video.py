@@ -7,6 +7,7 @@ torchvision, which .ci/run installs into a folder apart from vlmscope's environm
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import vlmscope
 from vlmscope.costing.notes import other_recipes
@@ -170,6 +172,13 @@ def _copy_config(ref: str) -> dict[str, Any]:
     return default_source(ref).config
 
 
+# Kimi-K2.5: 2 fps in chunks of 4 frames (a whole chunk; the last of 2; one of 4 and 3), frames scaled down to
+# 4,096 patches (4K) or kept (a portrait clip), never up (a tiny one)
+KIMI = "Kimi-K2.5"
+KIMI_CLIPS = [VideoSpec(*c) for c in [(60, 1280, 720, 30.0), (450, 640, 360, 30.0), (300, 3840, 2160, 30.0),
+                                      (35, 200, 600, 5.0), (48, 64, 40, 24.0)]]
+
+
 FRAMEWISE = {  # ref: (config, settings file, its settings, processor, the processor's marks and tokens per frame)
     "internvl": (INTERNVL_CONFIG, "video_preprocessor_config.json",
                  {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 448, "width": 448}},
@@ -235,6 +244,9 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key(ref, spec, {"recipe": "vllm"})] = {
             **{k: v for k, v in cases[_key(ref, ONEVISION[0] if ref == "onevision" else NEXT_VIDEO[0])].items()
                if k != "video"}, "video": [min(32, spec.frames), spec.width, spec.height, spec.fps]}
+    for spec in KIMI_CLIPS:  # the class's defaults (the catalog's Kimi-K2.5 ships no video settings)
+        cases[_key("kimi", spec)] = {"class": "Kimi_K25VideoProcessor", "processor": "Kimi_K25Processor",
+                                     "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec in GLM46V_CLIPS:
         for settings in _glm46v_settings(spec):
             cases[_key("glm46v", spec, settings)] = {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor",
@@ -471,6 +483,49 @@ def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: st
         clip = _clip(str(tmp_path), spec, **settings)
         _same(clip, real)
         assert clip.processor == COPIES[ref][1]
+
+
+@pytest.mark.parametrize("spec", KIMI_CLIPS, ids=str)
+def test_kimi_chunks_equal_its_processor(reference: dict[str, Any], spec: VideoSpec) -> None:
+    """Kimi-K2.5: frames sampled at 2 fps, cut into chunks of 4 (the last maybe fewer), each frame scaled and
+    padded as its processor does; per chunk one token per merged patch, its media marks and its start time
+    (text), as its processor writes them."""
+    real = reference["cases"][_key("kimi", spec)]
+    assert "error" not in real, real
+    clip = _clip(KIMI, spec)
+    grids = real["grids"]
+    assert (clip.units, clip.frames, clip.processor) == (len(grids), sum(g[0] for g in grids), real["processor"])
+    assert all(tuple(g[1:]) == clip.unit.grid for g in grids) and {g[0] for g in grids[:-1]} <= {4}
+    assert (clip.tokens, clip.timestamps) == (real["video"] + real["separators"], real["timestamps"])
+
+
+def test_kimi_video_flops_are_its_own_video_features(reference: dict[str, Any]) -> None:
+    """The vision FLOPs of a Kimi-K2.5 clip are the model's own get_video_features over the chunks' grids as its
+    processor made them (three whole chunks, and a last one of 2 frames): its encoder attends across a chunk's
+    frames, so a chunk is not 4 images (one costs 5.7 times a frame's pass at 644×364)."""
+    spec = KIMI_CLIPS[3]
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+
+    grids = reference["cases"][_key("kimi", spec)]["grids"]
+    assert [g[0] for g in grids] == [4, 4, 4, 2]
+    sheet = _ours(KIMI, spec)
+    inner = _kimi_model().model
+    pixels = torch.empty(sum(t * h * w for t, h, w in grids), 3, 14, 14, device="meta",
+                         dtype=next(inner.vision_tower.parameters()).dtype)
+    grid_thw = torch.tensor(grids)  # data the encoder reads (spans, positions): on the CPU, made outside the mode
+    with MetaPromotion(), unpadded(), torch.no_grad():
+        own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_grid_thw=grid_thw))
+    assert sheet.flops.vision == own and "get_video_features" in sheet.flops.method
+
+
+@functools.cache
+def _kimi_model() -> Any:
+    from vlmscope.anatomy import read
+    from vlmscope.skeleton import build
+
+    return read(build(resolve(KIMI))).model
 
 
 def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]) -> None:

@@ -148,15 +148,18 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     grid = out.get("video_grid_thw")
     pixels = out["pixel_values_videos" if "pixel_values_videos" in out else "pixel_values"]  # SmolVLM's
     found = {"processor": type(vp).__name__, "grid": None if grid is None else [int(x) for x in grid[0]],
+             "grids": None if grid is None else [[int(x) for x in g] for g in grid],
              "frames": int(pixels.shape[1]) if pixels.dim() == 5 else None,
              "frame": [int(x) for x in pixels.shape[-2:]] if pixels.dim() == 5 else None}
     try:
         text = str(proc.replace_video_token(out, 0, **case.get("replace", {})))
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
-    marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>")  # around a frame or a patch
+    marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>",  # around a frame or a patch
+             "<|media_begin|>", "<|media_content|>", "<|media_end|>")  # Kimi-K2.5's, around a chunk
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
-              r"Frame\d+: <S>", r"Frame from \d\d:\d\d:")  # InternVL's frame labels, SmolVLM's timestamps
+              r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
+              r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video")  # Kimi-K2.5's start time, and 'video
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text))}
 
@@ -179,7 +182,7 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "max_soft_tokens", "pooling_kernel_size", "initial_shift",
                                                    "max_num_frames", "stack_frames", "max_slice_nums",
                                                    "scale_resolution", "slice_mode", "downsample_mode",
-                                                   "patch_expand_factor")}
+                                                   "patch_expand_factor", "max_patches")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)

@@ -20,9 +20,24 @@ from vlmscope.anatomy.index import ModuleIndex
 from vlmscope.anatomy.roles import Roles
 from vlmscope.costing.counting import count, experts_batched, first_that_runs
 from vlmscope.costing.echo import count_stacked, layers_echoed
-from vlmscope.costing.inputs import cache_keyword, cache_of, dtype_of, head_inside, language_forward, last_logits
+from vlmscope.costing.inputs import (
+    MetaPromotion,
+    cache_keyword,
+    cache_of,
+    dtype_of,
+    head_inside,
+    language_forward,
+    last_logits,
+)
 from vlmscope.costing.kvcache import cache_layers, kept_tokens
-from vlmscope.costing.vision import connector_flops, dynamic_tower_flops, map_connector_flops, tower_flops
+from vlmscope.costing.vision import (
+    connector_flops,
+    dynamic_tower_flops,
+    map_connector_flops,
+    patch_shapes,
+    tower_flops,
+    unpadded,
+)
 from vlmscope.data import Anatomy, CostRequest, Flops, ImageTokens, VideoTokens
 
 
@@ -63,8 +78,9 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
                  request: CostRequest) -> tuple[int | None, list[str]]:
     """A clip of frames each encoded alone (a frame size, no patch grid): the model's own ``get_video_features``
     over all its frames, which is where each family pools and projects them (LLaVA-NeXT-Video pools before its
-    projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); a model without one, or a clip in
-    temporal patches: each encoder pass counted as an image of the resized frames."""
+    projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); chunks of frames the encoder takes
+    whole (Kimi-K2.5): the model's own ``get_video_features`` over their grids; a model without one, or a clip
+    in temporal patches: each encoder pass counted as an image of the resized frames."""
     model = index.modules[""]
     found = (getattr(m, "get_video_features", None) for m in (model, *model.children()))  # or its inner model's
     features: Callable[..., Any] | None = next((f for f in found if callable(f)), None)
@@ -80,9 +96,42 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
         counted, how = first_that_runs(("the model's get_video_features", own))
         if counted is not None:
             return counted, [f"video {clip.video}: {clip.units:,} frames of {frame[1]}×{frame[0]} through {how}"]
+    if clip.unit.frames > 1 and clip.unit.grid is not None:  # chunks the encoder takes whole (Kimi-K2.5)
+        full, rest = divmod(clip.frames, clip.unit.frames)  # the last chunk may hold fewer frames
+        grids = [[clip.unit.frames, *clip.unit.grid]] * full + ([[rest, *clip.unit.grid]] if rest else [])
+        chunks = f"video {clip.video}: {full:,} chunks of {clip.unit.frames} frames" + (
+            f" and one of {rest}" if rest else "")
+        how = "no get_video_features that takes video_grid_thw"
+        if features is not None and takes(model, "video_grid_thw"):
+            counted, how = _chunked_video_flops(index, roles, features, grids)
+            if counted is not None:
+                return counted, [f"{chunks}, through {how}"]
+        return None, [f"{chunks}: not counted ({how})"]
     more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
     return more, [*said, f"video {clip.video}: {clip.units:,} encoder passes (temporal patches or frames), each "
                          "counted as an image of the resized frames"]
+
+
+def _chunked_video_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any],
+                        grids: list[list[int]]) -> tuple[int | None, str]:
+    """FLOPs of a model's own ``get_video_features`` over video chunks of ``grids`` (frames, rows, columns
+    each): its encoder over each chunk's patches and its connector over what the encoder pools (Kimi-K2.5),
+    the grid as data on the CPU, the patches meta tensors in each layout the patch embedding may take."""
+    grid_thw = torch.tensor(grids, device="cpu")
+    tower = index.modules[roles.vision or ""]
+
+    def call(shape: tuple[int, ...]) -> Callable[[], int]:
+        pixels = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
+
+        def run() -> int:
+            with MetaPromotion(), unpadded(), torch.no_grad():
+                return count(lambda: features(pixel_values_videos=pixels, video_grid_thw=grid_thw))
+
+        return run
+
+    shapes = patch_shapes(index.modules[roles.patch_embedding or ""], int(grid_thw.prod(-1).sum()))
+    return first_that_runs(*((f"the model's get_video_features, patches as {'×'.join(map(str, shape))}",
+                              call(shape)) for shape in shapes))
 
 
 def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
@@ -118,7 +167,7 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         vision, how_c = connector_flops(index, roles, anatomy, request.images, rows * cols, width)
         return vision, [f"patch projection: {how_c}"]
     if v is not None and (not v.image_size or v.native_resolution) and img.grid is not None:
-        grid, merge = img.grid, anatomy.connector.merge
+        grid, merge = img.grid if img.frames == 1 else (img.frames, *img.grid), anatomy.connector.merge
         per_image, layout = dynamic_tower_flops(index, roles, grid, merge)
         how = layout if per_image is None else f"forward over the patch grid (with its merger), {layout}"
         return (None if per_image is None else per_image * request.images), [f"vision: {how}"]

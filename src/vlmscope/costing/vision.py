@@ -182,23 +182,25 @@ def unpadded() -> Iterator[None]:
         _config.meta_nonzero_assume_all_nonzero = saved
 
 
-def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
+def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, ...],
                         merge: int) -> tuple[int | None, str]:
-    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid, its own merger
-    inside: (FLOPs, method), as ``first_that_runs`` gives them (the method names the patch layout)."""
+    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid (rows, columns; or
+    frames, rows, columns: a video chunk it encodes whole), its own merger inside: (FLOPs, method), as
+    ``first_that_runs`` gives them (the method names the patch layout)."""
     return first_that_runs(*((layout, lambda call=call: count_stacked(call, index, roles.vision_stack, on_meta=False))
                              for layout, call in packed_tower_calls(index, roles, [grid], merge)))
 
 
-def packed_tower_calls(index: ModuleIndex, roles: Roles, grids: list[tuple[int, int]], merge: int,
+def packed_tower_calls(index: ModuleIndex, roles: Roles, grids: list[tuple[int, ...]], merge: int,
                        dtype: torch.dtype | None = None) -> list[tuple[str, Callable[[], Any]]]:
-    """One forward of a native-resolution encoder over the images of ``grids`` packed into one sequence, as
-    the model calls it, for each patch layout the patch embedding may take (flattened, or one small image
-    per patch): (layout, call). The forward reads the grid as data (attention spans, rotary positions), so
-    the grid stays a CPU tensor and the positions are precomputed by transformers' own helper; the patches
-    are meta tensors, made before the call (the forward's input, as a processor hands it over)."""
+    """One forward of a native-resolution encoder over the images of ``grids`` (rows, columns; or frames,
+    rows, columns) packed into one sequence, as the model calls it, for each patch layout the patch embedding
+    may take (flattened, or one small image per patch): (layout, call). The forward reads the grid as data
+    (attention spans, rotary positions), so the grid stays a CPU tensor and the positions are precomputed by
+    transformers' own helper; the patches are meta tensors, made before the call (the forward's input, as a
+    processor hands it over)."""
     tower = index.modules[roles.vision or ""]
-    grid_thw = torch.tensor([[1, rows, cols] for rows, cols in grids], device="cpu")
+    grid_thw = torch.tensor([[1, *g] if len(g) == 2 else list(g) for g in grids], device="cpu")
     kwargs: dict[str, Any] = {}
     positions, _ = first_that_runs(("helper", lambda: _position_ids(grid_thw, merge)))
     if positions is not None:  # older transformers: the tower computes its positions itself
@@ -217,11 +219,11 @@ def packed_tower_calls(index: ModuleIndex, roles: Roles, grids: list[tuple[int, 
 
         return run
 
-    shapes = _patch_shapes(index.modules[roles.patch_embedding or ""], sum(r * c for r, c in grids))
+    shapes = patch_shapes(index.modules[roles.patch_embedding or ""], int(grid_thw.prod(-1).sum()))
     return [(f"patches as {'×'.join(map(str, shape))}", call(shape)) for shape in shapes]
 
 
-def _patch_shapes(embed: nn.Module, n: int) -> list[tuple[int, ...]]:
+def patch_shapes(embed: nn.Module, n: int) -> list[tuple[int, ...]]:
     """Layouts in which a native-resolution tower may take ``n`` patches: flattened (a linear embedding's
     inputs, or channels × kernel), one channels × kernel image per patch, or that with a batch of one."""
     if isinstance(embed, nn.Linear):

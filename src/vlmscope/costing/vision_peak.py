@@ -51,7 +51,7 @@ def vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Cos
     if v.native_resolution or (not v.image_size and img.frame is None):
         if img.grid is None:
             return None, "vision: not traced (no patch grid for this request)", False
-        grid = img.grid
+        grid = img.grid if img.frames == 1 else (img.frames, *img.grid)  # a video chunk: its frames at once
         return _scaled(lambda k: _packed(index, roles, anatomy, [grid] * k), n)
     frame = img.frame or (v.image_size or 0, v.image_size or 0)
 
@@ -121,10 +121,10 @@ def _fixed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, frames: int, fram
     return max(block_peak, connector), f"vision: encoder traced block by block over {said}, then the connector", True
 
 
-def _packed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, grids: list[tuple[int, int]]) -> Peak:
-    """A native-resolution encoder over every image packed into one sequence (its merger inside), then any
-    connector outside it."""
-    said = f"{len(grids)} image(s) of {grids[0][0]}×{grids[0][1]} patches packed into one sequence"
+def _packed(index: ModuleIndex, roles: Roles, anatomy: Anatomy, grids: list[tuple[int, ...]]) -> Peak:
+    """A native-resolution encoder over every image (or video chunk: frames, rows, columns) packed into one
+    sequence (its merger inside), then any connector outside it."""
+    said = f"{len(grids)} image(s) of {'×'.join(map(str, grids[0]))} patches packed into one sequence"
     for layout, call in packed_tower_calls(index, roles, grids, anatomy.connector.merge, torch.bfloat16):
         def whole(call: Any = call) -> Any:
             out = run_echoed(call, index, roles.vision_stack)

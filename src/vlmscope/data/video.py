@@ -85,6 +85,7 @@ class ImageTokens:
     views: tuple[tuple[int, int, int], ...] = ()  # (count, height, width) of frames of different sizes, where
     # the encoder runs over each at its own size (MiniCPM-V's view + slices); () = ``crops`` × ``frame``
     padded: int = 0  # patches the processor pads each pass to, which the encoder runs over (Gemma 4); 0 = none
+    frames: int = 1  # frames one pass of a native-resolution encoder takes together (Kimi-K2.5's video chunks)
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,29 @@ def minicpm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     rule = (f"{how}: {kept} frames, each {unit.rule} + start and end of image"
             + (f" and of each of the {slices} slices" if slices else "") + f"; {kept} × {per} = {kept * per:,}")
     return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
+
+
+def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+         config: dict[str, Any]) -> VideoTokens:
+    """Kimi_K25VideoProcessor (Kimi-K2.5): fps (2) of the clip's rate (transformers' default sampler), cut into
+    chunks of temporal_patch_size (4) frames, the last maybe shorter; every frame scaled down (never up) to at
+    most max_patches patches and size's max_height patches a side (navit_resize), then padded to whole merged
+    patches; the encoder takes a chunk's frames together and pools them over time, one token per merged
+    patch a chunk. Per chunk the processor writes its start time and 'video' (text), the media begin, content
+    and end marks, and the tokens."""
+    kept, how = _default_sampled(name, pre, video)
+    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+    side, budget = int(dict(pre.get("size") or {})["max_height"]), int(pre["max_patches"])
+    rows, cols = max(1.0, video.height // patch), max(1.0, video.width // patch)
+    scale = min(1.0, math.sqrt(budget / (rows * cols)), side * patch / video.height, side * patch / video.width)
+    h, w = (min(max(1, int(x * scale)), side * patch) for x in (video.height, video.width))
+    factor = merge * patch
+    ph, pw = -(-h // factor) * factor, -(-w // factor) * factor
+    chunks, per = -(-kept // tps), (ph // patch) * (pw // patch) // (merge * merge)
+    unit = ImageTokens(per, 1, f"one chunk of {tps} frames", grid=(ph // patch, pw // patch), frame=(ph, pw),
+                       frames=tps)
+    rule = (f"{how}: {kept} frames → {chunks} chunks of {tps}, each frame {w}×{h} padded to {pw}×{ph} → "
+            f"{pw // patch}×{ph // patch} patches → {merge}×{merge} merge, pooled over the chunk = {per} tokens + "
+            f"media begin, content and end; {chunks} × {per + 3} = {chunks * (per + 3)}, and {chunks} start times "
+            "with 'video' (text)")
+    return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks)
