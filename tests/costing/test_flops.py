@@ -3,6 +3,8 @@ echoed stacks)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import vlmscope
@@ -143,3 +145,39 @@ def test_a_language_model_holding_its_head_computes_the_last_logits_only() -> No
     assert sheet.tokens.prefill == 97 and sheet.flops.vision is not None and sheet.flops.prefill is not None
     total = sheet.flops.vision + sheet.flops.prefill
     assert abs(total - 1.0252e12) / 1.0252e12 < 1e-4
+
+
+@pytest.mark.parametrize("model_type", ["paddleocr_vl", "lfm3_vl"])
+def test_a_native_resolution_projector_outside_the_encoder_is_counted(model_type: str) -> None:
+    """A native-resolution encoder whose projector sits outside it (PaddleOCR-VL, LFM3-VL, Kimi-K2.5, MiniMax-M3-VL,
+    Cosmos3-Edge; the Qwen family's merger is inside its encoder): the vision FLOPs are the model's own
+    get_image_features over the image's grid, the encoder and the projector, where the encoder alone was
+    counted before."""
+    import torch
+
+    from vlmscope.anatomy import read
+    from vlmscope.api import cost_source
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import dynamic_tower_flops, patch_shapes, unpadded
+    from vlmscope.skeleton import build
+    from vlmscope.sources.zoo import default_source
+    from vlmscope.tokens import encoded, request_tokens
+
+    source = default_source(model_type)
+    anatomy, sheet = cost_source(source, CostRequest(image_size=(640, 480)), use_cache=False)
+    reading = read(build(source))
+    model, roles = reading.model, reading.roles
+    _, img = request_tokens(encoded(anatomy.vision, anatomy.connector), source, (640, 480))
+    assert img.grid is not None
+    rows, cols = img.grid
+    grid_thw = torch.tensor([[1, rows, cols]])
+    inner = next(m for m in (model, *model.children()) if callable(getattr(m, "get_image_features", None)))
+    found = []
+    for shape in patch_shapes(reading.index.modules[roles.patch_embedding or ""], rows * cols):  # as it takes them
+        pixels = torch.randn(*shape, device="meta", dtype=next(model.parameters()).dtype)
+        with MetaPromotion(), unpadded(), torch.no_grad(), contextlib.suppress(ValueError, RuntimeError):
+            found.append(count(lambda p=pixels: inner.get_image_features(pixel_values=p, image_grid_thw=grid_thw)))
+    own = found[0]
+    tower, _ = dynamic_tower_flops(reading.index, roles, (rows, cols), anatomy.connector.merge)
+    assert sheet.flops.vision == own > (tower or 0) and "get_image_features" in sheet.flops.method

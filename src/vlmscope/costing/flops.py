@@ -81,9 +81,7 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); chunks of frames the encoder takes
     whole (Kimi-K2.5): the model's own ``get_video_features`` over their grids; a model without one, or a clip
     in temporal patches: each encoder pass counted as an image of the resized frames."""
-    model = index.modules[""]
-    found = (getattr(m, "get_video_features", None) for m in (model, *model.children()))  # or its inner model's
-    features: Callable[..., Any] | None = next((f for f in found if callable(f)), None)
+    model, features = index.modules[""], _features(index, "video")
     frame = clip.unit.frame
     if frame is not None and clip.unit.grid is None and features is not None and takes(model, "pixel_values_videos"):
         dtype = next((p.dtype for p in model.parameters()), torch.float32)
@@ -103,7 +101,7 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
             f" and one of {rest}" if rest else "")
         how = "no get_video_features that takes video_grid_thw"
         if features is not None and takes(model, "video_grid_thw"):
-            counted, how = _chunked_video_flops(index, roles, features, grids)
+            counted, how = _own_features_flops(index, roles, features, grids)
             if counted is not None:
                 return counted, [f"{chunks}, through {how}"]
         return None, [f"{chunks}: not counted ({how})"]
@@ -112,26 +110,35 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
                          "counted as an image of the resized frames"]
 
 
-def _chunked_video_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any],
-                        grids: list[list[int]]) -> tuple[int | None, str]:
-    """FLOPs of a model's own ``get_video_features`` over video chunks of ``grids`` (frames, rows, columns
-    each): its encoder over each chunk's patches and its connector over what the encoder pools (Kimi-K2.5),
-    the grid as data on the CPU, the patches meta tensors in each layout the patch embedding may take."""
+def _own_features_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any], grids: list[list[int]],
+                        kind: str = "video") -> tuple[int | None, str]:
+    """FLOPs of a model's own ``get_video_features`` (``get_image_features``, kind "image") over ``grids``
+    (frames, rows, columns each): its encoder over the patches and its connector over what the encoder leaves
+    (Kimi-K2.5's video chunks, and its images: its projector sits outside the encoder), the grid as data on
+    the CPU, the patches meta tensors in each layout the patch embedding may take."""
     grid_thw = torch.tensor(grids, device="cpu")
     tower = index.modules[roles.vision or ""]
+    names = {"video": ("pixel_values_videos", "video_grid_thw"), "image": ("pixel_values", "image_grid_thw")}[kind]
 
     def call(shape: tuple[int, ...]) -> Callable[[], int]:
         pixels = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
 
         def run() -> int:
             with MetaPromotion(), unpadded(), torch.no_grad():
-                return count(lambda: features(pixel_values_videos=pixels, video_grid_thw=grid_thw))
+                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}))
 
         return run
 
     shapes = patch_shapes(index.modules[roles.patch_embedding or ""], int(grid_thw.prod(-1).sum()))
-    return first_that_runs(*((f"the model's get_video_features, patches as {'×'.join(map(str, shape))}",
+    return first_that_runs(*((f"the model's get_{kind}_features, patches as {'×'.join(map(str, shape))}",
                               call(shape)) for shape in shapes))
+
+
+def _features(index: ModuleIndex, kind: str) -> Callable[..., Any] | None:
+    """The model's own ``get_{kind}_features``, or its inner model's."""
+    model = index.modules[""]
+    found = (getattr(m, f"get_{kind}_features", None) for m in (model, *model.children()))
+    return next((f for f in found if callable(f)), None)
 
 
 def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: ImageTokens,
@@ -168,6 +175,12 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         return vision, [f"patch projection: {how_c}"]
     if v is not None and (not v.image_size or v.native_resolution) and img.grid is not None:
         grid, merge = img.grid if img.frames == 1 else (img.frames, *img.grid), anatomy.connector.merge
+        outside = [p for p in roles.connector if not p.startswith(f"{roles.vision}.")]
+        features = _features(index, "image")
+        if outside and features is not None and takes(index.modules[""], "image_grid_thw"):  # a projector apart
+            own, how = _own_features_flops(index, roles, features, [[1, *img.grid]], "image")
+            if own is not None:
+                return own * request.images, [f"vision and connector: {how}"]
         per_image, layout = dynamic_tower_flops(index, roles, grid, merge)
         how = layout if per_image is None else f"forward over the patch grid (with its merger), {layout}"
         return (None if per_image is None else per_image * request.images), [f"vision: {how}"]
