@@ -115,3 +115,12 @@ def _exit_code(code: object, err: io.StringIO) -> int:
         return code or 0
     print(code, file=err)
     return 1
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Modules whose tests share a slow reference computed apart (tests/tokens/test_video.py) begin it as soon as
+    their tests are collected for this session, in a thread, rather than when their first test asks."""
+    for module in {getattr(item, "module", None) for item in session.items} - {None}:
+        begin = getattr(module, "begin_in_background", None)
+        if callable(begin):
+            begin(session.config)

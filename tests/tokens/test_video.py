@@ -7,6 +7,7 @@ torchvision, which .ci/run installs into a folder apart from vlmscope's environm
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import os
@@ -26,10 +27,6 @@ from vlmscope.sources.resolve import resolve
 from vlmscope.tokens import encoded
 from vlmscope.tokens import video as rules
 from vlmscope.tokens.settings import with_settings
-
-# One worker takes every test here (.ci/run: --dist loadgroup): the reference runs once, for about 35 s, and
-# the other worker goes on with the rest of the suite instead of waiting for it
-pytestmark = pytest.mark.xdist_group("video")
 
 QWEN25 = "Qwen2.5-VL-7B-Instruct"  # no video config: the video processor reads preprocessor_config.json
 QWEN3 = "Qwen3-VL-4B-Instruct"  # video_preprocessor_config.json: a pixel budget over all frames
@@ -278,28 +275,50 @@ def _torchvision_only() -> list[str]:
                    if isinstance(v, dict) and v.get("torchvision") and "pil" not in v})
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every case through transformers' own processors, in one process of its own; run once per test session
-    (pytest-xdist's workers share the answer through their common temporary folder)."""
+_STARTED: dict[Path, concurrent.futures.Future[Path]] = {}
+
+
+def begin_in_background(config: pytest.Config) -> None:
+    """Start the reference in a thread of this process as soon as the session's tests are collected (tests/
+    conftest.py calls this): about 35 s of work that the tests here would otherwise wait for, while the
+    other xdist worker, whose turn comes second, waits for it in its own thread, not in a test."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or not (TORCHVISION / "torchvision").is_dir():
+        return
+    root = factory.getbasetemp()  # a worker's own folder under the session's, or the session's
+    shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "video-reference.json"
+    if shared not in _STARTED:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="video-reference")
+        _STARTED[shared] = pool.submit(_reference_file, shared)
+        pool.shutdown(wait=False)
+
+
+def _reference_file(shared: Path) -> Path:
+    """Every case through transformers' own processors, in one process of its own, once per test session:
+    pytest-xdist's workers share the answer through their common temporary folder."""
     from filelock import FileLock
 
-    if not (TORCHVISION / "torchvision").is_dir():
-        pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
-                    "VLMSCOPE_TORCHVISION to a folder holding it")
-    cases = _cases()
-    job = {"torchvision": str(TORCHVISION), "cases": list(cases.values()), "classes": sorted(rules._MODELLED),
+    job = {"torchvision": str(TORCHVISION), "cases": list(_cases().values()), "classes": sorted(rules._MODELLED),
            "images": _torchvision_only()}
-    root = tmp_path_factory.getbasetemp()  # a worker's own folder under the session's, or the session's
-    shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "video-reference.json"
     with FileLock(f"{shared}.lock"):
         if not shared.exists():
             done = subprocess.run([sys.executable, str(Path(__file__).with_name("video_reference.py"))],
                                   input=json.dumps(job), capture_output=True, text=True, timeout=600, check=False)
             assert done.returncode == 0, done.stderr[-3000:]
             shared.write_text(done.stdout.strip().splitlines()[-1])
-    found = json.loads(shared.read_text())
-    return {"cases": dict(zip(cases, found["cases"], strict=True)), "tables": found["tables"]}
+    return shared
+
+
+@pytest.fixture(scope="module")
+def reference(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The reference's answers by case, from the run begun at collection (begun here where it was not)."""
+    if not (TORCHVISION / "torchvision").is_dir():
+        pytest.fail(f"no torchvision at {TORCHVISION}: .ci/run installs it there (pip install --target); or set "
+                    "VLMSCOPE_TORCHVISION to a folder holding it")
+    begin_in_background(pytestconfig)
+    (started,) = _STARTED.values()
+    found = json.loads(started.result(timeout=900).read_text())
+    return {"cases": dict(zip(_cases(), found["cases"], strict=True)), "tables": found["tables"]}
 
 
 def _ours(ref: str, spec: VideoSpec, recipe: str = "transformers", **settings: Any) -> Any:
