@@ -186,13 +186,19 @@ def glm46v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     each step in time until the last whole second, and spreads that many evenly where it got fewer or more
     (np.linspace); repeats dropped, the count made even by repeating the last. Its fps and max_duration
     settings are not read. The pixel budget over all frames, and the text per temporal patch, as GLM-4.1V's."""
+    return _glm(name, pre, video, lambda: _glm46v_sampled(name, video, int(pre["temporal_patch_size"])))
+
+
+def _glm(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Callable[[], tuple[int, str]],
+         expand: int = 1) -> VideoTokens:
+    """GLM-4.6V's and Glmga's frames (``sampled``: their samplers), resized within the pixel budget over all
+    frames in multiples of patch × merge × ``expand``, with the begin and end of image and the seconds (text)
+    per temporal patch."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    kept, how = video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        kept, how = _glm46v_sampled(name, video, tps)
+    kept, how = sampled() if pre.get("do_sample_frames") else (video.frames, "every frame (do_sample_frames off)")
     low, high = _pixel_budget(pre)
     check_aspect(video)
-    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
+    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge * expand, low, high)
     return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text")
 
 
@@ -229,15 +235,7 @@ def glmga(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     a clip with fewer frames than that repeats them (the i-th at ⌊i · frames / count⌋); repeats dropped, the
     count made even. The pixel budget over all frames (GLM-4.6V's resize) in multiples of patch × merge ×
     patch_expand_factor; the text per temporal patch as GLM-4.6V's."""
-    tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    kept, how = video.frames, "every frame (do_sample_frames off)"
-    if pre.get("do_sample_frames"):
-        kept, how = _glmga_sampled(name, pre, video)
-    low, high = _pixel_budget(pre)
-    check_aspect(video)
-    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge * int(pre["patch_expand_factor"]), low,
-                         high)
-    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text")
+    return _glm(name, pre, video, lambda: _glmga_sampled(name, pre, video), int(pre["patch_expand_factor"]))
 
 
 def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
