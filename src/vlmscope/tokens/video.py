@@ -46,8 +46,8 @@ def modelled_settings(name: str | None) -> frozenset[str]:
 def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                  recipe: str = TRANSFORMERS) -> VideoTokens:
     """What ``video`` becomes under the model's video processor, its frames sampled and resized by
-    ``recipe`` (transformers' processor itself, or a loader the model's authors publish); one clear line
-    where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
+    ``recipe`` (transformers' processor itself, or a loader before it: the model's authors', a runtime's); one
+    clear line where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
     name = processor_of(source)
     if name is None or enc is None:
         raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
@@ -80,7 +80,7 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
 def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
             processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens]) -> VideoTokens:
     """``video`` as a runtime's loader hands it to the processor (``processor``: the clip, settings over the
-    model's): one that samples as the processor would under some settings (vLLM's Qwen loaders), one that
+    model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders), one that
     spreads a fixed number of frames evenly (vLLM's default loader; the processor takes them all), or one that
     samples and sizes them itself (qwen-vl-utils, SGLang: ``frames.loader``)."""
     recipes = _video()["recipes"]
@@ -115,8 +115,8 @@ def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> Video
 def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                  recipe: str = TRANSFORMERS) -> tuple[VideoTokens, ...]:
     """The same clip under each other recipe the model's processor has (transformers' itself, and the loaders
-    knowledge/processing.json names for it: qwen-vl-utils, SGLang), to show beside ``recipe``'s; those that
-    refuse the clip left out."""
+    knowledge/processing.json names for it: qwen-vl-utils, SGLang, vLLM), to show beside ``recipe``'s; those
+    that refuse the clip left out."""
     name = processor_of(source)
     found = []
     for other, known in {TRANSFORMERS: {"processors": [name]}, **_video()["recipes"]}.items():
