@@ -328,6 +328,9 @@ def test_runtime_recipes_through_the_entry_point() -> None:
     assert tokens == {"transformers": (1_076_400,) * 2, "vllm": (71_760,) * 2, "sglang": (43_200,) * 2}
     notes = " ".join(found["vllm"]["assumptions"])
     assert "--video-recipe transformers" in notes and "--video-recipe sglang" in notes
+    # the class defaults the processor still reads are said; the sampling vLLM's loader decides is not
+    defaults = next(n for n in found["vllm"]["assumptions"] if "Qwen2VLVideoProcessor's own defaults" in n)
+    assert "cap_pixels_per_frame=null" in defaults and "fps=" not in defaults and "do_sample_frames" not in defaults
 
 
 def test_report_takes_a_video(tmp_path: Path) -> None:

@@ -61,10 +61,8 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     own, defaults = settings(source), _video()["processors"][name]
     pre = {**defaults, **own}
     try:
-        if recipe != TRANSFORMERS:
-            return _bounded(source, video, _loaded(recipe, name, pre, video, lambda clip, settings: rule(
-                name, {**pre, **settings}, enc, clip, source.config)))
-        found = rule(name, pre, enc, video, source.config)
+        found = rule(name, pre, enc, video, source.config) if recipe == TRANSFORMERS else _loaded(
+            recipe, name, pre, video, lambda clip, given: rule(name, {**pre, **given}, enc, clip, source.config))
     except (RequestError, LimitError):
         raise
     except (TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError) as exc:  # settings are untrusted
@@ -72,9 +70,25 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
                           f"read ({type(exc).__name__}: {str(exc)[:80]}); fix them, or pass --processor "
                           "KEY=VALUE over them") from exc
     budget = "min_pixels" in own and "max_pixels" in own  # Qwen2-VL's constructor: they replace size
-    assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read)
+    taken = _decided(recipe, name)  # what the recipe's loader decides in the processor's stead
+    assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read - taken)
                     if k in defaults and k not in own and not (k == "size" and budget))
     return _bounded(source, video, replace(found, assumed=assumed))
+
+
+def _decided(recipe: str, name: str) -> frozenset[str]:
+    """The processor settings a recipe's loader decides instead of the processor's: the settings it samples
+    as, or its sampling, and, where the processor takes its frames unresized (qwen-vl-utils), their size."""
+    runtime = _video()["recipes"].get(recipe)
+    if runtime is None:
+        return frozenset()
+    for group in runtime.get("sampled_as", ()):
+        if name in group["processors"]:
+            return frozenset(group["settings"])
+    sampling = frozenset({"do_sample_frames", "fps", "num_frames", "min_frames", "max_frames", "max_duration"})
+    if name in runtime.get("uniform", {}).get("processors", ()) or runtime.get("processor_resizes"):
+        return sampling
+    return sampling | {"size", "min_pixels", "max_pixels", "cap_pixels_per_frame", "max_video_tokens"}
 
 
 def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
@@ -94,12 +108,11 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         settings = group["settings"]
         found = processor(video, settings)
         said = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
-        return replace(found, recipe=recipe, assumed=(), rule=f"{recipe} {runtime['version']}'s loader, as {said}: "
-                                                             f"{found.rule}")
+        return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
         found = processor(replace(video, frames=kept), {"do_sample_frames": False})
-        return replace(found, video=video, recipe=recipe, assumed=(), rule=(
+        return replace(found, video=video, recipe=recipe, rule=(
             f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
             f"then {found.rule}"))
     return frames.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
