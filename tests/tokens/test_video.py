@@ -335,6 +335,13 @@ def _clip(ref: str, spec: VideoSpec, recipe: str = "transformers", **settings: A
     return rules.video_tokens(encoded(anatomy.vision, anatomy.connector), source, spec, recipe)
 
 
+def _named_beside(ref: str, default: VideoTokens, recipe: str) -> list[str]:
+    """The notes a transformers sheet of the clip writes about ``recipe``'s count."""
+    anatomy = vlmscope.inspect(ref)
+    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(ref), default.video)
+    return [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
+
+
 def _same(clip: Any, real: dict[str, Any]) -> None:
     assert "error" not in real, real
     assert clip.processor == real["processor"]
@@ -389,10 +396,7 @@ def test_loader_recipes_equal_the_loaders_themselves(reference: dict[str, Any], 
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": recipe})])
     assert clip.recipe == recipe and clip.frames == clip.units * 2 and clip.rule.startswith(recipe)
     default = _clip(ref, spec)
-    anatomy = vlmscope.inspect(ref)
-    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(ref), spec)
-    said = [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
-    assert len(said) == (default.tokens != clip.tokens)
+    assert len(_named_beside(ref, default, recipe)) == (default.tokens != clip.tokens)
 
 
 @pytest.mark.parametrize(("ref", "spec"), [*(("onevision", s) for s in ONEVISION),
@@ -463,11 +467,8 @@ def test_vllm_recipe_samples_as_its_loaders(reference: dict[str, Any], ref: str,
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
     assert clip.recipe == "vllm" and clip.rule.startswith("vllm 0.33.0's loader")
     assert not {a.split("=")[0] for a in clip.assumed} & set(VLLM_SAMPLED[ref])  # its own, not the class's
-    anatomy = vlmscope.inspect(folder)
-    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(folder), spec)
     default = _clip(folder, spec)
-    said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
-    assert len(said) == (default.tokens != clip.tokens)
+    assert len(_named_beside(folder, default, "vllm")) == (default.tokens != clip.tokens)
 
 
 @pytest.mark.parametrize("spec", VLLM_UNIFORM, ids=str)
@@ -483,10 +484,7 @@ def test_vllm_default_loader_hands_over_32_frames(reference: dict[str, Any], ref
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
     assert clip.units == min(32, spec.frames) and clip.recipe == "vllm" and "default loader" in clip.rule
     default = _clip(str(tmp_path), spec)
-    anatomy = vlmscope.inspect(str(tmp_path))
-    others = rules.alternatives(encoded(anatomy.vision, anatomy.connector), resolve(str(tmp_path)), spec)
-    said = [n for n in other_recipes((default,), (others,)) if "--video-recipe vllm)" in n]
-    assert len(said) == (spec.frames > 32) and default.units == spec.frames
+    assert len(_named_beside(str(tmp_path), default, "vllm")) == (spec.frames > 32) and default.units == spec.frames
 
 
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)

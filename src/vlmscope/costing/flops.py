@@ -84,10 +84,8 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     model, features = index.modules[""], _features(index, "video")
     frame = clip.unit.frame
     if frame is not None and clip.unit.grid is None and features is not None and takes(model, "pixel_values_videos"):
-        dtype = next((p.dtype for p in model.parameters()), torch.float32)
-
         def own() -> int:
-            pixels = torch.empty(1, clip.units, 3, *frame, device="meta", dtype=dtype)
+            pixels = torch.empty(1, clip.units, 3, *frame, device="meta", dtype=dtype_of(model))
             with torch.no_grad():
                 return count(lambda: features(pixel_values_videos=pixels))
 
@@ -174,14 +172,13 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         vision, how_c = connector_flops(index, roles, anatomy, request.images, rows * cols, width)
         return vision, [f"patch projection: {how_c}"]
     if v is not None and (not v.image_size or v.native_resolution) and img.grid is not None:
-        grid, merge = img.grid if img.frames == 1 else (img.frames, *img.grid), anatomy.connector.merge
-        outside = [p for p in roles.connector if not p.startswith(f"{roles.vision}.")]
-        features = _features(index, "image")
-        if outside and features is not None and takes(index.modules[""], "image_grid_thw"):  # a projector apart
+        outside = any(not p.startswith(f"{roles.vision}.") for p in roles.connector)
+        features = _features(index, "image") if outside else None
+        if features is not None and takes(index.modules[""], "image_grid_thw"):  # a projector apart: the model's own
             own, how = _own_features_flops(index, roles, features, [[1, *img.grid]], "image")
             if own is not None:
                 return own * request.images, [f"vision and connector: {how}"]
-        per_image, layout = dynamic_tower_flops(index, roles, grid, merge)
+        per_image, layout = dynamic_tower_flops(index, roles, img.grid, anatomy.connector.merge)
         how = layout if per_image is None else f"forward over the patch grid (with its merger), {layout}"
         return (None if per_image is None else per_image * request.images), [f"vision: {how}"]
     return None, []

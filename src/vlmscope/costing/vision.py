@@ -182,11 +182,10 @@ def unpadded() -> Iterator[None]:
         _config.meta_nonzero_assume_all_nonzero = saved
 
 
-def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, ...],
+def dynamic_tower_flops(index: ModuleIndex, roles: Roles, grid: tuple[int, int],
                         merge: int) -> tuple[int | None, str]:
-    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid (rows, columns; or
-    frames, rows, columns: a video chunk it encodes whole), its own merger inside: (FLOPs, method), as
-    ``first_that_runs`` gives them (the method names the patch layout)."""
+    """FLOPs of a native-resolution encoder (Qwen2-VL family) over one image's patch grid, its own merger
+    inside: (FLOPs, method), as ``first_that_runs`` gives them (the method names the patch layout)."""
     return first_that_runs(*((layout, lambda call=call: count_stacked(call, index, roles.vision_stack, on_meta=False))
                              for layout, call in packed_tower_calls(index, roles, [grid], merge)))
 
