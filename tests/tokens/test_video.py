@@ -342,6 +342,12 @@ def _named_beside(ref: str, default: VideoTokens, recipe: str) -> list[str]:
     return [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
 
 
+# the processors whose text (timestamps, frame labels, an intro) vlmscope does not write out yet: its tokens are
+# not counted (SmolVLM's intro spells the frame count with num2words, which the reference does not have)
+TEXT_NOT_MODELLED = ("SmolVLMVideoProcessor", "Kimi_K25VideoProcessor", "MiniCPMV4_6VideoProcessor",
+                     "MiniCPMOcrVideoProcessor")
+
+
 def _same(clip: Any, real: dict[str, Any]) -> None:
     assert "error" not in real, real
     assert clip.processor == real["processor"]
@@ -354,6 +360,9 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
         return
     assert clip.tokens == real["video"] + real["separators"]
     assert clip.timestamps == real["timestamps"]
+    # the text between the special tokens, piece by piece: under a loader, or not modelled, none is written out
+    written = real["pieces"] if clip.recipe == "transformers" and clip.processor not in TEXT_NOT_MODELLED else []
+    assert list(clip.text) == written
 
 
 @pytest.mark.parametrize("spec", GRID, ids=str)

@@ -123,8 +123,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             vp = getattr(transformers, case["class"])(**case.get("settings", {}))
         frames, width, height, fps = case["video"]
         kwargs: dict[str, Any] = {}
-        if fps is not None:
-            kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps}]
+        if fps is not None:  # every frame's index, as a decoder that keeps every frame gives it
+            kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps,
+                                         "frames_indices": list(range(frames))}]
         video: Any = np.zeros((frames, height, width, 3), dtype=np.uint8)
         if case.get("tensor"):  # as a decoder hands it over: numpy would take a one-frame index tensor as a scalar
             import torch
@@ -160,8 +161,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video")  # Kimi-K2.5's start time, and 'video
+    pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
-            "timestamps": len(re.findall("|".join(stamps), text))}
+            "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
 
 
 def _tables(names: list[str], images: list[str]) -> dict[str, Any]:

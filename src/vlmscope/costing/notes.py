@@ -37,7 +37,22 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     said = {(clip.processor, clip.assumed) for clip in videos if clip.assumed}
     found += [f"videos: {name}'s own defaults where the model's files set nothing (transformers' class "
               f"defaults): {', '.join(keys)}" for name, keys in sorted(said)]
+    found += [f"video {clip.video}: its {clip.timestamps:,} timestamps or frame labels (text) are not in the "
+              f"prefill tokens: {_uncounted_text(clip, source)}" for clip in videos
+              if clip.timestamps and clip.text_tokens is None]
     return tuple(found)
+
+
+def _uncounted_text(clip: VideoTokens, source: ModelSource) -> str:
+    """Why the text a video processor writes was not counted."""
+    if not clip.text and clip.recipe != "transformers":
+        return f"{clip.recipe}'s loader sets them by its own frame indices, which vlmscope does not follow yet"
+    if not clip.text:
+        return f"vlmscope does not write {clip.processor}'s text out yet, or not for so many frames"
+    if source.tokenizer is None:
+        return ("no tokenizer of the model's is at hand to count them (a model folder's tokenizer.json counts "
+                "them)")
+    return f"{source.tokenizer.name} cannot count some of their characters"
 
 
 def other_recipes(videos: tuple[VideoTokens, ...], others: tuple[tuple[VideoTokens, ...], ...]) -> tuple[str, ...]:

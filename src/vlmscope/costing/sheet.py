@@ -38,8 +38,9 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     (width, height), img = request_tokens(enc, processing, size)
     videos = tuple(video_tokens(enc, processing, clip, request.video_recipe) for clip in request.videos)
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
-    # text-only requests count too
-    prefill_tokens = None if visual is None else visual + sum(c.tokens for c in videos) + request.text_tokens
+    # text-only requests count too; a video's timestamps where the model's tokenizer counted them
+    clips = sum(c.tokens + (c.text_tokens or 0) for c in videos)
+    prefill_tokens = None if visual is None else visual + clips + request.text_tokens
     prompt = prefill_tokens or 0 if anatomy.architecture == "encoder-decoder" else 0  # the decoder reads it all
     layout = replace(kvcache.kv_cache(index, roles, anatomy), cross_states=img.states * request.images + prompt)
     how = memory.storage(request, source.config)

@@ -99,6 +99,8 @@ class VideoTokens:
     processor: str  # the video processor class whose arithmetic (and settings) were followed
     unit: ImageTokens  # one encoder pass as an image: a temporal patch of frames, or one frame
     units: int  # encoder passes the video takes (temporal patches, or frames)
-    timestamps: int = 0  # timestamp strings the processor writes into the prompt (text: the tokenizer's count)
+    timestamps: int = 0  # timestamp strings (or frame labels) the processor writes into the prompt, as text
+    text: tuple[str, ...] = ()  # that text, piece by piece between special tokens; () where none, or not modelled
+    text_tokens: int | None = None  # its tokens by the model's tokenizer; None where not counted (no tokenizer)
     assumed: tuple[str, ...] = ()  # settings the rule took from the processor class's defaults ("fps=2")
     recipe: str = "transformers"  # who sampled and resized the frames: the processor itself, or a named loader

@@ -217,9 +217,11 @@ _DEFAULTS_NOTE = ("no preprocessor_config.json bundled: processor defaults assum
 
 
 def _video_rows(videos: tuple[VideoTokens, ...]) -> list[tuple[str, str]]:
-    """One row per video: its tokens, how its processor made them, and the encoder passes it takes."""
-    return [(f"Video {c.video}", f"{c.tokens:,} tokens" + (f", + {c.timestamps:,} timestamp strings (text)" if
-             c.timestamps else "") + f"; {c.units:,} encoder passes ({c.processor}: {c.rule})") for c in videos]
+    """One row per video: its tokens, its processor's text beside them (counted by a tokenizer), rule, passes."""
+    return [(f"Video {c.video}", f"{c.tokens:,} tokens" + ("" if not c.timestamps else
+             f", + {c.timestamps:,} timestamp strings (text, not counted)" if c.text_tokens is None else
+             f", + {c.text_tokens:,} text tokens ({c.timestamps:,} timestamps, by the model's tokenizer)")
+             + f"; {c.units:,} encoder passes ({c.processor}: {c.rule})") for c in videos]
 
 
 def cost_sheet_rows(c: CostSheet) -> list[tuple[str, str]]:

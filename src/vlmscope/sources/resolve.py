@@ -16,6 +16,9 @@ from vlmscope.limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
 from vlmscope.sources import catalog, checks, hub
 
 _EXTRA_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
+# the tokenizer that counts the text a video processor writes: a folder's own, or the catalog's cut of the model's
+# (its tokens of the characters of timestamps and labels only: scripts/text_tokenizer.py)
+_TOKENIZERS = {Origin.catalog: "text_tokenizer.json", Origin.folder: "tokenizer.json", Origin.file: "tokenizer.json"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class ModelSource:
     code_location: str | None = None  # Hub repo id or local folder that may hold remote code
     revision: str | None = None
     video: dict[str, Any] | None = None  # the video processor's settings, where the model has its own
+    tokenizer: Path | None = None  # the model's tokenizer.json (read only to count a video's timestamps), if at hand
 
     def __post_init__(self) -> None:
         """Config files are untrusted: check them before anything is built or looped over."""
@@ -71,8 +75,10 @@ def _from_folder(folder: Path, config_path: Path, origin: Origin, model_id: str,
     location = location or str(folder if origin is not Origin.file else config_path)
     info = SourceInfo(origin, location, tuple(files),
                       reconstructed=config_path.name == "config.reconstructed.json")
+    tokenizer = folder / _TOKENIZERS[origin] if origin in _TOKENIZERS else None
     return ModelSource(model_id, config, _image_settings(extras), extras.get(_EXTRA_FILES[1]), info, card,
-                       code_location=str(folder), video=_video_settings(extras))
+                       code_location=str(folder), video=_video_settings(extras),
+                       tokenizer=tokenizer if tokenizer is not None and tokenizer.is_file() else None)
 
 
 def _image_settings(extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

@@ -15,11 +15,12 @@ from typing import Any
 from vlmscope.data import ImageTokens
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
-from vlmscope.limits import MAX_VIDEO_FRAMES
-from vlmscope.tokens import processors
+from vlmscope.limits import MAX_TEXT_PIECES, MAX_VIDEO_FRAMES
+from vlmscope.tokens import processors, stamps
 from vlmscope.tokens.rules import Encoded
+from vlmscope.tokens.stamps import ASSUMED_FPS
 
-ASSUMED_FPS = 24  # the frame rate transformers' Qwen3-VL processor assumes for frames without metadata
+Text = Callable[[], tuple[str, ...]]  # the text pieces a processor writes for a clip (tokens/stamps.py)
 TRANSFORMERS = VIDEO_RECIPES[0]
 
 
@@ -50,9 +51,9 @@ def needs_rate(video: VideoSpec, name: str) -> None:
 
 
 def _patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, int], pre: dict[str, Any],
-             marks: str = "", stamp: str = "") -> VideoTokens:
+             marks: str = "", stamp: str = "", text: Text | None = None) -> VideoTokens:
     """``kept`` frames of ``size`` (height, width) in temporal patches: one token per merged patch, and, where
-    the processor writes them, two marks around each patch's tokens and a timestamp (text) per patch."""
+    the processor writes them, two marks around each patch's tokens and a timestamp (text: ``text``) per patch."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     (h, w), groups, extra = size, -(-kept // tps), 2 if marks else 0
     per = (h // patch) * (w // patch) // (merge * merge)
@@ -62,7 +63,7 @@ def _patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, 
             + f"; {groups} × {per + extra} = {groups * (per + extra)}"
             + (f", and {groups} timestamps ({stamp})" if stamp else ""))
     return VideoTokens(video, groups * tps, groups * (per + extra), rule, name, unit, groups,
-                       timestamps=groups if stamp else 0)
+                       timestamps=groups if stamp else 0, text=text() if text and groups <= MAX_TEXT_PIECES else ())
 
 
 def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
@@ -102,8 +103,8 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     timestamp, vision start, the tokens and vision end."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
-    rate = video.fps or ASSUMED_FPS
-    if pre.get("do_sample_frames"):
+    rate, sampled = video.fps or ASSUMED_FPS, bool(pre.get("do_sample_frames"))
+    if sampled:
         num, fps = sampling(pre)
         if num is None and fps is not None:
             num = min(max(int(total / rate * fps), int(pre["min_frames"])), int(pre["max_frames"]), total)
@@ -123,7 +124,8 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
         high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
     check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
-    return _patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text")
+    return _patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text",
+                    lambda: stamps.qwen3(stamps.rounded(total, kept) if sampled else range(total), video.fps, tps))
 
 
 def _qwen3_resize(frames: int, height: int, width: int, tps: int, factor: int, low: int,
@@ -151,6 +153,7 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     tokens, end-of-image and the second it starts at."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
+    indices: list[int] | range = range(total)
     if pre.get("do_sample_frames"):
         needs_rate(video, name)
         if pre.get("fps") is None:
@@ -170,13 +173,14 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             import numpy as np
 
             picked = [min(last, math.ceil(t * rate)) for t in np.linspace(0, duration, int(longest * fps))]
-        kept = len(dict.fromkeys(picked))
-        kept += kept & 1
+        indices = _evened(picked)
+        kept = len(indices)
         how = f"{kept} sampled at {fps:g} fps of {rate:g}"
     low, high = _pixel_budget(pre)
     check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
-    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text")
+    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text",
+                    lambda: stamps.glm(indices, video.fps, -(-kept // tps), decimal=False))
 
 
 def glm46v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
@@ -189,20 +193,23 @@ def glm46v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     return _glm(name, pre, video, lambda: _glm46v_sampled(name, video, int(pre["temporal_patch_size"])))
 
 
-def _glm(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Callable[[], tuple[int, str]],
+def _glm(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Callable[[], tuple[list[int], str]],
          expand: int = 1) -> VideoTokens:
     """GLM-4.6V's and Glmga's frames (``sampled``: their samplers), resized within the pixel budget over all
     frames in multiples of patch × merge × ``expand``, with the begin and end of image and the seconds (text)
     per temporal patch."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
-    kept, how = sampled() if pre.get("do_sample_frames") else (video.frames, "every frame (do_sample_frames off)")
+    indices, how = (sampled() if pre.get("do_sample_frames")
+                    else (range(video.frames), "every frame (do_sample_frames off)"))
+    kept = len(indices)
     low, high = _pixel_budget(pre)
     check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge * expand, low, high)
-    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text")
+    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text",
+                    lambda: stamps.glm(indices, video.fps, -(-kept // tps), decimal=True))
 
 
-def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[int, str]:
+def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[list[int], str]:
     import numpy as np
 
     needs_rate(video, name)
@@ -225,7 +232,7 @@ def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[int, str]:
                 if second >= int(duration) or len(picked) > wanted:  # more than wanted: spread anew below
                     break
     kept = _spread(picked, wanted, total)
-    return kept, f"{kept} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
+    return kept, f"{len(kept)} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
 
 
 def glmga(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
@@ -238,7 +245,7 @@ def glmga(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     return _glm(name, pre, video, lambda: _glmga_sampled(name, pre, video), int(pre["patch_expand_factor"]))
 
 
-def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
+def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[list[int], str]:
     needs_rate(video, name)
     total, rate, fps = video.frames, video.fps or 1, float(pre["fps"])
     if not 0 < fps < math.inf:
@@ -260,10 +267,10 @@ def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[in
                 if second >= duration - step:
                     break
     kept = _spread(picked, wanted, total)
-    return kept, f"{kept} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
+    return kept, f"{len(kept)} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
 
 
-def _spread(picked: list[int], wanted: int, total: int) -> int:
+def _spread(picked: list[int], wanted: int, total: int) -> list[int]:
     """The frames GLM's samplers keep of ``picked``: ``wanted`` spread evenly (np.linspace) between the picked
     ends where there are fewer, over the whole clip where there are more; repeats dropped, made even."""
     import numpy as np
@@ -271,8 +278,13 @@ def _spread(picked: list[int], wanted: int, total: int) -> int:
     if len(picked) != wanted:
         start, end = (picked[0], picked[-1]) if len(picked) < wanted and picked else (0, total - 1)
         picked = np.linspace(start, end, wanted, dtype=int).tolist()
-    kept = len(dict.fromkeys(picked))
-    return kept + (kept & 1)
+    return _evened(picked)
+
+
+def _evened(picked: list[int]) -> list[int]:
+    """GLM's samplers: the frame indices with repeats dropped, the last repeated to an even count."""
+    kept = list(dict.fromkeys(picked))
+    return kept + kept[-1:] * (len(kept) & 1)
 
 
 def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,

@@ -12,8 +12,8 @@ from typing import Any
 from vlmscope.data import ImageTokens
 from vlmscope.data.video import VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
-from vlmscope.limits import MAX_VIDEO_FRAMES
-from vlmscope.tokens import processors, slicing
+from vlmscope.limits import MAX_TEXT_PIECES, MAX_VIDEO_FRAMES
+from vlmscope.tokens import processors, slicing, stamps
 from vlmscope.tokens.frames import needs_rate, sampling
 from vlmscope.tokens.rules import Encoded, per_crop
 
@@ -101,7 +101,8 @@ def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     per = unit.tokens or 0
     rule = (f"{how}: {kept} frames, each {unit.rule} + begin and end of image; {kept} × {per + 2} = "
             f"{kept * (per + 2)}, and {kept} timestamps (mm:ss, as text)")
-    return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept)
+    text = stamps.gemma4([i * video.frames // kept for i in range(kept)], video.fps) if kept <= MAX_TEXT_PIECES else ()
+    return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept, text=text)
 
 
 def internvl(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
@@ -131,19 +132,22 @@ def internvl(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             raise RequestError("processor", f"initial_shift={shift}", f"a shift under the clip's {video.frames} frames")
     size = dict(pre.get("size") or {})
     return _one_tile(name, video, kept, how, (int(size["height"]), int(size["width"])), enc, config,
-                     ("start and end of image", 2), "frame labels ('FrameN: ', as text)")
+                     ("start and end of image", 2), "frame labels ('FrameN: ', as text)",
+                     stamps.internvl(kept) if kept <= MAX_TEXT_PIECES else ())
 
 
 def _one_tile(name: str, video: VideoSpec, kept: int, how: str, frame: tuple[int, int], enc: Encoded,
-              config: dict[str, Any], marks: tuple[str, int], text: str) -> VideoTokens:
+              config: dict[str, Any], marks: tuple[str, int], text: str,
+              pieces: tuple[str, ...] = ()) -> VideoTokens:
     """``kept`` frames, each resized to ``frame`` (height, width) and encoded as one tile: the tile's tokens
-    and the processor's image marks per frame, and one ``text`` string per frame (InternVL, SmolVLM)."""
+    and the processor's image marks per frame, and one ``text`` string per frame (InternVL, SmolVLM), written
+    as ``pieces`` where modelled."""
     per, crop = per_crop(enc, config)
     (h, w), (said, n) = frame, marks
     rule = (f"{how}: {kept} frames, each resized to {w}×{h}, one tile of {crop} + {said}; {kept} × {per + n} = "
             f"{kept * (per + n)}, and {kept} {text}")
     return VideoTokens(video, kept, kept * (per + n), rule, name, ImageTokens(per, 1, "one frame", frame=frame), kept,
-                       timestamps=kept)
+                       timestamps=kept, text=pieces)
 
 
 def _smolvlm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:

@@ -14,7 +14,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import frames, framewise, processors
+from vlmscope.tokens import frames, framewise, processors, stamps
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -73,7 +73,10 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     taken = _decided(recipe, name)  # what the recipe's loader decides in the processor's stead
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read - taken)
                     if k in defaults and k not in own and not (k == "size" and budget))
-    return _bounded(source, video, replace(found, assumed=assumed))
+    # a loader's own frame indices set the timestamps: their text is modelled under the processor's sampling only
+    text = found.text if recipe == TRANSFORMERS else ()
+    return _bounded(source, video, replace(found, assumed=assumed, text=text,
+                                           text_tokens=stamps.count(source.tokenizer, text)))
 
 
 def _decided(recipe: str, name: str) -> frozenset[str]:

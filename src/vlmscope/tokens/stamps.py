@@ -1,0 +1,98 @@
+"""The text a video processor writes into the prompt beside its placeholder tokens (timestamps, frame labels),
+piece by piece as its tokenizer takes it: each piece stands between two special tokens, which the tokenizer
+splits off first, so each is tokenized on its own. One function per format, each naming the processor it
+follows (the tests compare them with the text the real processors write); ``count`` counts the pieces with
+the model's tokenizer, where one is at hand (a folder's tokenizer.json, or the catalog's cut of the model's
+tokenizer: scripts/text_tokenizer.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vlmscope.errors import ConfigError
+from vlmscope.files import UnsafeFileError, read_bounded
+from vlmscope.limits import MAX_TEXT_PIECES, MAX_TOKENIZER_BYTES
+
+ASSUMED_FPS = 24  # the frame rate transformers' processors assume for the timestamps of a clip without one
+
+
+def frame_seconds(indices: Sequence[int], fps: float | None) -> list[float]:
+    """VideoMetadata.timestamps: each kept frame's index over the clip's rate (24 where none is known)."""
+    rate = fps or ASSUMED_FPS
+    return [i / rate for i in indices]
+
+
+def rounded(total: int, num: int) -> list[int]:
+    """Qwen3-VL's sampler: ``num`` frames spread evenly from the first to the last, rounded (half to even)."""
+    import numpy as np
+
+    return [int(i) for i in np.linspace(0, total - 1, num).round().astype(int)]
+
+
+def qwen3(indices: Sequence[int], fps: float | None, tps: int) -> tuple[str, ...]:
+    """Qwen3VLProcessor (Qwen3-VL, Qwen3.5, CohereCompass): per temporal patch, '<T seconds>' with T the mean of
+    its first and last frame's time, one decimal; the indices padded to whole patches with the last."""
+    found = list(indices)
+    found += [found[-1]] * (-len(found) % tps)
+    times = frame_seconds(found, fps)
+    return tuple(f"<{(times[i] + times[i + tps - 1]) / 2:.1f} seconds>" for i in range(0, len(times), tps))
+
+
+def glm(indices: Sequence[int], fps: float | None, groups: int, decimal: bool) -> tuple[str, ...]:
+    """Glm4vProcessor: after each temporal patch's end of image, the whole second of every second kept frame;
+    Glm46VProcessor (GLM-4.6V, Glmga): the same time as 'T seconds', one decimal; the last repeated (0 where
+    there is none) up to ``groups`` patches."""
+    times = frame_seconds(indices, fps)[::2][:groups]
+    times += [times[-1] if times else 0] * (groups - len(times))
+    return tuple(f"{t:.1f} seconds" if decimal else str(int(t)) for t in times)
+
+
+def gemma4(indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
+    """Gemma4Processor: per frame its 'mm:ss' and a space before begin-of-image, the frames joined by a space
+    (so every piece after the first starts with the space after the last frame's end-of-image)."""
+    stamps = [f"{int(t // 60):02d}:{int(t % 60):02d} " for t in frame_seconds(indices, fps)]
+    return tuple(s if i == 0 else f" {s}" for i, s in enumerate(stamps))
+
+
+def internvl(frames: int) -> tuple[str, ...]:
+    """InternVLProcessor: 'FrameN: ' before each frame's start of image, the frames joined by a newline."""
+    return tuple(("" if i == 1 else "\n") + f"Frame{i}: " for i in range(1, frames + 1))
+
+
+def count(path: Path | None, pieces: tuple[str, ...]) -> int | None:
+    """Tokens of ``pieces`` by the tokenizer at ``path`` (tokenizer.json, or the catalog's cut of one, which
+    counts only text of its alphabet); None where there is no tokenizer, no piece, or a piece it cannot count."""
+    if path is None or not pieces or len(pieces) > MAX_TEXT_PIECES:
+        return None
+    tokenizer, alphabet = _loaded(path)
+    if alphabet is not None and any(not set(p) <= alphabet for p in pieces):
+        return None
+    distinct = sorted(set(pieces))
+    sizes = dict(zip(distinct, (len(e.ids) for e in tokenizer.encode_batch(distinct, add_special_tokens=False)),
+                     strict=True))
+    return sum(sizes[p] for p in pieces)
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(path: Path) -> tuple[Any, frozenset[str] | None]:
+    """The tokenizer at ``path``, and the alphabet it is limited to (the catalog's cut; None: a whole one)."""
+    from tokenizers import Tokenizer
+
+    try:
+        text = read_bounded(path, MAX_TOKENIZER_BYTES).decode("utf-8")
+    except UnsafeFileError as exc:
+        raise ConfigError(str(path), f"refused to read it: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(path), f"cannot read it ({exc})") from exc
+    try:
+        data = json.loads(text)
+        cut = isinstance(data, dict) and isinstance(data.get("alphabet"), str) and "tokenizer" in data
+        tokenizer = Tokenizer.from_str(json.dumps(data["tokenizer"]) if cut else text)
+    except Exception as exc:  # untrusted: JSON's errors, and the tokenizers library's own (plain Exception)
+        raise ConfigError(str(path), f"not a tokenizer vlmscope can read ({type(exc).__name__}: {str(exc)[:80]}); "
+                                     "remove it, or replace it with the model's own") from exc
+    return tokenizer, frozenset(data["alphabet"]) if cut else None

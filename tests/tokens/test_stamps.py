@@ -1,0 +1,140 @@
+"""The text a video processor writes beside its placeholder tokens (timestamps, frame labels), counted by the
+model's tokenizer: the catalog's cut of Qwen3-VL-4B's tokenizer, a model folder's tokenizer.json, and the cut
+itself (scripts/text_tokenizer.py) on a tokenizer trained here. That the pieces are the ones the real
+processors write is tested in test_video.py (``_same``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+import vlmscope
+from vlmscope.data import CostRequest, VideoSpec, VideoTokens
+from vlmscope.errors import ConfigError
+from vlmscope.records import video_record
+from vlmscope.sources.resolve import resolve
+from vlmscope.tokens import encoded, stamps
+from vlmscope.tokens import video as rules
+
+ROOT = Path(__file__).resolve().parents[2]
+QWEN3 = "Qwen3-VL-4B-Instruct"
+CUT = Path(vlmscope.__file__).parent / "catalog" / "models" / "Qwen__Qwen3-VL-4B-Instruct" / "text_tokenizer.json"
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("text_tokenizer", ROOT / "scripts" / "text_tokenizer.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _clip(ref: str, spec: VideoSpec) -> VideoTokens:
+    anatomy = vlmscope.inspect(ref)
+    return rules.video_tokens(encoded(anatomy.vision, anatomy.connector), resolve(ref), spec)
+
+
+def test_the_cut_tokenizes_its_alphabet_as_the_whole_tokenizer() -> None:
+    """A byte-level BPE trained here on text that mixes the alphabet's characters with others (so that many
+    merges join the two), cut to the alphabet: every string of the alphabet gets the same tokens."""
+    script = _script()
+    rng = random.Random(7)
+    words = ["seconds", "second", "Frame", "from", "video", "condense", "scones", "<1.5 seconds>", "00:05",
+             "Frame12: ", "fresco", "serene", "vivid", "modern", "ambient", "xylophone", "quartz", "jumped"]
+    corpus = [" ".join(rng.choice(words) + rng.choice(["", "!", "?", "q", "z", "12", "\n"]) for _ in range(12))
+              for _ in range(3000)]
+    whole = Tokenizer(models.BPE())
+    whole.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    whole.decoder = decoders.ByteLevel()
+    whole.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1200, show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    alphabet = script.ALPHABET
+    keep = {c for piece, _ in whole.pre_tokenizer.pre_tokenize_str(alphabet) for c in piece}
+    spec = json.loads(whole.to_str())
+    small = script.cut(spec, keep, alphabet)
+    assert len(small["model"]["merges"]) < len(spec["model"]["merges"]) / 2  # the others are gone
+    cut = Tokenizer.from_str(json.dumps(small))
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    samples += [w for w in words if set(w) <= set(alphabet)]
+    for text in samples:
+        assert cut.encode(text).tokens == whole.encode(text).tokens, text
+
+
+def test_qwen3_timestamps_are_counted_by_its_tokenizer() -> None:
+    """Qwen3-VL-4B (the catalog's cut of its tokenizer): every digit of a timestamp is a token of its own, and
+    '<', '.', ' seconds' and '>' one each; a clip an hour long (four-digit seconds) is counted too, and the
+    sheet's prefill holds them."""
+    cut = Tokenizer.from_str(json.dumps(json.loads(CUT.read_text())["tokenizer"]))
+    for spec in (VideoSpec(1800, 1280, 720, 30.0), VideoSpec(3600, 64, 40, 1.0)):
+        clip = _clip(QWEN3, spec)
+        assert clip.text and len(clip.text) == clip.timestamps == clip.units
+        each = [cut.encode(p, add_special_tokens=False).tokens for p in clip.text]
+        for piece, tokens in zip(clip.text, each, strict=True):
+            number = re.fullmatch(r"<(\d+)\.(\d) seconds>", piece)
+            assert number is not None, piece
+            assert tokens == ["<", *number[1], ".", number[2], "Ġseconds", ">"]
+        assert clip.text_tokens == sum(map(len, each))
+    assert clip.text[-1] == "<3596.5 seconds>"  # 768 frames at most: the last pair is frames 3594 and 3599
+    _, sheet = vlmscope.cost(QWEN3, CostRequest(images=0, videos=(spec,), text_tokens=5), use_cache=False)
+    (counted,) = sheet.tokens.videos
+    assert sheet.tokens.prefill == counted.tokens + (counted.text_tokens or 0) + 5
+    assert video_record(counted)["text_tokens"] == counted.text_tokens > 0
+
+
+def test_a_model_folders_tokenizer_counts_them(tmp_path: Path) -> None:
+    """A model folder's own tokenizer.json counts the text (here the cut's tokenizer, as a whole one); a
+    folder without one says the text is not counted, and why."""
+    folder = CUT.parent
+    for name in ("config.json", "preprocessor_config.json", "video_preprocessor_config.json"):
+        shutil.copy(folder / name, tmp_path / name)
+    spec = VideoSpec(300, 640, 360, 10.0)
+    _, bare = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    assert bare.tokens.videos[0].text_tokens is None
+    assert any("are not in the prefill tokens: no tokenizer" in n for n in bare.assumptions)
+    (tmp_path / "tokenizer.json").write_text(json.dumps(json.loads(CUT.read_text())["tokenizer"]))
+    _, counted = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    catalog = _clip(QWEN3, spec).text_tokens
+    assert catalog and counted.tokens.videos[0].text_tokens == catalog
+    assert counted.tokens.prefill == bare.tokens.prefill + catalog
+    assert not any("prefill tokens" in n for n in counted.assumptions)
+
+
+def test_a_bad_tokenizer_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder's tokenizer.json is untrusted: one that is not a tokenizer, or is too large, is one line
+    naming it; characters the catalog's cut has no tokens for are not counted (None), never miscounted."""
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"model": {"type": "BPE", "vocab": 3}}')
+    with pytest.raises(ConfigError, match="not a tokenizer vlmscope can read"):
+        stamps.count(bad, ("<1.0 seconds>",))
+    big = tmp_path / "big" / "tokenizer.json"
+    big.parent.mkdir()
+    big.write_text(CUT.read_text())
+    monkeypatch.setattr(stamps, "MAX_TOKENIZER_BYTES", 1000)
+    with pytest.raises(ConfigError, match="over the limit of 1,000"):
+        stamps.count(big, ("<1.0 seconds>",))
+    assert stamps.count(CUT, ("<1.0 seconds>", "Frame1: ")) is None  # 'F', 'r', 'a', 'm' and ':' are not in it
+    assert stamps.count(CUT, ("<1.0 seconds>",)) == 6
+    assert stamps.count(None, ("<1.0 seconds>",)) is None
+
+
+def test_text_not_written_out_is_said() -> None:
+    """Where vlmscope writes no text out (a runtime's loader, whose own frame indices set the timestamps) or
+    the model has no tokenizer at hand (GLM-4.1V, Gemma 4 in the catalog), the sheet says the timestamps are
+    not in the prefill, and why."""
+    spec = VideoSpec(600, 640, 360, 30.0)
+    for ref, recipe, why in ((QWEN3, "qwen-vl-utils", "qwen-vl-utils's loader sets them"),
+                             ("GLM-4.1V-9B-Thinking", "transformers", "no tokenizer of the model's"),
+                             ("gemma-4-E2B-it", "transformers", "no tokenizer of the model's")):
+        _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,), video_recipe=recipe), use_cache=False)
+        (clip,) = sheet.tokens.videos
+        assert clip.timestamps and clip.text_tokens is None
+        assert sheet.tokens.prefill == clip.tokens
+        assert any(why in n for n in sheet.assumptions), sheet.assumptions
