@@ -306,7 +306,10 @@ def test_video_through_the_entry_point_reaches_the_json() -> None:
     cost = json.loads(result.output[result.output.index("{"):])["cost"]
     clip = cost["videos"][0]
     assert clip["video"] == "20s@30:640x360" and clip["frames"] == 600 and clip["frames_kept"] == 40
-    assert cost["prefill_tokens"] == clip["tokens"] + 10 == clip["encoder_passes"] * (clip["tokens_per_pass"] + 2) + 10
+    assert clip["tokens"] == clip["encoder_passes"] * (clip["tokens_per_pass"] + 2)
+    # 20 timestamps by Qwen's tokenizer: '<', each digit, '.', the tenth, ' seconds', '>' (10 under 10 s, 10 over)
+    assert clip["timestamps"] == 20 and clip["text_tokens"] == 10 * 6 + 10 * 7
+    assert cost["prefill_tokens"] == clip["tokens"] + clip["text_tokens"] + 10
     assert any("Qwen3VLVideoProcessor's own defaults" in n and "fps=2" in n for n in cost["assumptions"])
 
 
