@@ -300,8 +300,8 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     said = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
             f"{w}×{h} (≤ {int(most):,} pixels)")
     if known.get("processor_resizes"):
-        found = processor(VideoSpec(kept, w, h, video.fps))
-        return replace(found, video=video, recipe=recipe, rule=f"{said}; then {found.rule}")
+        found = processor(VideoSpec(kept, w, h, video.fps))  # its text follows the loader's frames: not written out
+        return replace(found, video=video, recipe=recipe, text=(), rule=f"{said}; then {found.rule}")
     patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
     groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
     stamps = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch

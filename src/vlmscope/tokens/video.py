@@ -73,10 +73,8 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     taken = _decided(recipe, name)  # what the recipe's loader decides in the processor's stead
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read - taken)
                     if k in defaults and k not in own and not (k == "size" and budget))
-    # a loader's own frame indices set the timestamps: their text is modelled under the processor's sampling only
-    text = found.text if recipe == TRANSFORMERS else ()
-    return _bounded(source, video, replace(found, assumed=assumed, text=text,
-                                           text_tokens=stamps.count(source.tokenizer, text)))
+    return _bounded(source, video, replace(found, assumed=assumed, text_tokens=stamps.count(source.tokenizer,
+                                                                                         found.text)))
 
 
 def _decided(recipe: str, name: str) -> frozenset[str]:
@@ -97,9 +95,11 @@ def _decided(recipe: str, name: str) -> frozenset[str]:
 def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
             processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens]) -> VideoTokens:
     """``video`` as a runtime's loader hands it to the processor (``processor``: the clip, settings over the
-    model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders), one that
-    spreads a fixed number of frames evenly (vLLM's default loader; the processor takes them all), or one that
-    samples and sizes them itself (qwen-vl-utils, SGLang: ``frames.loader``)."""
+    model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders: their
+    frame indices are the processor's sampler's, so are the timestamps), one that spreads a fixed number of frames
+    evenly (vLLM's default loader; the processor takes them all), or one that samples and sizes them itself
+    (qwen-vl-utils, SGLang: ``frames.loader``). The text of a loader that picks frames its own way is left out
+    (not counted): its timestamps follow its own frame indices."""
     recipes = _video()["recipes"]
     runtime = recipes.get(recipe, {})
     if name not in _takes(runtime):
@@ -115,7 +115,7 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
         found = processor(replace(video, frames=kept), {"do_sample_frames": False})
-        return replace(found, video=video, recipe=recipe, rule=(
+        return replace(found, video=video, recipe=recipe, text=(), rule=(
             f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
             f"then {found.rule}"))
     return frames.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
