@@ -24,7 +24,7 @@ from vlmscope.costing.notes import other_recipes
 from vlmscope.data import CostRequest, VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.sources.resolve import resolve
-from vlmscope.tokens import encoded
+from vlmscope.tokens import encoded, stamps
 from vlmscope.tokens import video as rules
 from vlmscope.tokens.settings import with_settings
 
@@ -59,6 +59,9 @@ SETTINGS = [{"do_sample_frames": True, "fps": 2}, {"do_sample_frames": True, "nu
 SETTINGS_CLIP = VideoSpec(40, 640, 360, 10.0)
 ONEVISION = [VideoSpec(8, 640, 360), VideoSpec(30, 1280, 720, 15.0)]
 LOADERS = ["qwen-vl-utils", "sglang"]
+# frame counts SmolVLM's processor spells with num2words: every one to 1,200, and each way a larger one is joined
+WORDS = [*range(1, 1201), 2000, 2005, 2100, 12_345, 100_000, 100_001, 101_010, 999_999, 1_000_000, 1_000_099,
+         1_002_003, 7_654_321, 100_000_000, 999_999_999]
 # vLLM 0.33.0's Qwen loaders (vllm/multimodal/video.py: Qwen2VLVideoBackend ports transformers' Qwen2-VL
 # sample_frames at fps 2, min_frames 4, max_frames 768; Qwen3VLVideoBackend the same bounds): the count
 # transformers' own processors sample under these settings, which the processor then keeps as they are
@@ -299,7 +302,7 @@ def _reference_file(shared: Path) -> Path:
     from filelock import FileLock
 
     job = {"torchvision": str(TORCHVISION), "cases": list(_cases().values()), "classes": sorted(rules._MODELLED),
-           "images": _torchvision_only()}
+           "images": _torchvision_only(), "words": WORDS}
     with FileLock(f"{shared}.lock"):
         if not shared.exists():
             done = subprocess.run([sys.executable, str(Path(__file__).with_name("video_reference.py"))],
@@ -318,7 +321,8 @@ def reference(pytestconfig: pytest.Config) -> dict[str, Any]:
     begin_in_background(pytestconfig)
     (started,) = _STARTED.values()
     found = json.loads(started.result(timeout=900).read_text())
-    return {"cases": dict(zip(_cases(), found["cases"], strict=True)), "tables": found["tables"]}
+    return {"cases": dict(zip(_cases(), found["cases"], strict=True)), "tables": found["tables"],
+            "words": {int(n): w for n, w in found["words"].items()}}
 
 
 def _ours(ref: str, spec: VideoSpec, recipe: str = "transformers", **settings: Any) -> Any:
@@ -342,10 +346,9 @@ def _named_beside(ref: str, default: VideoTokens, recipe: str) -> list[str]:
     return [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
 
 
-# the processors whose text (timestamps, frame labels, an intro) vlmscope does not write out yet: its tokens are
-# not counted (SmolVLM's intro spells the frame count with num2words, which the reference does not have)
-TEXT_NOT_MODELLED = ("SmolVLMVideoProcessor", "Kimi_K25VideoProcessor", "MiniCPMV4_6VideoProcessor",
-                     "MiniCPMOcrVideoProcessor")
+# the processors whose text (Kimi-K2.5's start times, MiniCPM-V's newlines between rows of slices) vlmscope does
+# not write out yet: its tokens are not counted
+TEXT_NOT_MODELLED = ("Kimi_K25VideoProcessor", "MiniCPMV4_6VideoProcessor", "MiniCPMOcrVideoProcessor")
 
 
 def _same(clip: Any, real: dict[str, Any]) -> None:
@@ -445,6 +448,12 @@ def test_internvl_and_smolvlm_tokens_equal_their_processors(reference: dict[str,
         clip = _clip(str(tmp_path), spec, **settings)
         _same(clip, real)
         assert clip.units == real["frames"] and list(clip.unit.frame) == real["frame"], settings
+
+
+def test_frame_counts_are_spelled_as_num2words_does(reference: dict[str, Any]) -> None:
+    """SmolVLM's intro line spells the frame count with num2words (0.5.14): 'one hundred and five', 'one
+    thousand, two hundred and thirty-four'; vlmscope writes the same words without it."""
+    assert {n: stamps.words(n) for n in WORDS} == reference["words"]
 
 
 @pytest.mark.parametrize("spec", GLM46V_CLIPS, ids=str)

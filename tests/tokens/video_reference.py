@@ -113,8 +113,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     import transformers
     from transformers.models.smolvlm import processing_smolvlm
 
-    if processing_smolvlm.num2words is None:  # only spells the intro's frame count (text); not installed here
-        processing_smolvlm.num2words = str
+    assert processing_smolvlm.num2words is not None, "num2words: .ci/run installs it beside torchvision"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if case.get("folder"):
@@ -203,7 +202,10 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
 def main() -> None:
     job = json.load(sys.stdin)
     _torchvision(job["torchvision"])
-    print(json.dumps({"cases": [_case(c) for c in job["cases"]], "tables": _tables(job["classes"], job["images"])}))
+    from num2words import num2words  # SmolVLM's processor spells a clip's frame count with it
+
+    print(json.dumps({"cases": [_case(c) for c in job["cases"]], "tables": _tables(job["classes"], job["images"]),
+                      "words": {n: num2words(n) for n in job["words"]}}))
 
 
 if __name__ == "__main__":

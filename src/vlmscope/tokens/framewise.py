@@ -150,8 +150,8 @@ def _one_tile(name: str, video: VideoSpec, kept: int, how: str, frame: tuple[int
                        timestamps=kept, text=pieces)
 
 
-def _smolvlm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
-    """(frames kept, how) under SmolVLMVideoProcessor.sample_frames: round(fps × duration) frames, at most
+def _smolvlm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[list[int], str]:
+    """(frame indices kept, how) under SmolVLMVideoProcessor.sample_frames: round(fps × duration) frames, at most
     num_frames, evenly over the clip (np.linspace, whole frames, repeats dropped), a second off each end where
     the clip is longer than num_frames × fps seconds and those two."""
     import numpy as np
@@ -170,8 +170,8 @@ def _smolvlm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
         first, last = max(0, int(rate)), min(int(total - rate), total - 1)
     if first >= last:
         first, last = 0, total - 1
-    kept = len(np.unique(np.linspace(first, last, wanted, dtype=int)))
-    return kept, f"{kept} sampled at {fps:g} fps of {rate:g} (at most {num}, frames {first} to {last})"
+    kept = [int(i) for i in np.unique(np.linspace(first, last, wanted, dtype=int))]
+    return kept, f"{len(kept)} sampled at {fps:g} fps of {rate:g} (at most {num}, frames {first} to {last})"
 
 
 def smolvlm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
@@ -184,11 +184,12 @@ def smolvlm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     if "video_sampling" in pre:  # the constructor's: its max_frames and fps stand for num_frames and fps
         sampled = pre["video_sampling"]
         pre = {**pre, "num_frames": sampled["max_frames"], "fps": sampled["fps"]}
-    kept, how = (_smolvlm_sampled(name, pre, video) if pre.get("do_sample_frames")
-                 else (video.frames, "every frame (do_sample_frames off)"))
-    side = int(pre["max_image_size"]["longest_edge"])
+    indices, how = (_smolvlm_sampled(name, pre, video) if pre.get("do_sample_frames")
+                    else (range(video.frames), "every frame (do_sample_frames off)"))
+    side, kept = int(pre["max_image_size"]["longest_edge"]), len(indices)
+    text = stamps.smolvlm(indices, video) if kept <= MAX_TEXT_PIECES and video.fps else ()
     return _one_tile(name, video, kept, how, (side, side), enc, config, ("fake, global and fake image marks", 3),
-                     "timestamps ('Frame from mm:ss:', as text)")
+                     "timestamps ('Frame from mm:ss:', as text)", text)
 
 
 def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from vlmscope.data.video import VideoSpec
 from vlmscope.errors import ConfigError
 from vlmscope.files import UnsafeFileError, read_bounded
 from vlmscope.limits import MAX_TEXT_PIECES, MAX_TOKENIZER_BYTES
@@ -61,6 +63,37 @@ def gemma4(indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
 def internvl(frames: int) -> tuple[str, ...]:
     """InternVLProcessor: 'FrameN: ' before each frame's start of image, the frames joined by a newline."""
     return tuple(("" if i == 1 else "\n") + f"Frame{i}: " for i in range(1, frames + 1))
+
+
+def smolvlm(indices: Sequence[int], video: VideoSpec) -> tuple[str, ...]:
+    """SmolVLMProcessor: an intro line (the frame count in words, as num2words writes it, and the clip's whole
+    seconds as H:MM:SS), then per frame '\nFrame from mm:ss:' before its fake-image mark, and a blank line after
+    the last; the intro goes with the first frame's line, both before the first mark."""
+    times = frame_seconds(indices, video.fps)
+    lines = [f"\nFrame from {int(t // 60):02d}:{int(t % 60):02d}:" for t in times]
+    duration = int(video.seconds) if video.seconds is not None else int(times[-1])
+    intro = (f"You are provided the following series of {words(len(lines))} frames from a "
+             f"{timedelta(seconds=duration)} [H:MM:SS] video.\n")
+    return (intro + lines[0], *lines[1:], "\n\n") if lines else ()
+
+
+_LOW = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def words(n: int) -> str:
+    """``n`` (under 10⁹) in English words as num2words 0.5 writes it: 'twenty-one', 'one hundred and five',
+    'one thousand, two hundred and thirty-four'."""
+    if n < 20:
+        return _LOW[n]
+    if n < 100:
+        return _TENS[n // 10] + (f"-{_LOW[n % 10]}" if n % 10 else "")
+    if n < 1000:
+        return f"{_LOW[n // 100]} hundred" + (f" and {words(n % 100)}" if n % 100 else "")
+    big, name = (10**6, "million") if n >= 10**6 else (1000, "thousand")
+    head, rest = f"{words(n // big)} {name}", n % big
+    return head if not rest else f"{head} and {words(rest)}" if rest < 100 else f"{head}, {words(rest)}"
 
 
 def count(path: Path | None, pieces: tuple[str, ...]) -> int | None:
