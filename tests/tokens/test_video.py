@@ -346,9 +346,8 @@ def _named_beside(ref: str, default: VideoTokens, recipe: str) -> list[str]:
     return [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
 
 
-# the processors whose text (Kimi-K2.5's start times, MiniCPM-V's newlines between rows of slices) vlmscope does
-# not write out yet: its tokens are not counted
-TEXT_NOT_MODELLED = ("Kimi_K25VideoProcessor", "MiniCPMV4_6VideoProcessor", "MiniCPMOcrVideoProcessor")
+# the processors whose text (MiniCPM-V's newlines between rows of slices) vlmscope does not write out yet
+TEXT_NOT_MODELLED = ("MiniCPMV4_6VideoProcessor", "MiniCPMOcrVideoProcessor")
 
 
 def _same(clip: Any, real: dict[str, Any]) -> None:
@@ -530,7 +529,7 @@ def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: st
 def test_kimi_chunks_equal_its_processor(reference: dict[str, Any], spec: VideoSpec) -> None:
     """Kimi-K2.5: frames sampled at 2 fps, cut into chunks of 4 (the last maybe fewer), each frame scaled and
     padded as its processor does; per chunk one token per merged patch, its media marks and its start time
-    (text), as its processor writes them."""
+    (text: written out as its processor writes it), as its processor writes them."""
     real = reference["cases"][_key("kimi", spec)]
     assert "error" not in real, real
     clip = _clip(KIMI, spec)
@@ -538,6 +537,7 @@ def test_kimi_chunks_equal_its_processor(reference: dict[str, Any], spec: VideoS
     assert (clip.units, clip.frames, clip.processor) == (len(grids), sum(g[0] for g in grids), real["processor"])
     assert all(tuple(g[1:]) == clip.unit.grid for g in grids) and {g[0] for g in grids[:-1]} <= {4}
     assert (clip.tokens, clip.timestamps) == (real["video"] + real["separators"], real["timestamps"])
+    assert list(clip.text) == real["pieces"]  # each chunk's start time and the word 'video'
 
 
 def test_kimi_video_flops_are_its_own_video_features(reference: dict[str, Any]) -> None:

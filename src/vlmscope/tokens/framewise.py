@@ -250,4 +250,6 @@ def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             f"{pw // patch}×{ph // patch} patches → {merge}×{merge} merge, pooled over the chunk = {per} tokens + "
             f"media begin, content and end; {chunks} × {per + 3} = {chunks * (per + 3)}, and {chunks} start times "
             "with 'video' (text)")
-    return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks)
+    indices = [i * video.frames // kept for i in range(kept)] if chunks <= MAX_TEXT_PIECES else []
+    text = stamps.kimi(indices, video.fps, tps) if indices else ()
+    return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks, text=text)

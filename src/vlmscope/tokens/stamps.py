@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +59,15 @@ def gemma4(indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
     (so every piece after the first starts with the space after the last frame's end-of-image)."""
     stamps = [f"{int(t // 60):02d}:{int(t % 60):02d} " for t in frame_seconds(indices, fps)]
     return tuple(s if i == 0 else f" {s}" for i, s in enumerate(stamps))
+
+
+def kimi(indices: Sequence[int], fps: float | None, tps: int) -> tuple[str, ...]:
+    """Kimi_K25Processor: per chunk of ``tps`` frames, its first frame's time as HH:MM:SS.mmm before the media
+    begin mark, and the word 'video' between it and the media content mark."""
+    found: list[str] = []
+    for t in frame_seconds(indices, fps)[::tps]:
+        found += [time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}", "video"]
+    return tuple(found)
 
 
 def internvl(frames: int) -> tuple[str, ...]:
