@@ -125,16 +125,34 @@ def test_a_bad_tokenizer_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.M
     assert stamps.count(None, ("<1.0 seconds>",)) is None
 
 
-def test_text_not_written_out_is_said() -> None:
-    """Where vlmscope writes no text out (a runtime's loader, whose own frame indices set the timestamps) or
-    the model has no tokenizer at hand (GLM-4.1V, Gemma 4 in the catalog), the sheet says the timestamps are
-    not in the prefill, and why."""
+def test_text_not_counted_is_said() -> None:
+    """Where the model has no tokenizer at hand (GLM-4.1V, Gemma 4 in the catalog), or vlmscope writes no text
+    out for so many frames, the sheet says the timestamps are not in the prefill, and why; under a loader
+    (qwen-vl-utils: its own frame indices) they are counted."""
     spec = VideoSpec(600, 640, 360, 30.0)
-    for ref, recipe, why in ((QWEN3, "qwen-vl-utils", "qwen-vl-utils's loader sets them"),
-                             ("GLM-4.1V-9B-Thinking", "transformers", "no tokenizer of the model's"),
-                             ("gemma-4-E2B-it", "transformers", "no tokenizer of the model's")):
-        _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,), video_recipe=recipe), use_cache=False)
+    for ref, why in (("GLM-4.1V-9B-Thinking", "no tokenizer of the model's"),
+                     ("gemma-4-E2B-it", "no tokenizer of the model's")):
+        _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,)), use_cache=False)
         (clip,) = sheet.tokens.videos
-        assert clip.timestamps and clip.text_tokens is None
+        assert clip.timestamps and clip.text and clip.text_tokens is None
         assert sheet.tokens.prefill == clip.tokens
         assert any(why in n for n in sheet.assumptions), sheet.assumptions
+    _, sheet = vlmscope.cost(QWEN3, CostRequest(images=0, videos=(spec,), video_recipe="qwen-vl-utils"),
+                             use_cache=False)
+    (clip,) = sheet.tokens.videos
+    assert clip.text_tokens and sheet.tokens.prefill == clip.tokens + clip.text_tokens
+    assert not any("prefill tokens" in n for n in sheet.assumptions)
+
+
+def test_text_past_the_limit_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clip whose timestamps pass MAX_TEXT_PIECES (every frame of a long clip) writes none out: their number is
+    given, their tokens are not counted, and the sheet says so."""
+    from vlmscope.tokens import frames
+
+    monkeypatch.setattr(frames, "MAX_TEXT_PIECES", 10)
+    spec = VideoSpec(600, 64, 40, 30.0)
+    _, sheet = vlmscope.cost(QWEN3, CostRequest(images=0, videos=(spec,)), use_cache=False)
+    (clip,) = sheet.tokens.videos
+    assert clip.timestamps == 20 and clip.text == () and clip.text_tokens is None  # 40 frames at 2 fps, in pairs
+    assert any("does not write Qwen3VLVideoProcessor's text out yet, or not for so many" in n
+               for n in sheet.assumptions)

@@ -45,8 +45,6 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
 
 def _uncounted_text(clip: VideoTokens, source: ModelSource) -> str:
     """Why the text a video processor writes was not counted."""
-    if not clip.text and clip.recipe != "transformers":
-        return f"{clip.recipe}'s loader sets them by its own frame indices, which vlmscope does not follow yet"
     if not clip.text:
         return f"vlmscope does not write {clip.processor}'s text out yet, or not for so many frames"
     if source.tokenizer is None:

@@ -36,6 +36,21 @@ def rounded(total: int, num: int) -> list[int]:
     return [int(i) for i in np.linspace(0, total - 1, num).round().astype(int)]
 
 
+def loader_indices(how: str, total: int, kept: int) -> list[int]:
+    """The frames a loader takes of ``total`` (knowledge/processing.json's ``frame_indices``): qwen-vl-utils'
+    torch.linspace over the clip, rounded (torch's own float32 arithmetic, as its readers call it), or SGLang's
+    np.linspace, truncated."""
+    if how == "torch.linspace, rounded":
+        import torch
+
+        return [int(i) for i in torch.linspace(0, total - 1, kept).round().long().tolist()]
+    if how == "np.linspace, truncated":
+        import numpy as np
+
+        return [int(i) for i in np.linspace(0, total - 1, num=kept, dtype=np.int64)]
+    raise ValueError(f"frame_indices {how!r}")
+
+
 def qwen3(indices: Sequence[int], fps: float | None, tps: int) -> tuple[str, ...]:
     """Qwen3VLProcessor (Qwen3-VL, Qwen3.5, CohereCompass): per temporal patch, '<T seconds>' with T the mean of
     its first and last frame's time, one decimal; the indices padded to whole patches with the last."""

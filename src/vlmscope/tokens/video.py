@@ -14,7 +14,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource
-from vlmscope.tokens import frames, framewise, processors, stamps
+from vlmscope.tokens import frames, framewise, loaders, processors, stamps
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -98,8 +98,7 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders: their
     frame indices are the processor's sampler's, so are the timestamps), one that spreads a fixed number of frames
     evenly (vLLM's default loader; the processor takes them all), or one that samples and sizes them itself
-    (qwen-vl-utils, SGLang: ``frames.loader``). The text of a loader that picks frames its own way is left out
-    (not counted): its timestamps follow its own frame indices."""
+    (qwen-vl-utils, SGLang: ``loaders.loader``; the timestamps follow its own frame indices)."""
     recipes = _video()["recipes"]
     runtime = recipes.get(recipe, {})
     if name not in _takes(runtime):
@@ -118,7 +117,7 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         return replace(found, video=video, recipe=recipe, text=(), rule=(
             f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
             f"then {found.rule}"))
-    return frames.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
+    return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
