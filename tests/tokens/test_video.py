@@ -139,7 +139,8 @@ def _glm46v_settings(spec: VideoSpec) -> list[dict[str, Any]]:
     return GLM46V_SETTINGS if spec.frames <= 50 else GLM46V_SETTINGS[:1]
 
 
-# Processors that copy a modelled one (CohereCompass: Qwen3-VL's, its processor's text too; MiniCPM-OCR:
+# Processors that copy a modelled one (CohereCompass: Qwen3-VL's, its processor's text too; Cosmos3-Edge: the same
+# with temporal patches of one frame; MiniCPM-OCR:
 # MiniCPM-V 4.6's, "4x" by default) or vary it (Glmga: GLM-4.6V's with a plain rate, a frame cap and a patch
 # expansion), on small configs at their classes' defaults (no byte copy of their files was at hand): ref:
 # (config, video processor, processor, the processor's marks and call settings, settings tried)
@@ -158,6 +159,8 @@ COPIES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any], list[dict[str,
                        [{}, {"do_sample_frames": True, "num_frames": 8, "fps": None}]),
     "glmga": ({**GLM46V_CONFIG, "model_type": "glmga"}, "GlmgaVideoProcessor", "Glm46VProcessor", {},
               [{}, {"fps": 1, "max_frames": 60}, {"patch_expand_factor": 2}]),
+    "cosmos3_edge": ({}, "Cosmos3EdgeVideoProcessor", "Cosmos3EdgeProcessor", {},  # temporal patches of a frame
+                     [{}, {"do_sample_frames": True, "num_frames": 8, "fps": None}, {"do_sample_frames": False}]),
     "minicpm_ocr": ({}, "MiniCPMOcrVideoProcessor", "MiniCPMOcrProcessor",  # the processor's divisor: "4x"
                     {**PROCESSOR_PARTS[MINICPM], "replace": {"video_token_divisor": 4}}, [{}, {"max_num_frames": 8}]),
 }
@@ -508,7 +511,8 @@ def test_vllm_default_loader_hands_over_32_frames(reference: dict[str, Any], ref
 @pytest.mark.parametrize("ref", list(COPIES))
 def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: str, spec: VideoSpec,
                                               tmp_path: Path) -> None:
-    """CohereCompass samples, resizes and writes its prompt as Qwen3-VL does; MiniCPM-OCR samples and slices as
+    """CohereCompass samples, resizes and writes its prompt as Qwen3-VL does, Cosmos3-Edge too with temporal
+    patches of one frame (a timestamp per frame); MiniCPM-OCR samples and slices as
     MiniCPM-V 4.6, four times the tokens ("4x"); Glmga samples at a plain rate under its frame cap (a clip with
     fewer frames repeats them) and resizes in multiples of its patch expansion: each as its own processor."""
     (tmp_path / "config.json").write_text(json.dumps(_copy_config(ref)))

@@ -96,7 +96,8 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
 
 def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
           config: dict[str, Any]) -> VideoTokens:
-    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5; CohereCompass's is a copy): num_frames, else fps (2) of the
+    """Qwen3VLVideoProcessor (Qwen3-VL, Qwen3.5; CohereCompass's is a copy, Cosmos3-Edge's one with temporal
+    patches of a frame): num_frames, else fps (2) of the
     video's rate (24 assumed without one) between min_frames and max_frames; the pixel budget counts every
     frame (cap_pixels_per_frame bounds each frame's share); per temporal patch the processor writes a
     timestamp, vision start, the tokens and vision end."""

@@ -167,6 +167,8 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
                                                          "cap_pixels_per_frame", "max_video_tokens"}),
     "Qwen3VLVideoProcessor": (frames.qwen3, _QWEN3),
     "CohereCompassVideoProcessor": (frames.qwen3, _QWEN3),  # Qwen3-VL's, and its processor's text, line for line
+    # Qwen3-VL's with temporal patches of one frame (its only size), and its processor's text per frame
+    "Cosmos3EdgeVideoProcessor": (frames.qwen3, _QWEN3),
     "Glm4vVideoProcessor": (frames.glm4v, frozenset({"do_sample_frames", "fps", "size", "patch_size",
                                                      "temporal_patch_size", "merge_size", "max_duration"})),
     "Glm46VVideoProcessor": (frames.glm46v, frozenset({"do_sample_frames", "size", "patch_size", "temporal_patch_size",
