@@ -349,10 +349,6 @@ def _named_beside(ref: str, default: VideoTokens, recipe: str) -> list[str]:
     return [n for n in other_recipes((default,), (others,)) if f"--video-recipe {recipe})" in n]
 
 
-# the processors whose text (MiniCPM-V's newlines between rows of slices) vlmscope does not write out yet
-TEXT_NOT_MODELLED = ("MiniCPMV4_6VideoProcessor", "MiniCPMOcrVideoProcessor")
-
-
 def _same(clip: Any, real: dict[str, Any]) -> None:
     assert "error" not in real, real
     assert clip.processor == real["processor"]
@@ -367,7 +363,7 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
     assert clip.timestamps == real["timestamps"]
     # the text between the special tokens, piece by piece (timestamps by the frames the processor's sampler or the
     # loader picks: qwen-vl-utils' torch.linspace, SGLang's np.linspace, vLLM's the processor's)
-    assert list(clip.text) == ([] if clip.processor in TEXT_NOT_MODELLED else real["pieces"])
+    assert list(clip.text) == real["pieces"]
 
 
 @pytest.mark.parametrize("spec", GRID, ids=str)

@@ -224,7 +224,9 @@ def minicpm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     per = (unit.tokens or 0) + 2 + 2 * slices
     rule = (f"{how}: {kept} frames, each {unit.rule} + start and end of image"
             + (f" and of each of the {slices} slices" if slices else "") + f"; {kept} × {per} = {kept * per:,}")
-    return VideoTokens(video, kept, kept * per, rule, name, unit, kept)
+    lines = kept * max(0, slicing.rows(enc.patch_size, pre, config, video.width, video.height) - 1)
+    return VideoTokens(video, kept, kept * per, rule, name, unit, kept,
+                       text=("\n",) * lines if lines <= MAX_TEXT_PIECES else ())
 
 
 def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,

@@ -12,6 +12,21 @@ from vlmscope.data import ImageTokens
 from vlmscope.tokens.processors import defaults
 
 
+def rows(patch: int, pre: dict[str, Any], config: dict[str, Any], width: int, height: int) -> int:
+    """Rows of slices an image is cut into (0 where it is one view): the processor writes a newline between two."""
+    s = _settings(patch, pre, config)
+    grid = _grid(height, width, int(s["max_slice_nums"]), int(s["scale_resolution"])) if s["slice_mode"] else None
+    return 0 if grid is None else grid[0]
+
+
+def _settings(patch: int, pre: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The slicing settings: the processor's, else the tower's patch and the model's own ``downsample_mode``."""
+    base = {**defaults("slices"), "patch_size": patch or defaults("slices")["patch_size"]}
+    if config.get("downsample_mode") in ("4x", "16x"):
+        base["downsample_mode"] = config["downsample_mode"]
+    return {**base, **{k: v for k, v in pre.items() if k in defaults("slices")}}
+
+
 def _to_multiple(length: float, step: int) -> int:
     return max(round(length / step) * step, step)
 
@@ -47,10 +62,7 @@ def _grid(height: int, width: int, most: int, side: int) -> tuple[int, int] | No
 def slices(patch: int, pre: dict[str, Any], config: dict[str, Any], width: int, height: int) -> ImageTokens:
     """Tokens of one image. Where the processor's settings give none: the tower's patch, and the model's own
     ``downsample_mode`` (its forward reads the config's: "4x" for MiniCPM-OCR)."""
-    base = {**defaults("slices"), "patch_size": patch or defaults("slices")["patch_size"]}
-    if config.get("downsample_mode") in ("4x", "16x"):
-        base["downsample_mode"] = config["downsample_mode"]
-    s = {**base, **{k: v for k, v in pre.items() if k in defaults("slices")}}
+    s = _settings(patch, pre, config)
     p, side, most = int(s["patch_size"]), int(s["scale_resolution"]), int(s["max_slice_nums"])
     divisor = 4 if s["downsample_mode"] == "4x" else 16
     step = p * (2 if divisor == 4 else 4)
