@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -250,6 +251,12 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key(ref, spec, {"recipe": "vllm"})] = {
             **{k: v for k, v in cases[_key(ref, ONEVISION[0] if ref == "onevision" else NEXT_VIDEO[0])].items()
                if k != "video"}, "video": [min(32, spec.frames), spec.width, spec.height, spec.fps]}
+    for spec in VLLM_UNIFORM:  # the same frames for Gemma 4, whose processor vLLM runs on them as they are, each
+        kept = min(32, spec.frames)  # frame's time from the loader's index (VideoBackend's np.linspace)
+        cases[_key(GEMMA4, spec, {"recipe": "vllm"})] = {
+            "folder": str(CATALOG / MODELS[GEMMA4][0]), "processor": MODELS[GEMMA4][1],
+            "settings": {"do_sample_frames": False}, "video": [kept, spec.width, spec.height, spec.fps],
+            "total": spec.frames, "indices": [int(i) for i in np.linspace(0, spec.frames - 1, kept, dtype=int)]}
     for spec in KIMI_CLIPS:  # the class's defaults (the catalog's Kimi-K2.5 ships no video settings)
         cases[_key("kimi", spec)] = {"class": "Kimi_K25VideoProcessor", "processor": "Kimi_K25Processor",
                                      "video": [spec.frames, spec.width, spec.height, spec.fps]}
@@ -488,19 +495,28 @@ def test_vllm_recipe_samples_as_its_loaders(reference: dict[str, Any], ref: str,
 
 
 @pytest.mark.parametrize("spec", VLLM_UNIFORM, ids=str)
-@pytest.mark.parametrize("ref", ["onevision", "next-video"])
+@pytest.mark.parametrize("ref", ["onevision", "next-video", GEMMA4])
 def test_vllm_default_loader_hands_over_32_frames(reference: dict[str, Any], ref: str, spec: VideoSpec,
                                                   tmp_path: Path) -> None:
-    """--video-recipe vllm on LLaVA-OneVision and LLaVA-NeXT-Video, which vLLM 0.33.0 has no loader of their own
-    for: its default loader's 32 frames spread evenly (every frame of a shorter clip), each as the processor,
-    sampling nothing, gives them; the transformers sheet (every frame) names vLLM's count."""
-    config = {"onevision": ONEVISION_CONFIG, "next-video": NEXT_VIDEO_CONFIG}[ref]
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    clip = _clip(str(tmp_path), spec, "vllm")
+    """--video-recipe vllm on LLaVA-OneVision, LLaVA-NeXT-Video and Gemma 4, which vLLM 0.33.0 has no loader of
+    their own for: its default loader's 32 frames spread evenly (every frame of a shorter clip), each as the
+    processor, sampling nothing, gives them (Gemma 4: each frame's mm:ss from its index in the clip); the
+    transformers sheet (every frame; Gemma 4: 32 frames, a shorter clip refused) names vLLM's count."""
+    folder = ref
+    if ref != GEMMA4:
+        (tmp_path / "config.json").write_text(json.dumps({"onevision": ONEVISION_CONFIG,
+                                                          "next-video": NEXT_VIDEO_CONFIG}[ref]))
+        folder = str(tmp_path)
+    clip = _clip(folder, spec, "vllm")
     _same(clip, reference["cases"][_key(ref, spec, {"recipe": "vllm"})])
     assert clip.units == min(32, spec.frames) and clip.recipe == "vllm" and "default loader" in clip.rule
-    default = _clip(str(tmp_path), spec)
-    assert len(_named_beside(str(tmp_path), default, "vllm")) == (spec.frames > 32) and default.units == spec.frames
+    if ref == GEMMA4 and spec.frames < 32:
+        with pytest.raises(RequestError, match="samples 32 frames"):
+            _clip(folder, spec)
+        return
+    default = _clip(folder, spec)
+    differs = default.tokens != clip.tokens
+    assert len(_named_beside(folder, default, "vllm")) == differs == (spec.frames > 32 and ref != GEMMA4)
 
 
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)

@@ -122,9 +122,10 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             vp = getattr(transformers, case["class"])(**case.get("settings", {}))
         frames, width, height, fps = case["video"]
         kwargs: dict[str, Any] = {}
-        if fps is not None:  # every frame's index, as a decoder that keeps every frame gives it
-            kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": frames, "duration": frames / fps,
-                                         "frames_indices": list(range(frames))}]
+        if fps is not None:  # every frame's index, as a decoder that keeps every frame gives it, or a loader's
+            total = case.get("total", frames)
+            kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": total, "duration": total / fps,
+                                         "frames_indices": case.get("indices", list(range(frames)))}]
         video: Any = np.zeros((frames, height, width, 3), dtype=np.uint8)
         if case.get("tensor"):  # as a decoder hands it over: numpy would take a one-frame index tensor as a scalar
             import torch

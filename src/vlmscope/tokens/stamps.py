@@ -85,6 +85,13 @@ def kimi(indices: Sequence[int], fps: float | None, tps: int) -> tuple[str, ...]
     return tuple(found)
 
 
+def retimed(name: str, indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
+    """The text of video processor ``name`` for frames a loader picked (``indices`` of the clip), where its text
+    depends only on their times: Gemma 4's; () for the others (none of vLLM's default loader's other models
+    writes any)."""
+    return gemma4(indices, fps) if name == "Gemma4VideoProcessor" else ()
+
+
 def internvl(frames: int) -> tuple[str, ...]:
     """InternVLProcessor: 'FrameN: ' before each frame's start of image, the frames joined by a newline."""
     return tuple(("" if i == 1 else "\n") + f"Frame{i}: " for i in range(1, frames + 1))

@@ -114,7 +114,8 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
         found = processor(replace(video, frames=kept), {"do_sample_frames": False})
-        return replace(found, video=video, recipe=recipe, text=(), rule=(
+        indices = stamps.loader_indices("np.linspace, truncated", video.frames, kept)  # the times are the clip's
+        return replace(found, video=video, recipe=recipe, text=stamps.retimed(name, indices, video.fps), rule=(
             f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
             f"then {found.rule}"))
     return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
