@@ -70,7 +70,8 @@ VLLM_UNIFORM = [VideoSpec(1800, 1280, 720, 30.0), VideoSpec(20, 640, 360, 10.0)]
 VLLM = {"do_sample_frames": True, "fps": 2, "num_frames": None, "min_frames": 4, "max_frames": 768}
 # its GLM loaders: GLM-4.1V's sampler at fps 2 and max_duration 300 (DynamicVideoBackend), GLM-4.6V's own
 VLLM_SAMPLED = {QWEN25: VLLM, QWEN3: VLLM, GLM: {"do_sample_frames": True, "fps": 2, "max_duration": 300},
-                "glm46v": {"do_sample_frames": True}}
+                "glm46v": {"do_sample_frames": True},
+                "glmga": {"do_sample_frames": True, "fps": 2, "max_frames": 640}}  # at most the clip's frames
 # qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
 LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
@@ -224,9 +225,11 @@ def _cases() -> dict[str, dict[str, Any]]:
                 "folder": str(CATALOG / folder), "processor": processor, "settings": settings,
                 "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
     for ref, spec in itertools.product(VLLM_SAMPLED, LOADER):  # vLLM's loaders: the processor, resampling
+        named = "GlmgaVideoProcessor" if ref == "glmga" else "Glm46VVideoProcessor"
         where = {"folder": str(CATALOG / MODELS[ref][0]), "processor": MODELS[ref][1]} if ref in MODELS else {
-            "class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor"}
-        cases[_key(ref, spec, {"recipe": "vllm"})] = {**where, "settings": VLLM_SAMPLED[ref],
+            "class": named, "processor": "Glm46VProcessor"}
+        settings = {**VLLM_SAMPLED[ref], **({"max_frames": min(640, spec.frames)} if ref == "glmga" else {})}
+        cases[_key(ref, spec, {"recipe": "vllm"})] = {**where, "settings": settings,
                                                       "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, recipe in itertools.product((QWEN25, QWEN3), LOADERS):
         folder, processor = MODELS[ref]
@@ -477,13 +480,14 @@ def test_glm46v_tokens_equal_its_processor(reference: dict[str, Any], spec: Vide
 @pytest.mark.parametrize("ref", list(VLLM_SAMPLED))
 def test_vllm_recipe_samples_as_its_loaders(reference: dict[str, Any], ref: str, spec: VideoSpec,
                                             tmp_path: Path) -> None:
-    """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders (2 fps, 4 to 768 frames) and GLM loaders keep,
+    """--video-recipe vllm: the frames vLLM 0.33.0's Qwen loaders (2 fps, 4 to 768 frames) and GLM loaders keep
+    (Glmga's: at most the clip's frames, where transformers' sampler repeats them),
     resized and tokenized by the model's own processor, as that processor gives them sampling under the same
     settings; the transformers sheet names vLLM's count where it differs (Qwen2.5-VL's processor samples
     nothing itself; GLM-4.1V's files ask for another rate)."""
     groups = {name: g["settings"] for g in rules._video()["recipes"]["vllm"]["sampled_as"] for name in g["processors"]}
     if ref not in MODELS:
-        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+        (tmp_path / "config.json").write_text(json.dumps({**GLM46V_CONFIG, "model_type": ref}))
     folder = ref if ref in MODELS else str(tmp_path)
     assert groups[rules.processor_of(resolve(folder))] == VLLM_SAMPLED[ref]
     clip = _clip(folder, spec, "vllm")

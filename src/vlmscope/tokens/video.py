@@ -108,6 +108,8 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         if name not in group["processors"]:
             continue
         settings = group["settings"]
+        if group.get("at_most_clip_frames"):  # vLLM's Glmga loader: never more frames than the clip has
+            settings = {**settings, "max_frames": min(int(settings["max_frames"]), video.frames)}
         found = processor(video, settings)
         said = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
         return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
