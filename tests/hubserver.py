@@ -67,8 +67,10 @@ class FakeHub:
             return self._error(handler, 401, "RepoNotFound")
         if repo.gated and not handler.headers.get("Authorization"):
             return self._error(handler, 401, "GatedRepo")
-        if revision not in repo.revisions:
+        commits = {hashlib.sha1(f"{repo_id}@{r}".encode()).hexdigest(): r for r in repo.revisions}
+        if revision not in repo.revisions and revision not in commits:  # a branch or tag, or its commit (the Hub's)
             return self._error(handler, 404, "RevisionNotFound")
+        revision = commits.get(revision, revision)
         if filename not in repo.files:
             return self._error(handler, 404, "EntryNotFound")
         data = repo.files[filename]

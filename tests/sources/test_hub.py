@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli, run_cold
 from hubserver import FakeHub, Repo
 from vlmscope.sources import catalog
-from vlmscope.sources.hub import CONFIG, OPTIONAL
+from vlmscope.sources.hub import CONFIG, OPTIONAL, TOKENIZER
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_CODE = ("configuration_toyvlm.py", "modeling_toyvlm.py")
@@ -139,3 +139,58 @@ def test_only_allow_listed_files_were_requested(tmp_path: Path) -> None:
     assert {repo for _, repo, _ in requested} == set(repos)
     assert {name for _, _, name in requested} <= {CONFIG, *OPTIONAL, *TOY_CODE}, requested
     assert {repo for _, repo, name in requested if name in TOY_CODE} == {"acme/toy-remote"}
+
+
+def test_a_videos_timestamps_are_counted_by_the_repos_tokenizer(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text a video processor writes (Qwen3-VL's timestamps) is counted by the repo's tokenizer.json, which
+    is fetched only then (not for a sheet without a video), once, and read from the cache offline; a repo
+    without one leaves the text uncounted, and says so. In this process: huggingface_hub's settings, which it
+    reads from the environment once, are set here as a cold process would read them."""
+    from huggingface_hub import constants
+
+    folder = Path(catalog.find("Qwen3-VL-4B-Instruct").folder)  # type: ignore[union-attr]
+    files = {name: (folder / name).read_bytes() for name in (CONFIG, *OPTIONAL) if (folder / name).is_file()}
+    cut = json.loads((folder / "text_tokenizer.json").read_text())["tokenizer"]
+    repos = {"acme/qwen3-vl": Repo({**files, TOKENIZER: json.dumps(cut).encode()}), "acme/qwen3-vl-bare": Repo(files)}
+    video = ("--images", "0", "--video", "20s@30:640x360", "-f", "json")
+    with FakeHub(repos) as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        env = {"HF_TOKEN": "", "VLMSCOPE_NO_CACHE": "1"}
+        assert run_cli("show", "acme/qwen3-vl", "-f", "json", env=env).returncode == 0
+        assert TOKENIZER not in server.filenames()
+        done = run_cli("show", "acme/qwen3-vl", *video, env=env)
+        assert done.returncode == 0, done.stderr
+        cost = json.loads(done.stdout)["cost"]
+        clip = cost["videos"][0]
+        assert clip["text_tokens"] == 10 * 6 + 10 * 7 and cost["prefill_tokens"] == clip["tokens"] + 130
+        assert server.requests.count(("GET", "acme/qwen3-vl", TOKENIZER)) == 1
+        bare = json.loads(run_cli("show", "acme/qwen3-vl-bare", *video, env=env).stdout)["cost"]
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        offline = run_cli("show", "acme/qwen3-vl", *video, env=env)
+    assert json.loads(offline.stdout)["cost"]["videos"][0]["text_tokens"] == 130
+    assert bare["videos"][0]["text_tokens"] is None and bare["prefill_tokens"] == bare["videos"][0]["tokens"]
+    assert any("no tokenizer of the model's" in n for n in bare["assumptions"])
+
+
+def test_a_tokenizer_past_its_limit_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tokenizer.json larger than MAX_TOKENIZER_BYTES (here 1 kB) is refused unread and nothing is written:
+    the text is not counted."""
+    from huggingface_hub import constants
+
+    from vlmscope.sources import hub
+    from vlmscope.sources.resolve import resolve
+
+    folder = Path(catalog.find("Qwen3-VL-4B-Instruct").folder)  # type: ignore[union-attr]
+    files = {name: (folder / name).read_bytes() for name in (CONFIG, *OPTIONAL) if (folder / name).is_file()}
+    with FakeHub({"acme/big": Repo({**files, TOKENIZER: b"{" + b" " * 5000 + b"}"})}) as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(hub, "MAX_TOKENIZER_BYTES", 1000)
+        resolve("acme/big")
+        assert hub.fetch_tokenizer("acme/big") is None
+        assert server.requests[-1] == ("GET", "acme/big", TOKENIZER)
+    assert not list((tmp_path / "hub").rglob(TOKENIZER))

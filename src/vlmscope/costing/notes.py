@@ -48,8 +48,8 @@ def _uncounted_text(clip: VideoTokens, source: ModelSource) -> str:
     if not clip.text:
         return f"vlmscope does not write {clip.processor}'s text out yet, or not for so many frames"
     if source.tokenizer is None:
-        return ("no tokenizer of the model's is at hand to count them (a model folder's tokenizer.json counts "
-                "them)")
+        return ("no tokenizer of the model's is at hand to count them (a model folder's or Hub repo's "
+                "tokenizer.json counts them)")
     return f"{source.tokenizer.name} cannot count some of their characters"
 
 

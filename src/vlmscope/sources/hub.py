@@ -29,11 +29,12 @@ from typing import TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from vlmscope.errors import HubError, RequestError, VlmscopeWarning, clip, reason, shown
-from vlmscope.limits import MAX_CONFIG_BYTES
+from vlmscope.limits import MAX_CONFIG_BYTES, MAX_TOKENIZER_BYTES
 from vlmscope.sources import hubcache
 
 CONFIG = "config.json"
 OPTIONAL = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
+TOKENIZER = "tokenizer.json"  # fetched only to count the text a video processor writes, and only then
 TIMEOUT_ENV = "VLMSCOPE_HUB_TIMEOUT"
 DEFAULT_TIMEOUT_S = 20.0
 _CANDIDATE = re.compile(r"[^/@\s]+/[^/@\s]+(@.*)?", re.S)
@@ -125,6 +126,30 @@ def fetch(ref: str) -> dict[str, Path]:
         return cached
 
 
+def fetch_tokenizer(ref: str) -> Path | None:
+    """The model's tokenizer.json at the commit its config files came from: the cache's (huggingface_hub's
+    own, where the model was used), else the Hub's, bounded by MAX_TOKENIZER_BYTES and the deadline; None
+    where the repo has none, or it cannot be had (offline, unreachable, too large): the text is then not
+    counted, and the sheet says so."""
+    repo_id, revision = split(ref)
+    commit = hubcache.commit_of(repo_id, revision or "main")
+    if commit is None:
+        return None
+    if cached := hubcache.read(repo_id, commit, TOKENIZER):
+        return cached
+    if _offline():
+        return None
+    limit = timeout_s()
+    try:
+        headers, data = _within(limit, lambda: _get(_url(repo_id, commit, TOKENIZER), time.monotonic() + limit,
+                                                    MAX_TOKENIZER_BYTES))
+    except (_Status, _TooLarge, _Unreachable):
+        return None
+    blob = hubcache.blob_name(headers.get("x-linked-etag") or headers.get("etag"))
+    return None if blob is None else hubcache.write(repo_id, commit, commit, TOKENIZER, blob, data,
+                                                    MAX_TOKENIZER_BYTES)
+
+
 def _within(limit: float, work: Callable[[], T]) -> T:
     """Run ``work`` in a daemon thread and give up after ``limit`` seconds (the thread is abandoned)."""
     box: dict[str, object] = {}
@@ -210,10 +235,10 @@ def _url(repo_id: str, revision: str, filename: str) -> str:
     return f"{endpoint().rstrip('/')}/{repo_id}/resolve/{quote(revision, safe='')}/{filename}"
 
 
-def _get(url: str, deadline: float) -> tuple[dict[str, str], bytes]:
+def _get(url: str, deadline: float, limit: int = MAX_CONFIG_BYTES) -> tuple[dict[str, str], bytes]:
     """(headers, body) of a GET, following at most 3 redirects (the Hub's metadata headers are taken from
     the first answer that has them; the token is sent to the endpoint's host only); the body is read to
-    one byte past the config limit at most."""
+    one byte past ``limit`` (a config file's) at most."""
     from huggingface_hub import get_token
 
     token, host = get_token(), urlsplit(url).netloc
@@ -237,13 +262,13 @@ def _get(url: str, deadline: float) -> tuple[dict[str, str], bytes]:
         with response:
             answer = {k.lower(): v for k, v in response.headers.items()}
             length = answer.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_CONFIG_BYTES:
+            if length.isdigit() and int(length) > limit:
                 raise _TooLarge(length)  # refused unread
             try:
-                body = response.read(MAX_CONFIG_BYTES + 1)
+                body = response.read(limit + 1)
             except (OSError, http.client.HTTPException) as exc:  # a body that stalls, or a dropped connection
                 raise _unreachable(exc) from exc
-            if len(body) > MAX_CONFIG_BYTES:
+            if len(body) > limit:
                 raise _TooLarge(len(body))
             return {**answer, **meta}, body
     raise _Unreachable("more than 3 redirects")

@@ -67,10 +67,11 @@ def read(repo_id: str, commit: str, filename: str) -> Path | None:
     return entry
 
 
-def write(repo_id: str, revision: str, commit: str, filename: str, blob: str, data: bytes) -> Path:
+def write(repo_id: str, revision: str, commit: str, filename: str, blob: str, data: bytes,
+          limit: int = MAX_CONFIG_BYTES) -> Path:
     """Store ``data`` as huggingface_hub would: the blob, the snapshot entry pointing at it, and the ref of a
     branch or tag. ``commit`` and ``blob`` must already be checked (``COMMIT``, ``blob_name``)."""
-    if not COMMIT.fullmatch(commit) or not BLOB.fullmatch(blob) or len(data) > MAX_CONFIG_BYTES:
+    if not COMMIT.fullmatch(commit) or not BLOB.fullmatch(blob) or len(data) > limit:
         raise ValueError("refused cache entry")
     folder = repo_folder(repo_id)
     (folder / "blobs").mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from vlmscope.data import Origin
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
-from vlmscope.sources import ModelSource
+from vlmscope.sources import ModelSource, hub
 from vlmscope.tokens import frames, framewise, loaders, processors, stamps
 from vlmscope.tokens.rules import Encoded
 
@@ -73,8 +74,10 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     taken = _decided(recipe, name)  # what the recipe's loader decides in the processor's stead
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read - taken)
                     if k in defaults and k not in own and not (k == "size" and budget))
-    return _bounded(source, video, replace(found, assumed=assumed, text_tokens=stamps.count(source.tokenizer,
-                                                                                         found.text)))
+    tokenizer = source.tokenizer
+    if tokenizer is None and found.text and source.info.origin is Origin.hub:  # fetched only for this, only now
+        tokenizer = hub.fetch_tokenizer(source.model_id)
+    return _bounded(source, video, replace(found, assumed=assumed, text_tokens=stamps.count(tokenizer, found.text)))
 
 
 def _decided(recipe: str, name: str) -> frozenset[str]:
