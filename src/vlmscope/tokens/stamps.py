@@ -4,8 +4,9 @@ splits off first, so each is tokenized on its own. One function per format, each
 follows (the tests compare them with the text the real processors write); ``count`` counts the pieces with
 the model's tokenizer, where one is at hand (a folder's or Hub repo's tokenizer.json, or the catalog's cut of
 the model's tokenizer: scripts/text_tokenizer.py). A piece is counted as text of its own: a tokenizer that
-marks the start of a text (SentencePiece's dummy prefix) would count one token more a piece than it does after
-a special token; the byte-level BPEs of Qwen, SmolLM and InternVL mark nothing, Gemma 4's was not at hand."""
+marks the start of a text (SentencePiece's dummy prefix) could count a piece otherwise than after a special
+token, where it stands in the prompt; the byte-level BPEs of Qwen, SmolLM and InternVL mark nothing, Gemma 4's
+was not at hand to check."""
 
 from __future__ import annotations
 
