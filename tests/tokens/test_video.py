@@ -163,6 +163,8 @@ COPIES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any], list[dict[str,
               [{}, {"fps": 1, "max_frames": 60}, {"patch_expand_factor": 2}]),
     "cosmos3_edge": ({}, "Cosmos3EdgeVideoProcessor", "Cosmos3EdgeProcessor", {},  # temporal patches of a frame
                      [{}, {"do_sample_frames": True, "num_frames": 8, "fps": None}, {"do_sample_frames": False}]),
+    "glm5_next": ({}, "Glm5NextVideoProcessor", "Glm5NextProcessor", {},  # its own sampler and canvas
+                  [{}, {"fps": 1, "max_frames": 60}, {"max_image_tokens": 300}, {"min_image_tokens": 2000}]),
     "minicpm_ocr": ({}, "MiniCPMOcrVideoProcessor", "MiniCPMOcrProcessor",  # the processor's divisor: "4x"
                     {**PROCESSOR_PARTS[MINICPM], "replace": {"video_token_divisor": 4}}, [{}, {"max_num_frames": 8}]),
 }

@@ -184,7 +184,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "max_soft_tokens", "pooling_kernel_size", "initial_shift",
                                                    "max_num_frames", "stack_frames", "max_slice_nums",
                                                    "scale_resolution", "slice_mode", "downsample_mode",
-                                                   "patch_expand_factor", "max_patches")}
+                                                   "patch_expand_factor", "max_patches", "min_image_tokens",
+                                                   "max_image_tokens")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)

@@ -196,16 +196,26 @@ def glm46v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
 def _glm(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Callable[[], tuple[list[int], str]],
          expand: int = 1) -> VideoTokens:
     """GLM-4.6V's and Glmga's frames (``sampled``: their samplers), resized within the pixel budget over all
-    frames in multiples of patch × merge × ``expand``, with the begin and end of image and the seconds (text)
-    per temporal patch."""
+    frames in multiples of patch × merge × ``expand``."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
+
+    def size_of(kept: int) -> tuple[int, int]:
+        low, high = _pixel_budget(pre)
+        check_aspect(video)
+        return _qwen3_resize(kept, video.height, video.width, tps, patch * merge * expand, low, high)
+
+    return glm_patched(name, pre, video, sampled, size_of)
+
+
+def glm_patched(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Callable[[], tuple[list[int], str]],
+                size_of: Callable[[int], tuple[int, int]]) -> VideoTokens:
+    """GLM-4.6V's, Glmga's and GLM-5 Next's frames (``sampled``: their samplers; every frame without sampling) at
+    the size ``size_of`` gives for their number, with the begin and end of image and the seconds (text) per
+    temporal patch."""
     indices, how = (sampled() if pre.get("do_sample_frames")
                     else (range(video.frames), "every frame (do_sample_frames off)"))
-    kept = len(indices)
-    low, high = _pixel_budget(pre)
-    check_aspect(video)
-    size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge * expand, low, high)
-    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the seconds, as text",
+    kept, tps = len(indices), int(pre["temporal_patch_size"])
+    return _patched(name, video, kept, how, size_of(kept), pre, "begin and end of image", "the seconds, as text",
                     lambda: stamps.glm(indices, video.fps, -(-kept // tps), decimal=True))
 
 
@@ -231,7 +241,7 @@ def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[list[int], s
                 picked.append(i)
                 if second >= int(duration) or len(picked) > wanted:  # more than wanted: spread anew below
                     break
-    kept = _spread(picked, wanted, total)
+    kept = spread(picked, wanted, total)
     return kept, f"{len(kept)} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
 
 
@@ -266,11 +276,11 @@ def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[li
                 picked.append(i)
                 if second >= duration - step:
                     break
-    kept = _spread(picked, wanted, total)
+    kept = spread(picked, wanted, total)
     return kept, f"{len(kept)} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
 
 
-def _spread(picked: list[int], wanted: int, total: int) -> list[int]:
+def spread(picked: list[int], wanted: int, total: int) -> list[int]:
     """The frames GLM's samplers keep of ``picked``: ``wanted`` spread evenly (np.linspace) between the picked
     ends where there are fewer, over the whole clip where there are more; repeats dropped, made even."""
     import numpy as np
