@@ -165,6 +165,9 @@ COPIES: dict[str, tuple[dict[str, Any], str, str, dict[str, Any], list[dict[str,
                      [{}, {"do_sample_frames": True, "num_frames": 8, "fps": None}, {"do_sample_frames": False}]),
     "glm5_next": ({}, "Glm5NextVideoProcessor", "Glm5NextProcessor", {},  # its own sampler and canvas
                   [{}, {"fps": 1, "max_frames": 60}, {"max_image_tokens": 300}, {"min_image_tokens": 2000}]),
+    "muse_glimmer": ({}, "MuseGlimmerVideoProcessor", "MuseGlimmerProcessor",  # its start, separator, end marks
+                     {"attrs": {"video_start_token": "<S>", "video_sep_token": "<G>", "video_end_token": "<E>"}},
+                     [{}, {"num_frames": 8}, {"max_video_frame_tokens": 40, "fps": 1}, {"do_sample_frames": False}]),
     "minicpm_ocr": ({}, "MiniCPMOcrVideoProcessor", "MiniCPMOcrProcessor",  # the processor's divisor: "4x"
                     {**PROCESSOR_PARTS[MINICPM], "replace": {"video_token_divisor": 4}}, [{}, {"max_num_frames": 8}]),
 }
@@ -705,18 +708,23 @@ def test_hostile_video_settings_are_one_line(settings: dict[str, Any], error: ty
     ("glm46v", {}, {"patch_size": "wide"}, ConfigError, "ValueError"),
     ("glmga", {}, {"fps": 0}, RequestError, "a positive frame rate"),
     ("glmga", {}, {"fps": 1e9, "max_frames": 10**12}, LimitError, "video frames sampled"),
-    ("glmga", {}, {"patch_expand_factor": 0}, ConfigError, "ZeroDivisionError")])
+    ("glmga", {}, {"patch_expand_factor": 0}, ConfigError, "ZeroDivisionError"),
+    ("glm5_next", {}, {"max_image_tokens": 1}, RequestError, "at least 600: one merged patch a frame over 1200"),
+    ("glm5_next", {}, {"fps": 1e9, "max_frames": 10**12}, LimitError, "video frames sampled"),
+    ("muse_glimmer", {}, {"frame_timestamp_format": "{timestamp:999999999}"}, RequestError, "one '{timestamp}'"),
+    ("muse_glimmer", {}, {"num_frames": 0}, RequestError, "a positive rate and frame count")])
 def test_hostile_settings_of_the_per_frame_processors(ref: str, own: dict[str, Any], settings: dict[str, Any],
                                                        error: type, match: str, tmp_path: Path) -> None:
-    """InternVL's, SmolVLM's, MiniCPM-V's, GLM-4.6V's and Glmga's settings, from their files or --processor: a
+    """InternVL's, SmolVLM's, MiniCPM-V's, GLM-4.6V's, Glmga's, GLM-5 Next's and MuseGlimmer's settings, from
+    their files or --processor: a
     shift of the wrong type, more frames than the clip, a sampling rate that would list 10¹⁴ indices, a
     video_sampling that is not a table, a frame cap of the wrong type or of none, a zero temporal patch, a size
-    without its pixel bounds, a patch size that is not a number, a zero rate, a zero patch expansion: one line
-    each."""
+    without its pixel bounds, a patch size that is not a number, a zero rate, a zero patch expansion, a token
+    budget under one merged patch a frame, a timestamp format that asks for a billion characters: one line each."""
     if ref == "minicpm":
         folder = MINICPM
     elif ref in COPIES or ref == "glm46v":
-        (tmp_path / "config.json").write_text(json.dumps(COPIES[ref][0] if ref in COPIES else GLM46V_CONFIG))
+        (tmp_path / "config.json").write_text(json.dumps(_copy_config(ref) if ref in COPIES else GLM46V_CONFIG))
         folder = str(tmp_path)
     else:
         config, name, file_settings, _, _ = FRAMEWISE[ref]

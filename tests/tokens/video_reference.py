@@ -160,7 +160,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
              "<|media_begin|>", "<|media_content|>", "<|media_end|>")  # Kimi-K2.5's, around a chunk
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
-              r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video")  # Kimi-K2.5's start time, and 'video
+              r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'
+              r"Time: [\d.]+s")  # MuseGlimmer's, in its default frame_timestamp_format
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
@@ -185,7 +186,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "max_num_frames", "stack_frames", "max_slice_nums",
                                                    "scale_resolution", "slice_mode", "downsample_mode",
                                                    "patch_expand_factor", "max_patches", "min_image_tokens",
-                                                   "max_image_tokens")}
+                                                   "max_image_tokens", "max_video_frame_tokens",
+                                                   "frame_timestamp_format")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)

@@ -49,7 +49,7 @@ def needs_rate(video: VideoSpec, name: str) -> None:
                                                 "own rate is needed")
 
 
-def _patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, int], pre: dict[str, Any],
+def patched(name: str, video: VideoSpec, kept: int, how: str, size: tuple[int, int], pre: dict[str, Any],
              marks: str = "", stamp: str = "", text: Text | None = None) -> VideoTokens:
     """``kept`` frames of ``size`` (height, width) in temporal patches: one token per merged patch, and, where
     the processor writes them, two marks around each patch's tokens and a timestamp (text: ``text``) per patch."""
@@ -90,7 +90,7 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
         share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
         high = max(min(high, share), int(low * 1.05))
     check_aspect(video)
-    return _patched(name, video, kept, how, processors.smart_resize(video.height, video.width, patch * merge, low,
+    return patched(name, video, kept, how, processors.smart_resize(video.height, video.width, patch * merge, low,
                                                                     high), pre)
 
 
@@ -124,7 +124,7 @@ def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
         high = max(min(int(pre["max_video_tokens"]) * factor * factor, high // kept), int(low * 1.05)) * kept
     check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, factor, low, high)
-    return _patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text",
+    return patched(name, video, kept, how, size, pre, "vision start and end", "'<1.5 seconds>', as text",
                     lambda: stamps.qwen3(stamps.rounded(total, kept) if sampled else range(total), video.fps, tps))
 
 
@@ -179,7 +179,7 @@ def glm4v(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     low, high = _pixel_budget(pre)
     check_aspect(video)
     size = _qwen3_resize(kept, video.height, video.width, tps, patch * merge, low, high)
-    return _patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text",
+    return patched(name, video, kept, how, size, pre, "begin and end of image", "the second, as text",
                     lambda: stamps.glm(indices, video.fps, -(-kept // tps), decimal=False))
 
 
@@ -215,7 +215,7 @@ def glm_patched(name: str, pre: dict[str, Any], video: VideoSpec, sampled: Calla
     indices, how = (sampled() if pre.get("do_sample_frames")
                     else (range(video.frames), "every frame (do_sample_frames off)"))
     kept, tps = len(indices), int(pre["temporal_patch_size"])
-    return _patched(name, video, kept, how, size_of(kept), pre, "begin and end of image", "the seconds, as text",
+    return patched(name, video, kept, how, size_of(kept), pre, "begin and end of image", "the seconds, as text",
                     lambda: stamps.glm(indices, video.fps, -(-kept // tps), decimal=True))
 
 

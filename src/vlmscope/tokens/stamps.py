@@ -42,11 +42,15 @@ def rounded(total: int, num: int) -> list[int]:
 def loader_indices(how: str, total: int, kept: int) -> list[int]:
     """The frames a loader takes of ``total`` (knowledge/processing.json's ``frame_indices``): qwen-vl-utils'
     torch.linspace over the clip, rounded (torch's own float32 arithmetic, as its readers call it), or SGLang's
-    np.linspace, truncated."""
+    np.linspace, truncated; or a processor's own (MuseGlimmer's torch.linspace, truncated)."""
     if how == "torch.linspace, rounded":
         import torch
 
         return [int(i) for i in torch.linspace(0, total - 1, kept).round().long().tolist()]
+    if how == "torch.linspace, truncated":  # MuseGlimmer's own sampler
+        import torch
+
+        return [int(i) for i in torch.linspace(0, total - 1, kept).long().tolist()]
     if how == "np.linspace, truncated":
         import numpy as np
 

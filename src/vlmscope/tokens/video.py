@@ -15,7 +15,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource, hub
-from vlmscope.tokens import frames, framewise, glm5next, loaders, processors, stamps
+from vlmscope.tokens import frames, framewise, glm5next, loaders, muse, processors, stamps
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -184,6 +184,9 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "Glm5NextVideoProcessor": (glm5next.glm5next, frozenset({"do_sample_frames", "fps", "max_frames", "patch_size",
                                                              "temporal_patch_size", "merge_size", "patch_expand_factor",
                                                              "min_image_tokens", "max_image_tokens"})),
+    "MuseGlimmerVideoProcessor": (muse.muse_glimmer, frozenset({"do_sample_frames", "fps", "num_frames", "patch_size",
+                                                                "temporal_patch_size", "merge_size",
+                                                                "max_video_frame_tokens", "frame_timestamp_format"})),
     "LlavaOnevisionVideoProcessor": (framewise.onevision, _SAMPLING),
     "LlavaNextVideoVideoProcessor": (framewise.next_video, frozenset({  # the crop sets the frame, not size
         "do_sample_frames", "fps", "num_frames", "crop_size", "do_center_crop"})),
