@@ -166,7 +166,8 @@ VideoOpt = Annotated[list[str] | None, typer.Option(
     "DURATION@FPS:WxH (60s@2:1280x720 is 120 frames of 1280x720 at 2 fps; units s, m, h) or FRAMESf:WxH (32f:"
     "1280x720, frames without a rate). Frames are sampled, resized and turned into tokens as the model's "
     "transformers video processor does (its files' settings, and --processor's: fps, num_frames, "
-    "do_sample_frames, cap_pixels_per_frame, ...).", show_default=False)]
+    "do_sample_frames, cap_pixels_per_frame, ...); the timestamps and labels it writes are counted by the "
+    "model's tokenizer where one is at hand (a folder's or Hub repo's tokenizer.json).", show_default=False)]
 
 
 ImagesOpt = Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)]
