@@ -37,9 +37,10 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     said = {(clip.processor, clip.assumed) for clip in videos if clip.assumed}
     found += [f"videos: {name}'s own defaults where the model's files set nothing (transformers' class "
               f"defaults): {', '.join(keys)}" for name, keys in sorted(said)]
-    found += [f"video {clip.video}: the text its processor writes beside its tokens ({clip.timestamps:,} timestamps "
-              f"or frame labels, newlines) is not in the prefill tokens: {_uncounted_text(clip, source)}"
-              for clip in videos if (clip.timestamps or clip.text) and clip.text_tokens is None]
+    found += [f"video {clip.video}: the text its processor writes beside its tokens "
+              f"({len(clip.text) or clip.timestamps:,} strings: timestamps, frame labels or newlines) is not in the "
+              f"prefill tokens: {_uncounted_text(clip, source)}" for clip in videos
+              if (clip.timestamps or clip.text) and clip.text_tokens is None]
     return tuple(found)
 
 
