@@ -234,13 +234,7 @@ def _glm46v_sampled(name: str, video: VideoSpec, tps: int) -> tuple[list[int], s
     if total < wanted:
         picked = np.linspace(0, total - 1, wanted, dtype=int).tolist()
     else:
-        picked, second, step, per_frame = [], 0.0, 1 / (tps * target), 1 / rate
-        for i in range(total):  # the processor's own float steps, kept as it takes them
-            if i * per_frame >= second:
-                second += step
-                picked.append(i)
-                if second >= int(duration) or len(picked) > wanted:  # more than wanted: spread anew below
-                    break
+        picked = stepped(total, rate, 1 / (tps * target), int(duration), wanted)
     kept = spread(picked, wanted, total)
     return kept, f"{len(kept)} sampled ({target * tps:g} a second, at most 640) of {rate:g} fps"
 
@@ -269,15 +263,24 @@ def _glmga_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[li
     if total < wanted:
         picked = [math.floor(i * total / wanted) for i in range(wanted)]
     else:
-        picked, second, step = [], 0.0, 1 / fps
-        for i in range(total):  # the processor's own float steps, kept as it takes them
-            if i * (1 / rate) >= second:
-                second += step
-                picked.append(i)
-                if second >= duration - step:
-                    break
+        picked = stepped(total, rate, 1 / fps, duration - 1 / fps, wanted)
     kept = spread(picked, wanted, total)
     return kept, f"{len(kept)} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
+
+
+def stepped(total: int, rate: float, step: float, stop: float, wanted: int) -> list[int]:
+    """The walk of GLM's samplers: the first frame at or after each ``step`` seconds (the processors' own float
+    steps, kept as they take them) until the time reaches ``stop``. It ends early past ``wanted`` frames, which
+    changes nothing: ``spread`` then spreads anew over the whole clip, whatever the walk found."""
+    picked: list[int] = []
+    second = 0.0
+    for i in range(total):
+        if i * (1 / rate) >= second:
+            second += step
+            picked.append(i)
+            if second >= stop or len(picked) > wanted:
+                break
+    return picked
 
 
 def spread(picked: list[int], wanted: int, total: int) -> list[int]:

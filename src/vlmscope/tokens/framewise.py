@@ -32,6 +32,11 @@ def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
     return (video.frames, "every frame") if num is None else (num, f"{num} sampled")
 
 
+def _default_indices(total: int, kept: int) -> list[int]:
+    """The frames transformers' default sampler keeps of ``total`` for ``kept`` (each of them where equal)."""
+    return [i * total // kept for i in range(kept)]
+
+
 def onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
               config: dict[str, Any]) -> VideoTokens:
     """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
@@ -101,7 +106,7 @@ def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     per = unit.tokens or 0
     rule = (f"{how}: {kept} frames, each {unit.rule} + begin and end of image; {kept} × {per + 2} = "
             f"{kept * (per + 2)}, and {kept} timestamps (mm:ss, as text)")
-    text = stamps.gemma4([i * video.frames // kept for i in range(kept)], video.fps) if kept <= MAX_TEXT_PIECES else ()
+    text = stamps.gemma4(_default_indices(video.frames, kept), video.fps) if kept <= MAX_TEXT_PIECES else ()
     return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept, text=text)
 
 
@@ -252,6 +257,5 @@ def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             f"{pw // patch}×{ph // patch} patches → {merge}×{merge} merge, pooled over the chunk = {per} tokens + "
             f"media begin, content and end; {chunks} × {per + 3} = {chunks * (per + 3)}, and {chunks} start times "
             "with 'video' (text)")
-    indices = [i * video.frames // kept for i in range(kept)] if chunks <= MAX_TEXT_PIECES else []
-    text = stamps.kimi(indices, video.fps, tps) if indices else ()
+    text = stamps.kimi(_default_indices(video.frames, kept), video.fps, tps) if chunks <= MAX_TEXT_PIECES else ()
     return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks, text=text)

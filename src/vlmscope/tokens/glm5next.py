@@ -41,15 +41,7 @@ def _sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[list[int
         raise RequestError("video", str(video), f"a longer clip: {name} samples no frame of one under {1 / fps:g} s")
     if wanted > MAX_VIDEO_FRAMES:  # settings are untrusted: bound the frame indices the sampler lists
         raise LimitError("request", "video frames sampled", wanted, MAX_VIDEO_FRAMES, f"{name} at fps={fps:g}")
-    picked: list[int] = []
-    if total >= wanted:
-        second, step, last = 0.0, 1 / fps, int(duration)
-        for i in range(total):  # the processor's own float steps, kept as it takes them
-            if i * (1 / rate) >= second:
-                second += step
-                picked.append(i)
-                if second >= last:
-                    break
+    picked = frames.stepped(total, rate, 1 / fps, int(duration), wanted) if total >= wanted else []
     kept = frames.spread(picked, wanted, total)
     return kept, f"{len(kept)} sampled at {fps:g} fps of {rate:g}, at most {int(pre['max_frames'])}"
 

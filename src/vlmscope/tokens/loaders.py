@@ -28,11 +28,13 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     known, kept, (h, w), most = _loaded(recipe, name, pre, video)
     said = (f"{recipe} {known['version']}: {kept} frames sampled at {known['fps']:g} fps of {video.fps:g}, each "
             f"{w}×{h} (≤ {int(most):,} pixels)")
-    indices = stamps.loader_indices(str(known["frame_indices"]), video.frames, kept)
+    def text(tps: int) -> tuple[str, ...]:  # the timestamps by the loader's own frames
+        return stamps.qwen3(stamps.loader_indices(str(known["frame_indices"]), video.frames, kept), video.fps, tps)
+
     if known.get("processor_resizes"):
-        found = processor(VideoSpec(kept, w, h, video.fps))  # its timestamps follow the loader's frames
-        text = stamps.qwen3(indices, video.fps, int(pre["temporal_patch_size"])) if found.text else ()
-        return replace(found, video=video, recipe=recipe, text=text, rule=f"{said}; then {found.rule}")
+        found = processor(VideoSpec(kept, w, h, video.fps))
+        written = text(int(pre["temporal_patch_size"])) if found.text else ()
+        return replace(found, video=video, recipe=recipe, text=written, rule=f"{said}; then {found.rule}")
     patch, merge, pair = int(pre["patch_size"]), int(pre["merge_size"]), int(known["frame_factor"])
     groups, per = kept // pair, (h // patch) * (w // patch) // (merge * merge)
     stamped = name == "Qwen3VLVideoProcessor"  # vision start and end, and a timestamp, per temporal patch
@@ -41,7 +43,7 @@ def loader(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     rule = (f"{said} → {groups} temporal patches of {w // patch}×{h // patch} patches → {merge}×{merge} merge = "
             f"{per} tokens" + (" + vision start and end" if stamped else "") + f"; {tokens:,} in all")
     return VideoTokens(video, kept, tokens, rule, name, unit, groups, timestamps=groups if stamped else 0,
-                       recipe=recipe, text=stamps.qwen3(indices, video.fps, pair) if stamped else ())
+                       recipe=recipe, text=text(pair) if stamped else ())
 
 
 def _loaded(recipe: str, name: str, pre: dict[str, Any],

@@ -37,16 +37,10 @@ def muse_glimmer(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     size = _canvas(video.height, video.width, patch * merge, int(pre["max_video_frame_tokens"]))
     groups = -(-len(indices) // tps)
     found = frames.patched(name, video, len(indices), how, size, pre, stamp=form, text=lambda: tuple(
-        form.format(timestamp=t) for t in _starts(indices, video.fps, tps, groups)))
+        form.format(timestamp=t) for t in stamps.patch_starts(indices, video.fps, tps, groups)))
     tokens = found.tokens + groups + 1
     return replace(found, tokens=tokens, rule=f"{found.rule}; + the video's start, {groups - 1} separators and "
                                               f"end = {tokens:,}")
-
-
-def _starts(indices: Any, fps: float | None, tps: int, groups: int) -> list[float]:
-    """The time of each temporal patch's first frame; the last repeated (0 where there is none) up to ``groups``."""
-    times = stamps.frame_seconds(indices, fps)[::tps][:groups]
-    return times + [times[-1] if times else 0.0] * (groups - len(times))
 
 
 def _sampled(pre: dict[str, Any], video: VideoSpec, tps: int) -> tuple[list[int], str]:

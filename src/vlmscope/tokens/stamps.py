@@ -67,13 +67,17 @@ def qwen3(indices: Sequence[int], fps: float | None, tps: int) -> tuple[str, ...
     return tuple(f"<{(times[i] + times[i + tps - 1]) / 2:.1f} seconds>" for i in range(0, len(times), tps))
 
 
+def patch_starts(indices: Sequence[int], fps: float | None, step: int, groups: int) -> list[float]:
+    """The time of every ``step``-th kept frame (each temporal patch's first), ``groups`` of them: the last
+    repeated (0 where there is none), as the GLM and MuseGlimmer processors pad them."""
+    times = frame_seconds(indices, fps)[::step][:groups]
+    return times + [times[-1] if times else 0.0] * (groups - len(times))
+
+
 def glm(indices: Sequence[int], fps: float | None, groups: int, decimal: bool) -> tuple[str, ...]:
     """Glm4vProcessor: after each temporal patch's end of image, the whole second of every second kept frame;
-    Glm46VProcessor (GLM-4.6V, Glmga): the same time as 'T seconds', one decimal; the last repeated (0 where
-    there is none) up to ``groups`` patches."""
-    times = frame_seconds(indices, fps)[::2][:groups]
-    times += [times[-1] if times else 0] * (groups - len(times))
-    return tuple(f"{t:.1f} seconds" if decimal else str(int(t)) for t in times)
+    Glm46VProcessor (GLM-4.6V, Glmga, GLM-5 Next): the same time as 'T seconds', one decimal."""
+    return tuple(f"{t:.1f} seconds" if decimal else str(int(t)) for t in patch_starts(indices, fps, 2, groups))
 
 
 def gemma4(indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
