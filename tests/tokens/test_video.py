@@ -208,6 +208,13 @@ FRAMEWISE_SETTINGS = {"internvl": [{}, {"do_sample_frames": True, "num_frames": 
                       "smolvlm": [{}, {"do_sample_frames": True}]}
 
 
+# InstructBLIP-Video (transformers' default config; settings as its checkpoints' files have them, 224² frames):
+# its processor writes 4 × 32 query tokens whatever the clip, its model reads 32 a frame: only 4 frames run
+BLIP_VIDEO = {"video_processor_type": "InstructBlipVideoVideoProcessor", "size": {"height": 224, "width": 224}}
+BLIP_CLIPS = [VideoSpec(4, 640, 360), VideoSpec(20, 320, 240, 2.0), VideoSpec(7, 200, 600, 5.0)]
+BLIP_SETTINGS = [{}, {"do_sample_frames": True, "num_frames": 4}, {"do_sample_frames": True, "fps": 1}]
+
+
 def _framewise_settings(ref: str, spec: VideoSpec) -> list[dict[str, Any]]:
     """The settings a clip is tried under: SmolVLM keeps every frame of a long clip only at 10 s of resizing in
     the reference (twice per frame, Lanczos), for the arithmetic of a short one: long clips are sampled."""
@@ -285,6 +292,11 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(BLIP_CLIPS, BLIP_SETTINGS):
+        cases[_key("instructblipvideo", spec, settings)] = {
+            "class": BLIP_VIDEO["video_processor_type"], "processor": "InstructBlipVideoProcessor", "query_tokens": 32,
+            "settings": {**BLIP_VIDEO, **settings}, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+        del cases[_key("instructblipvideo", spec, settings)]["settings"]["video_processor_type"]
     return cases
 
 
@@ -546,6 +558,40 @@ def test_copied_video_processors_equal_theirs(reference: dict[str, Any], ref: st
         clip = _clip(str(tmp_path), spec, **settings)
         _same(clip, real)
         assert clip.processor == COPIES[ref][1]
+
+
+@pytest.mark.parametrize("spec", BLIP_CLIPS, ids=str)
+def test_instructblip_video_takes_four_frames_as_its_model_does(reference: dict[str, Any], spec: VideoSpec,
+                                                                 tmp_path: Path) -> None:
+    """InstructBLIP-Video: its processor writes 4 × 32 query tokens for any clip, and its model reads 32 a
+    frame (get_video_features: num_query_tokens × frames), so a clip runs only as 4 frames: those are counted
+    as the processor counts them, at the frames' size, and any other is refused in one line, as the model refuses
+    it. Its image-only sibling InstructBLIP, which transformers maps to the same video processor, takes none."""
+    from vlmscope.sources.zoo import default_source
+
+    (tmp_path / "config.json").write_text(json.dumps(default_source("instructblipvideo").config))
+    (tmp_path / "video_preprocessor_config.json").write_text(json.dumps(BLIP_VIDEO))
+    for settings in BLIP_SETTINGS:
+        real = reference["cases"][_key("instructblipvideo", spec, settings)]
+        if "error" in real:  # a rate without the clip's: refused, as there
+            with pytest.raises(RequestError, match="frame rate"):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        if real["frames"] != 4:
+            assert real["video"] == 4 * 32  # the processor's count, whatever the frames
+            with pytest.raises(RequestError, match="4 frames, as its model reads 4 × 32 query tokens"):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        assert (clip.frames, clip.units, list(clip.unit.frame or ())) == (4, 4, real["frame"])
+    if spec.fps is None:  # its cost: 4 passes of the tower and of the Q-Former, as 4 images of 224² cost
+        _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+        _, images = vlmscope.cost(str(tmp_path), CostRequest(images=4, image_size=(224, 224)), use_cache=False)
+        assert sheet.flops.vision == images.flops.vision > 0 and sheet.tokens.prefill == images.tokens.prefill == 128
+    (tmp_path / "config.json").write_text(json.dumps(default_source("instructblip").config))
+    with pytest.raises(RequestError, match="InstructBLIP's processor takes images only"):
+        _clip(str(tmp_path), VideoSpec(4, 640, 360))
 
 
 @pytest.mark.parametrize("spec", KIMI_CLIPS, ids=str)

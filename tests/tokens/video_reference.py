@@ -139,6 +139,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs)
         except ValueError as exc:
             return {"error": str(exc)}
+    if case.get("query_tokens"):  # InstructBLIP-Video: its processor's own call, with a tokenizer of a few words
+        return {**_queries(out["pixel_values"], case["query_tokens"]), "processor": type(vp).__name__}
     proc = object.__new__(getattr(transformers, case["processor"]))
     proc.video_processor = vp
     proc.video_token, proc.vision_start_token, proc.vision_end_token, proc.image_token = "<V>", "<S>", "<E>", "<V>"
@@ -165,6 +167,26 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
+
+
+def _queries(pixels: Any, queries: int) -> dict[str, Any]:
+    """InstructBlipVideoProcessor's own __call__ (it writes its placeholders there, not in a replace_video_token,
+    and calls its video processor without the clip's metadata or settings: here one at its defaults, over the
+    frames the model's kept), its tokenizers a word-level one made here."""
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = Tokenizer(models.WordLevel({"[UNK]": 0, "describe": 1}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]")
+    proc = transformers.InstructBlipVideoProcessor(transformers.InstructBlipVideoVideoProcessor(), tokenizer,
+                                                   tokenizer, num_query_tokens=queries)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ids = proc(images=[pixels[0]], text="describe")["input_ids"][0]
+    return {"grid": None, "frames": int(pixels.shape[1]), "frame": [int(x) for x in pixels.shape[-2:]],
+            "video": list(ids).count(tokenizer.convert_tokens_to_ids("<video>")), "separators": 0, "timestamps": 0,
+            "pieces": []}
 
 
 def _tables(names: list[str], images: list[str]) -> dict[str, Any]:

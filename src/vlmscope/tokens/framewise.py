@@ -259,3 +259,24 @@ def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             "with 'video' (text)")
     text = stamps.kimi(_default_indices(video.frames, kept), video.fps, tps) if chunks <= MAX_TEXT_PIECES else ()
     return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks, text=text)
+
+
+def instructblip_video(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
+                       config: dict[str, Any]) -> VideoTokens:
+    """InstructBlipVideoVideoProcessor (InstructBLIP-Video): every frame unless do_sample_frames (then
+    transformers' default sampler), each resized to ``size``; its model encodes each frame alone and reads the
+    Q-Former's queries per frame, while its processor writes 4 × num_query_tokens placeholders whatever the clip:
+    so only a clip of 4 frames runs, and any other is refused here as the model refuses it."""
+    if config.get("model_type") != "instructblipvideo":  # transformers maps InstructBLIP's model_type here too
+        raise RequestError("video", str(video), "a model whose processor takes video: InstructBLIP's processor "
+                                                "takes images only (InstructBLIP-Video's does)")
+    kept, how = _default_sampled(name, pre, video)
+    per, crop = per_crop(enc, config)
+    if kept != 4:
+        raise RequestError("video", str(video), f"4 frames, as its model reads 4 × {per} query tokens (its processor "
+                                                f"keeps {kept}); give 4f:WxH, or --processor do_sample_frames=true "
+                                                "--processor num_frames=4")
+    size = dict(pre.get("size") or {})
+    h, w = int(size["height"]), int(size["width"])
+    rule = f"{how}: 4 frames, each resized to {w}×{h}, {crop} a frame; 4 × {per} = {4 * per}"
+    return VideoTokens(video, 4, 4 * per, rule, name, ImageTokens(per, 1, "one frame", frame=(h, w)), 4)

@@ -202,4 +202,5 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
                                                             "max_image_size"})),
     "MiniCPMV4_6VideoProcessor": (framewise.minicpm, _MINICPM),
     "MiniCPMOcrVideoProcessor": (framewise.minicpm, _MINICPM),  # MiniCPM-V 4.6's, its default "4x" apart
+    "InstructBlipVideoVideoProcessor": (framewise.instructblip_video, _SAMPLING),
 }
