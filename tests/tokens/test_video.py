@@ -215,6 +215,25 @@ BLIP_CLIPS = [VideoSpec(4, 640, 360), VideoSpec(20, 320, 240, 2.0), VideoSpec(7,
 BLIP_SETTINGS = [{}, {"do_sample_frames": True, "num_frames": 4}, {"do_sample_frames": True, "fps": 1}]
 
 
+# ERNIE-4.5-VL on a small config (no byte copy of its video settings was at hand: the class's defaults, drawing
+# off, which changes pixels only): its sampler (every frame up to 180, at least 16 where the clip has them; a rate;
+# a count), an odd count padded, the frames resized as its images; its resampler merges pairs of frames
+ERNIE_CONFIG = {
+    "model_type": "ernie4_5_vl_moe", "architectures": ["Ernie4_5_VLMoeForConditionalGeneration"],
+    "vision_config": {"model_type": "ernie4_5_vl_moe_vision", "depth": 2, "hidden_size": 32, "num_heads": 2,
+                      "intermediate_size": 64, "patch_size": 14, "spatial_merge_size": 2, "temporal_merge_size": 2},
+    "text_config": {"model_type": "ernie4_5_vl_moe_text", "hidden_size": 64, "intermediate_size": 128,
+                    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+                    "moe_intermediate_size": [32, 16], "moe_k": 2, "moe_num_experts": 4, "moe_num_shared_experts": 1,
+                    "mlp_layer_types": ["dense", "sparse"],
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0, "mrope_section": [2, 2, 4]}},
+    "image_token_id": 990, "video_token_id": 991, "image_start_token_id": 992, "image_end_token_id": 993,
+    "video_start_token_id": 994, "video_end_token_id": 995}
+ERNIE_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (300, 320, 240, 30.0),
+                                       (30, 1280, 720, 6.0), (7, 200, 600, 5.0), (400, 64, 40, 2.0)]]
+ERNIE_SETTINGS = [{}, {"fps": 2}, {"num_frames": 16}, {"do_sample_frames": False}]
+
+
 def _framewise_settings(ref: str, spec: VideoSpec) -> list[dict[str, Any]]:
     """The settings a clip is tried under: SmolVLM keeps every frame of a long clip only at 10 s of resizing in
     the reference (twice per frame, Lanczos), for the arithmetic of a short one: long clips are sampled."""
@@ -292,6 +311,12 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(ERNIE_CLIPS, ERNIE_SETTINGS):
+        if spec.frames <= 40 or settings.get("do_sample_frames") is not False:  # every frame only of short clips
+            cases[_key("ernie", spec, settings)] = {
+                "class": "Ernie4_5_VLMoeVideoProcessor", "processor": "Ernie4_5_VLMoeProcessor",
+                "settings": {"draw_on_frames": False, **settings},
+                "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec, settings in itertools.product(BLIP_CLIPS, BLIP_SETTINGS):
         cases[_key("instructblipvideo", spec, settings)] = {
             "class": BLIP_VIDEO["video_processor_type"], "processor": "InstructBlipVideoProcessor", "query_tokens": 32,
@@ -592,6 +617,52 @@ def test_instructblip_video_takes_four_frames_as_its_model_does(reference: dict[
     (tmp_path / "config.json").write_text(json.dumps(default_source("instructblip").config))
     with pytest.raises(RequestError, match="InstructBLIP's processor takes images only"):
         _clip(str(tmp_path), VideoSpec(4, 640, 360))
+
+
+@pytest.mark.parametrize("spec", ERNIE_CLIPS, ids=str)
+def test_ernie_pairs_of_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec,
+                                                    tmp_path: Path) -> None:
+    """ERNIE-4.5-VL: the frames its sampler keeps (a fractional count kept as torch.arange keeps it), padded
+    to pairs, each resized within its pixel budget; one token per merged patch per pair of frames, all its
+    processor writes (the timestamps are drawn on the frames)."""
+    (tmp_path / "config.json").write_text(json.dumps(ERNIE_CONFIG))
+    for settings in ERNIE_SETTINGS:
+        real = reference["cases"].get(_key("ernie", spec, settings))
+        if real is None:
+            continue
+        if "error" in real:
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        t, gh, gw = real["grid"]
+        assert (clip.frames, clip.units, clip.unit.grid, clip.unit.frames) == (t, t // 2, (gh, gw), 2)
+        assert (clip.tokens, clip.text, clip.processor) == (real["video"], (), real["processor"])
+        assert real["separators"] == real["timestamps"] == 0 and real["pieces"] == []
+
+
+def test_ernie_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
+    """ERNIE-4.5-VL's encoder takes each frame alone and its resampler merges each pair of frames (a video's
+    pairs, where an image is merged with itself): so a clip's vision FLOPs are the model's own
+    get_video_features over the clip's whole grid as its processor hands it over (one call, 10 frames), which
+    vlmscope counts as one pair's times 5; not 10 images."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+    from vlmscope.skeleton import build
+
+    (tmp_path / "config.json").write_text(json.dumps(ERNIE_CONFIG))
+    spec = ERNIE_CLIPS[0]  # 9 frames: 10 as 5 pairs of 26×46 patches
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    inner = read(build(resolve(str(tmp_path)))).model.model  # type: ignore[union-attr]
+    grid = torch.tensor([[10, 26, 46]])
+    pixels = torch.empty(10 * 26 * 46, 3 * 14 * 14, device="meta")
+    with MetaPromotion(), unpadded(), torch.no_grad():
+        own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_grid_thw=grid), False)
+    _, images = vlmscope.cost(str(tmp_path), CostRequest(images=10, image_size=(364, 644)), use_cache=False)
+    assert sheet.flops.vision == own != images.flops.vision and "get_video_features" in sheet.flops.method
+    assert sheet.tokens.videos[0].tokens == 5 * 13 * 23
 
 
 @pytest.mark.parametrize("spec", KIMI_CLIPS, ids=str)

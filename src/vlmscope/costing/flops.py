@@ -79,7 +79,8 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     """A clip of frames each encoded alone (a frame size, no patch grid): the model's own ``get_video_features``
     over all its frames, which is where each family pools and projects them (LLaVA-NeXT-Video pools before its
     projector, LLaVA-OneVision after it, Video-LLaVA keeps the class token); chunks of frames the encoder takes
-    whole (Kimi-K2.5): the model's own ``get_video_features`` over their grids; a model without one, or a clip
+    whole (Kimi-K2.5; ERNIE-4.5-VL's pairs of frames, merged in its resampler): the model's own
+    ``get_video_features`` over one chunk of each size, times their number; a model without one, or a clip
     in temporal patches: each encoder pass counted as an image of the resized frames."""
     model, features = index.modules[""], _features(index, "video")
     frame = clip.unit.frame
@@ -98,10 +99,11 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
         chunks = f"video {clip.video}: {full:,} chunks of {clip.unit.frames} frames" + (
             f" and one of {rest}" if rest else "")
         how = "no get_video_features that takes video_grid_thw"
-        if features is not None and takes(model, "video_grid_thw"):
-            counted, how = _own_features_flops(index, roles, features, grids)
-            if counted is not None:
-                return counted, [f"{chunks}, through {how}"]
+        if features is not None and takes(model, "video_grid_thw"):  # a chunk is a sequence of its own (a grid
+            whole, how = _own_features_flops(index, roles, features, grids[:1])  # apart): each size counted once
+            last = _own_features_flops(index, roles, features, grids[-1:])[0] if rest and full else 0
+            if whole is not None and last is not None:
+                return whole * full + last if full else whole, [f"{chunks}, through {how}"]
         return None, [f"{chunks}: not counted ({how})"]
     more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
     return more, [*said, f"video {clip.video}: {clip.units:,} encoder passes (temporal patches or frames), each "
@@ -118,18 +120,19 @@ def _own_features_flops(index: ModuleIndex, roles: Roles, features: Callable[...
     tower = index.modules[roles.vision or ""]
     names = {"video": ("pixel_values_videos", "video_grid_thw"), "image": ("pixel_values", "image_grid_thw")}[kind]
 
-    def call(shape: tuple[int, ...]) -> Callable[[], int]:
+    def call(shape: tuple[int, ...], on_meta: bool) -> Callable[[], int]:
         pixels = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
 
-        def run() -> int:
+        def run() -> int:  # new tensors on the CPU where the forward reads values of one it makes (ERNIE-4.5-VL)
             with MetaPromotion(), unpadded(), torch.no_grad():
-                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}))
+                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}), on_meta)
 
         return run
 
     shapes = patch_shapes(index.modules[roles.patch_embedding or ""], int(grid_thw.prod(-1).sum()))
-    return first_that_runs(*((f"the model's get_{kind}_features, patches as {'×'.join(map(str, shape))}",
-                              call(shape)) for shape in shapes))
+    return first_that_runs(*((f"the model's get_{kind}_features, patches as {'×'.join(map(str, shape))}"
+                              + ("" if on_meta else ", new tensors on the CPU"), call(shape, on_meta))
+                             for on_meta in (True, False) for shape in shapes))
 
 
 def _features(index: ModuleIndex, kind: str) -> Callable[..., Any] | None:

@@ -15,7 +15,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource, hub
-from vlmscope.tokens import frames, framewise, glm5next, loaders, muse, processors, stamps
+from vlmscope.tokens import ernie, frames, framewise, glm5next, loaders, muse, processors, stamps
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -203,4 +203,6 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "MiniCPMV4_6VideoProcessor": (framewise.minicpm, _MINICPM),
     "MiniCPMOcrVideoProcessor": (framewise.minicpm, _MINICPM),  # MiniCPM-V 4.6's, its default "4x" apart
     "InstructBlipVideoVideoProcessor": (framewise.instructblip_video, _SAMPLING),
+    "Ernie4_5_VLMoeVideoProcessor": (ernie.ernie, _SAMPLING | {"min_frames", "max_frames", "patch_size",
+                                                              "temporal_patch_size", "merge_size"}),
 }
