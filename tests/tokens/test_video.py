@@ -234,6 +234,22 @@ ERNIE_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0)
 ERNIE_SETTINGS = [{}, {"fps": 2}, {"num_frames": 16}, {"do_sample_frames": False}]
 
 
+# VideoLLaMA3 on a small config at its class's defaults: every frame (or a rate, or a count) within one pixel
+# budget shared by the frames; its compression keeps what changes between frames: frames of zeros keep the
+# fewest, frames of noise the most
+VL3_CONFIG = {
+    "model_type": "video_llama_3", "architectures": ["VideoLlama3ForConditionalGeneration"],
+    "vision_config": {"model_type": "video_llama_3_vision", "hidden_size": 32, "intermediate_size": 64,
+                      "num_hidden_layers": 2, "num_attention_heads": 2, "patch_size": 14},
+    "text_config": {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000},
+    "image_token_id": 990, "video_token_id": 991}
+VL3_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (300, 320, 240, 30.0),
+                                     (7, 200, 600, 5.0), (1, 1280, 720, 1.0)]]
+VL3_SETTINGS = [{}, {"use_token_compression": False}, {"do_sample_frames": True, "fps": 2},
+                {"do_sample_frames": True, "num_frames": 8}]
+
+
 def _framewise_settings(ref: str, spec: VideoSpec) -> list[dict[str, Any]]:
     """The settings a clip is tried under: SmolVLM keeps every frame of a long clip only at 10 s of resizing in
     the reference (twice per frame, Lanczos), for the arithmetic of a short one: long clips are sampled."""
@@ -311,6 +327,10 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings, noise in itertools.product(VL3_CLIPS, VL3_SETTINGS, (False, True)):
+        cases[_key("videollama3", spec, {**settings, "noise": noise})] = {
+            "class": "VideoLlama3VideoProcessor", "processor": "VideoLlama3Processor", "settings": settings,
+            "noise": noise, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec, settings in itertools.product(ERNIE_CLIPS, ERNIE_SETTINGS):
         if spec.frames <= 40 or settings.get("do_sample_frames") is not False:  # every frame only of short clips
             cases[_key("ernie", spec, settings)] = {
@@ -591,7 +611,8 @@ def test_instructblip_video_takes_four_frames_as_its_model_does(reference: dict[
     """InstructBLIP-Video: its processor writes 4 × 32 query tokens for any clip, and its model reads 32 a
     frame (get_video_features: num_query_tokens × frames), so a clip runs only as 4 frames: those are counted
     as the processor counts them, at the frames' size, and any other is refused in one line, as the model refuses
-    it. Its image-only sibling InstructBLIP, which transformers maps to the same video processor, takes none."""
+    it. Its image-only sibling InstructBLIP, which transformers maps to the same video processor, takes none: its
+    processor class takes no video processor."""
     from vlmscope.sources.zoo import default_source
 
     (tmp_path / "config.json").write_text(json.dumps(default_source("instructblipvideo").config))
@@ -615,7 +636,7 @@ def test_instructblip_video_takes_four_frames_as_its_model_does(reference: dict[
         _, images = vlmscope.cost(str(tmp_path), CostRequest(images=4, image_size=(224, 224)), use_cache=False)
         assert sheet.flops.vision == images.flops.vision > 0 and sheet.tokens.prefill == images.tokens.prefill == 128
     (tmp_path / "config.json").write_text(json.dumps(default_source("instructblip").config))
-    with pytest.raises(RequestError, match="InstructBLIP's processor takes images only"):
+    with pytest.raises(RequestError, match="its processor class, InstructBlipProcessor, takes no video processor"):
         _clip(str(tmp_path), VideoSpec(4, 640, 360))
 
 
@@ -639,6 +660,51 @@ def test_ernie_pairs_of_frames_equal_its_processor(reference: dict[str, Any], sp
         assert (clip.frames, clip.units, clip.unit.grid, clip.unit.frames) == (t, t // 2, (gh, gw), 2)
         assert (clip.tokens, clip.text, clip.processor) == (real["video"], (), real["processor"])
         assert real["separators"] == real["timestamps"] == 0 and real["pieces"] == []
+
+
+@pytest.mark.parametrize("spec", VL3_CLIPS, ids=str)
+def test_videollama3_tokens_span_its_compression(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """VideoLLaMA3: the frames its sampler keeps, each resized within the pixel budget the frames share, one
+    token per merged patch, a 'Time 1.5s:' per frame (text, written out as its processor writes it). Its
+    compression drops the patches that do not change from the frame before: vlmscope's count is what its
+    processor writes for frames of noise (every patch changing), its fewest what it writes for a still clip
+    (frames of zeros); without compression, both are the count."""
+    (tmp_path / "config.json").write_text(json.dumps(VL3_CONFIG))
+    for settings in VL3_SETTINGS:
+        still, noise = (reference["cases"][_key("videollama3", spec, {**settings, "noise": n})] for n in (False, True))
+        if "error" in still:
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        t, gh, gw = still["grid"]
+        assert (clip.frames, clip.units, clip.unit.grid) == (t, t, (gh, gw))
+        assert (clip.tokens, clip.fewest or clip.tokens) == (noise["video"], still["video"])
+        assert (clip.fewest is None) == (still["video"] == noise["video"])
+        assert (list(clip.text), clip.timestamps) == (still["pieces"], still["timestamps"])
+
+
+def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
+    """VideoLLaMA3's video features are merged 2×2 (its video processor's merge_size; its images' is 1): the
+    clip's vision FLOPs are the model's own get_video_features over the clip's grid, told that merge size, as
+    one call over all frames (its encoder attends within a frame), whatever the compression keeps after it."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+    from vlmscope.skeleton import build
+
+    (tmp_path / "config.json").write_text(json.dumps(VL3_CONFIG))
+    spec = VL3_CLIPS[0]  # 9 frames of 336×168: 12×24 patches each
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    inner = read(build(resolve(str(tmp_path)))).model.model  # type: ignore[union-attr]
+    grid, merge = torch.tensor([[9, 12, 24]]), torch.tensor([2])
+    pixels = torch.empty(9 * 12 * 24, 3 * 14 * 14, device="meta")
+    with MetaPromotion(), unpadded(), torch.no_grad():
+        own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_grid_thw=grid,
+                                                     video_merge_sizes=merge))
+    assert sheet.flops.vision == own > 0 and "9 frames, through the model's get_video_features" in sheet.flops.method
+    assert sheet.tokens.videos[0].tokens == 9 * 72 and any("a still clip is 80" in n for n in sheet.assumptions)
 
 
 def test_ernie_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
@@ -712,6 +778,7 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
     and each modelled processor's defaults and keywords as its class has them."""
     known, real = rules._video(), reference["tables"]
     assert known["model_types"] == real["model_types"]
+    assert known["without_video"] == real["without_video"] and "instructblip" in known["without_video"]
     assert set(known["processors"]) == set(real["classes"]) == set(rules._MODELLED)
     for name, defaults in known["processors"].items():
         assert defaults["accepted"] == real["classes"][name]["accepted"]

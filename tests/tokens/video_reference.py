@@ -127,6 +127,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             kwargs["video_metadata"] = [{"fps": fps, "total_num_frames": total, "duration": total / fps,
                                          "frames_indices": case.get("indices", list(range(frames)))}]
         video: Any = np.zeros((frames, height, width, 3), dtype=np.uint8)
+        if case.get("noise"):  # every pixel changing from frame to frame (VideoLLaMA3's compression keeps them all)
+            video = np.random.default_rng(0).integers(0, 256, video.shape, dtype=np.uint8)
         if case.get("tensor"):  # as a decoder hands it over: numpy would take a one-frame index tensor as a scalar
             import torch
 
@@ -163,7 +165,7 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'
-              r"Time: [\d.]+s")  # MuseGlimmer's, in its default frame_timestamp_format
+              r"Time: [\d.]+s", r"Time [\d.]+s:")  # MuseGlimmer's (its default format), VideoLLaMA3's
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
@@ -197,6 +199,13 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
 
     mapping = {k: v.get("torchvision") if isinstance(v, dict) else v
                for k, v in video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES.items()}
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    without = {}  # model_types with a video processor whose processor class takes none
+    for kind in mapping:
+        cls = getattr(transformers, PROCESSOR_MAPPING_NAMES.get(kind) or "", None)
+        if cls is not None and "video_processor" not in inspect.signature(cls.__init__).parameters:
+            without[kind] = cls.__name__
     classes = {}
     for name in names:
         cls = getattr(transformers, name)
@@ -209,7 +218,7 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "scale_resolution", "slice_mode", "downsample_mode",
                                                    "patch_expand_factor", "max_patches", "min_image_tokens",
                                                    "max_image_tokens", "max_video_frame_tokens",
-                                                   "frame_timestamp_format")}
+                                                   "frame_timestamp_format", "use_token_compression")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)
@@ -222,7 +231,7 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
         cls = get_image_processor_class_from_name(name)
         keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
         taken[name] = sorted(keys - {"self", "args", "kwargs"})
-    return {"model_types": mapping, "classes": classes, "images": taken}
+    return {"model_types": mapping, "without_video": without, "classes": classes, "images": taken}
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ position (the next-token logits), as generation computes it. Each figure says ho
 from __future__ import annotations
 
 import copy
+import inspect
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -93,15 +95,16 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
         counted, how = first_that_runs(("the model's get_video_features", own))
         if counted is not None:
             return counted, [f"video {clip.video}: {clip.units:,} frames of {frame[1]}×{frame[0]} through {how}"]
-    if clip.unit.frames > 1 and clip.unit.grid is not None:  # chunks the encoder takes whole (Kimi-K2.5)
+    merged = _merge_sizes(index, clip.unit)  # frames merged by a size the call is given (VideoLLaMA3)
+    if clip.unit.grid is not None and (clip.unit.frames > 1 or merged):  # chunks the encoder takes whole (Kimi)
         full, rest = divmod(clip.frames, clip.unit.frames)  # the last chunk may hold fewer frames
         grids = [[clip.unit.frames, *clip.unit.grid]] * full + ([[rest, *clip.unit.grid]] if rest else [])
-        chunks = f"video {clip.video}: {full:,} chunks of {clip.unit.frames} frames" + (
-            f" and one of {rest}" if rest else "")
+        chunks = f"video {clip.video}: " + (f"{full:,} frames" if clip.unit.frames == 1 else (
+            f"{full:,} chunks of {clip.unit.frames} frames" + (f" and one of {rest}" if rest else "")))
         how = "no get_video_features that takes video_grid_thw"
         if features is not None and takes(model, "video_grid_thw"):  # a chunk is a sequence of its own (a grid
-            whole, how = _own_features_flops(index, roles, features, grids[:1])  # apart): each size counted once
-            last = _own_features_flops(index, roles, features, grids[-1:])[0] if rest and full else 0
+            whole, how = _own_features_flops(index, roles, features, grids[:1], merged)  # apart): a size once
+            last = _own_features_flops(index, roles, features, grids[-1:], merged)[0] if rest and full else 0
             if whole is not None and last is not None:
                 return whole * full + last if full else whole, [f"{chunks}, through {how}"]
         return None, [f"{chunks}: not counted ({how})"]
@@ -110,7 +113,23 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
                          "counted as an image of the resized frames"]
 
 
+def _merge_sizes(index: ModuleIndex, unit: ImageTokens) -> dict[str, torch.Tensor]:
+    """The merge size a model's get_video_features is told with each grid, where it takes one (VideoLLaMA3:
+    ``video_merge_sizes``, its video processor's, which differs from its images'): the grid's patches over the
+    unit's tokens; {} where it takes none."""
+    model = index.modules[""]
+    for owner in (model, *model.children()):
+        try:
+            said = "video_merge_sizes" in inspect.signature(owner.get_video_features).parameters
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if said and unit.grid is not None and unit.tokens:
+            return {"video_merge_sizes": torch.tensor([math.isqrt(unit.grid[0] * unit.grid[1] // unit.tokens)])}
+    return {}
+
+
 def _own_features_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any], grids: list[list[int]],
+                        merged: dict[str, torch.Tensor] | None = None,
                         kind: str = "video") -> tuple[int | None, str]:
     """FLOPs of a model's own ``get_video_features`` (``get_image_features``, kind "image") over ``grids``
     (frames, rows, columns each): its encoder over the patches and its connector over what the encoder leaves
@@ -125,7 +144,7 @@ def _own_features_flops(index: ModuleIndex, roles: Roles, features: Callable[...
 
         def run() -> int:  # new tensors on the CPU where the forward reads values of one it makes (ERNIE-4.5-VL)
             with MetaPromotion(), unpadded(), torch.no_grad():
-                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}), on_meta)
+                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}, **(merged or {})), on_meta)
 
         return run
 
@@ -178,7 +197,7 @@ def _vision_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, img: Image
         outside = any(not p.startswith(f"{roles.vision}.") for p in roles.connector)
         features = _features(index, "image") if outside else None
         if features is not None and takes(index.modules[""], "image_grid_thw"):  # a projector apart: the model's own
-            own, how = _own_features_flops(index, roles, features, [[1, *img.grid]], "image")
+            own, how = _own_features_flops(index, roles, features, [[1, *img.grid]], kind="image")
             if own is not None:
                 return own * request.images, [f"vision and connector: {how}"]
         per_image, layout = dynamic_tower_flops(index, roles, img.grid, anatomy.connector.merge)

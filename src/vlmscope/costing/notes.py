@@ -41,6 +41,9 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
               f"({len(clip.text) or clip.timestamps:,} strings: timestamps, frame labels or newlines) is not in the "
               f"prefill tokens: {_uncounted_text(clip, source)}" for clip in videos
               if (clip.timestamps or clip.text) and clip.text_tokens is None]
+    found += [f"video {clip.video}: {clip.processor} drops the tokens of patches that barely change from the frame "
+              f"before (use_token_compression): counted at most, as if every patch changed ({clip.tokens:,}); a "
+              f"still clip is {clip.fewest:,}" for clip in videos if clip.fewest is not None]
     return tuple(found)
 
 

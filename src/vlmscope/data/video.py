@@ -104,3 +104,5 @@ class VideoTokens:
     text_tokens: int | None = None  # its tokens by the model's tokenizer; None where not counted (no tokenizer)
     assumed: tuple[str, ...] = ()  # settings the rule took from the processor class's defaults ("fps=2")
     recipe: str = "transformers"  # who sampled and resized the frames: the processor itself, or a named loader
+    fewest: int | None = None  # where the processor drops tokens by the frames' content (VideoLLaMA3's
+    # compression): the fewest the clip can become, ``tokens`` the most; None where the count is the count

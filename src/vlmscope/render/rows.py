@@ -218,9 +218,9 @@ _DEFAULTS_NOTE = ("no preprocessor_config.json bundled: processor defaults assum
 
 def _video_rows(videos: tuple[VideoTokens, ...]) -> list[tuple[str, str]]:
     """One row per video: its tokens, its processor's text beside them (counted by a tokenizer), rule, passes."""
-    return [(f"Video {c.video}", f"{c.tokens:,} tokens" + ("" if not (c.timestamps or c.text) else
-             f", + {len(c.text) or c.timestamps:,} text strings (not counted)" if c.text_tokens is None else
-             f", + {c.text_tokens:,} text tokens (timestamps, labels, newlines: by the model's tokenizer)")
+    return [(f"Video {c.video}", ("at most " if c.fewest else "") + f"{c.tokens:,} tokens" + ("" if not (c.timestamps
+             or c.text) else f", + {len(c.text) or c.timestamps:,} text strings (not counted)" if c.text_tokens is None
+             else f", + {c.text_tokens:,} text tokens (timestamps, labels, newlines: by the model's tokenizer)")
              + f"; {c.units:,} encoder passes ({c.processor}: {c.rule})") for c in videos]
 
 

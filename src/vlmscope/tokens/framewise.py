@@ -267,9 +267,6 @@ def instructblip_video(name: str, pre: dict[str, Any], enc: Encoded, video: Vide
     transformers' default sampler), each resized to ``size``; its model encodes each frame alone and reads the
     Q-Former's queries per frame, while its processor writes 4 × num_query_tokens placeholders whatever the clip:
     so only a clip of 4 frames runs, and any other is refused here as the model refuses it."""
-    if config.get("model_type") != "instructblipvideo":  # transformers maps InstructBLIP's model_type here too
-        raise RequestError("video", str(video), "a model whose processor takes video: InstructBLIP's processor "
-                                                "takes images only (InstructBLIP-Video's does)")
     kept, how = _default_sampled(name, pre, video)
     per, crop = per_crop(enc, config)
     if kept != 4:

@@ -103,6 +103,12 @@ def retimed(name: str, indices: Sequence[int], fps: float | None) -> tuple[str, 
     return gemma4(indices, fps) if name == "Gemma4VideoProcessor" else ()
 
 
+def videollama3(indices: Sequence[int], fps: float | None) -> tuple[str, ...]:
+    """VideoLlama3Processor: 'Time 1.5s:' before each frame's tokens (its index over the clip's rate, 1 where
+    none is known, as the processor sets), frames joined by a comma."""
+    return tuple(("," if n else "") + f"Time {i / (fps or 1):.1f}s:" for n, i in enumerate(indices))
+
+
 def internvl(frames: int) -> tuple[str, ...]:
     """InternVLProcessor: 'FrameN: ' before each frame's start of image, the frames joined by a newline."""
     return tuple(("" if i == 1 else "\n") + f"Frame{i}: " for i in range(1, frames + 1))

@@ -15,7 +15,7 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource, hub
-from vlmscope.tokens import ernie, frames, framewise, glm5next, loaders, muse, processors, stamps
+from vlmscope.tokens import ernie, frames, framewise, glm5next, loaders, muse, processors, stamps, videollama3
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -23,11 +23,15 @@ TRANSFORMERS = VIDEO_RECIPES[0]
 
 def processor_of(source: ModelSource) -> str | None:
     """The model's video processor class: its video_preprocessor_config.json's ``video_processor_type``, else
-    transformers' default for its model_type; None where transformers has none (the model takes no video)."""
+    transformers' default for its model_type; None where transformers has none, or the model's processor class
+    takes none (InstructBLIP's, which transformers maps to InstructBLIP-Video's): the model takes no video."""
+    kind = str(source.config.get("model_type"))
+    if kind in _video()["without_video"]:  # a video config beside it is never read
+        return None
     named = (source.video or {}).get("video_processor_type")
     if isinstance(named, str) and named:
         return named.removesuffix("Fast")
-    found = _video()["model_types"].get(str(source.config.get("model_type")))
+    found = _video()["model_types"].get(kind)
     return found if isinstance(found, str) else None
 
 
@@ -51,9 +55,12 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     clear line where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
     name = processor_of(source)
     if name is None or enc is None:
+        kind = source.config.get("model_type")
+        named = _video()["without_video"].get(str(kind))
+        why = (f"its processor class, {named}, takes no video processor" if named else
+               f"transformers has no video processor for model_type {kind!r}")
         raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
-                                                f"none (transformers has no video processor for model_type "
-                                                f"{source.config.get('model_type')!r})")
+                                                f"none ({why})")
     rule, read = _MODELLED.get(name, (None, frozenset()))
     if rule is None:
         raise RequestError("video", str(video), f"a model whose video processor vlmscope models "
@@ -205,4 +212,7 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "InstructBlipVideoVideoProcessor": (framewise.instructblip_video, _SAMPLING),
     "Ernie4_5_VLMoeVideoProcessor": (ernie.ernie, _SAMPLING | {"min_frames", "max_frames", "patch_size",
                                                               "temporal_patch_size", "merge_size"}),
+    "VideoLlama3VideoProcessor": (videollama3.videollama3, _SAMPLING | {
+        "min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size", "temporal_patch_size", "merge_size",
+        "use_token_compression"}),
 }
