@@ -119,9 +119,10 @@ def _merge_sizes(index: ModuleIndex, unit: ImageTokens) -> dict[str, torch.Tenso
     unit's tokens; {} where it takes none."""
     model = index.modules[""]
     for owner in (model, *model.children()):
+        features = getattr(owner, "get_video_features", None)
         try:
-            said = "video_merge_sizes" in inspect.signature(owner.get_video_features).parameters
-        except (AttributeError, TypeError, ValueError):
+            said = callable(features) and "video_merge_sizes" in inspect.signature(features).parameters
+        except (TypeError, ValueError):
             continue
         if said and unit.grid is not None and unit.tokens:
             return {"video_merge_sizes": torch.tensor([math.isqrt(unit.grid[0] * unit.grid[1] // unit.tokens)])}
