@@ -250,6 +250,25 @@ VL3_SETTINGS = [{}, {"use_token_compression": False}, {"do_sample_frames": True,
                 {"do_sample_frames": True, "num_frames": 8}]
 
 
+# HunYuan-V4-VL (transformers' default config, its language model cut to 2 layers): every frame, its sampler (2 fps
+# by default, or a count), and a clip budget that binds; each frame's grid of merged patches and a newline a row
+HY_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (300, 320, 240, 30.0),
+                                    (7, 200, 600, 5.0), (40, 1920, 1080, 10.0), (48, 64, 40, 24.0)]]
+HY_SETTINGS = [{}, {"do_sample_frames": True}, {"do_sample_frames": True, "fps": None, "num_frames": 8},
+               {"size": {"longest_edge": 2_000_000}}]
+
+
+def _hy_config() -> dict[str, Any]:
+    from vlmscope.sources.zoo import default_source
+
+    config = default_source("hy_v4_vl").config
+    text = config["text_config"]
+    text["num_hidden_layers"], config["vision_config"]["num_hidden_layers"] = 2, 2
+    for key in ("mlp_layer_types", "layer_types", "indexer_types"):
+        text[key] = text[key][:2]
+    return config
+
+
 def _framewise_settings(ref: str, spec: VideoSpec) -> list[dict[str, Any]]:
     """The settings a clip is tried under: SmolVLM keeps every frame of a long clip only at 10 s of resizing in
     the reference (twice per frame, Lanczos), for the arithmetic of a short one: long clips are sampled."""
@@ -327,6 +346,10 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(HY_CLIPS, HY_SETTINGS):
+        cases[_key("hunyuan", spec, settings)] = {
+            "class": "HYV4VLVideoProcessor", "processor": "HYV4VLProcessor", "settings": settings, "tensor": True,
+            "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec, settings, noise in itertools.product(VL3_CLIPS, VL3_SETTINGS, (False, True)):
         cases[_key("videollama3", spec, {**settings, "noise": noise})] = {
             "class": "VideoLlama3VideoProcessor", "processor": "VideoLlama3Processor", "settings": settings,
@@ -682,6 +705,23 @@ def test_videollama3_tokens_span_its_compression(reference: dict[str, Any], spec
         assert (clip.tokens, clip.fewest or clip.tokens) == (noise["video"], still["video"])
         assert (clip.fewest is None) == (still["video"] == noise["video"])
         assert (list(clip.text), clip.timestamps) == (still["pieces"], still["timestamps"])
+
+
+@pytest.mark.parametrize("spec", HY_CLIPS, ids=str)
+def test_hunyuan_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """HunYuan-V4-VL: the frames its sampler keeps, every frame one grid of merged patches (never grown, at most
+    max_image_size pixels, the clip's tokens within its budget), and per frame a newline token closing each row,
+    as its processor writes them."""
+    (tmp_path / "config.json").write_text(json.dumps(_hy_config()))
+    for settings in HY_SETTINGS:
+        real = reference["cases"][_key("hunyuan", spec, settings)]
+        if "error" in real:
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        assert clip.unit.tokens == real["grid"][1] // 2 * (real["grid"][2] // 2 + 1) and real["pieces"] == []
 
 
 def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
