@@ -80,7 +80,8 @@ def video_record(v: VideoTokens) -> dict[str, Any]:
     """One video of ``cost.videos`` (docs/json.md)."""
     unit = v.unit.grid or v.unit.frame
     return {"video": str(v.video), "frames": v.video.frames, "fps": v.video.fps, "width": v.video.width,
-            "height": v.video.height, "frames_kept": v.frames, "tokens": v.tokens, "timestamps": v.timestamps,
+            "height": v.video.height, "frames_kept": v.frames, "tokens": v.tokens, "fewest_tokens": v.fewest,
+            "timestamps": v.timestamps,
             "text_tokens": v.text_tokens,
             "encoder_passes": v.units, "tokens_per_pass": v.unit.tokens,
             "pass_grid" if v.unit.grid else "pass_frame": None if unit is None else list(unit),

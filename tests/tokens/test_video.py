@@ -258,6 +258,23 @@ HY_SETTINGS = [{}, {"do_sample_frames": True}, {"do_sample_frames": True, "fps":
                {"size": {"longest_edge": 2_000_000}}]
 
 
+# Molmo2 (transformers' default config, its language model cut to 2 layers): its sampler (64 frames, at most 2 a
+# second of a faster clip; a rate; a count), every frame, the processor's text ('1.5 ' and its frame marks)
+MOLMO2_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (1800, 64, 40, 30.0), (31, 480, 270, 30.0),
+                                        (7, 200, 600, 5.0), (300, 320, 240, 30.0)]]
+MOLMO2_SETTINGS = [{}, {"fps": 1, "num_frames": None}, {"num_frames": 8}, {"do_sample_frames": False}]
+MOLMO2_PARTS = {"attrs": {"use_frame_special_tokens": True, "video_use_col_tokens": False},
+                "rename": {"<frame_start>": "<S>", "<frame_end>": "<E>", "<im_patch>": "<V>"}}
+
+
+def _molmo2_config() -> dict[str, Any]:
+    from vlmscope.sources.zoo import default_source
+
+    config = default_source("molmo2").config
+    config["text_config"]["num_hidden_layers"] = 2
+    return config
+
+
 def _hy_config() -> dict[str, Any]:
     from vlmscope.sources.zoo import default_source
 
@@ -346,6 +363,11 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(MOLMO2_CLIPS, MOLMO2_SETTINGS):
+        if spec.frames <= 40 or settings.get("do_sample_frames") is not False:  # every frame only of short clips
+            cases[_key("molmo2", spec, settings)] = {
+                "class": "Molmo2VideoProcessor", "processor": "Molmo2Processor", "settings": settings, "tensor": True,
+                **MOLMO2_PARTS, "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec, settings in itertools.product(HY_CLIPS, HY_SETTINGS):
         cases[_key("hunyuan", spec, settings)] = {
             "class": "HYV4VLVideoProcessor", "processor": "HYV4VLProcessor", "settings": settings, "tensor": True,
@@ -722,6 +744,49 @@ def test_hunyuan_frames_equal_its_processor(reference: dict[str, Any], spec: Vid
         clip = _clip(str(tmp_path), spec, **settings)
         _same(clip, real)
         assert clip.unit.tokens == real["grid"][1] // 2 * (real["grid"][2] // 2 + 1) and real["pieces"] == []
+
+
+@pytest.mark.parametrize("spec", MOLMO2_CLIPS, ids=str)
+def test_molmo2_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """Molmo2: the frames its sampler keeps, each one square crop whose 27×27 patches pool in 3×3 windows (9×9
+    tokens), the frame start and end around them and its time before (text, written out as its processor writes
+    it: the frame's index over the clip's rate, or over max_fps for a clip without one)."""
+    (tmp_path / "config.json").write_text(json.dumps(_molmo2_config()))
+    for settings in MOLMO2_SETTINGS:
+        real = reference["cases"].get(_key("molmo2", spec, settings))
+        if real is None:
+            continue
+        if "error" in real:
+            with pytest.raises(RequestError):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        (frames, rows, cols), = real["grids"]
+        assert (clip.frames, clip.units, clip.unit.tokens, clip.pooling) == (frames, frames, rows * cols, (3, 3))
+
+
+def test_molmo2_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
+    """Molmo2's adapter pools each frame's patches in the windows its video processor lists (3×3; its images'
+    are 2×2): the clip's vision FLOPs are the model's own get_video_features over all its frames at once, given
+    those windows as its processor builds them, which vlmscope counts as one frame's times the frames."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+    from vlmscope.skeleton import build
+
+    (tmp_path / "config.json").write_text(json.dumps(_molmo2_config()))
+    spec = VideoSpec(3, 640, 360, 2.0)
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    inner = read(build(resolve(str(tmp_path)))).model.model  # type: ignore[union-attr]
+    windows = torch.arange(27 * 27).reshape(27, 27).reshape(9, 3, 9, 3).permute(0, 2, 1, 3).reshape(81, 9)
+    windows = torch.cat([windows + 729 * f for f in range(3)])  # each frame's patches, as its processor offsets them
+    pixels, grids = torch.empty(3, 729, 3 * 14 * 14, device="meta"), torch.tensor([[3, 9, 9]])
+    with MetaPromotion(), unpadded(), torch.no_grad():
+        own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_token_pooling=windows,
+                                                     video_grids=grids))
+    assert sheet.flops.vision == own > 0 and "its pooling windows" in sheet.flops.method
 
 
 def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:

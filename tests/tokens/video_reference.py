@@ -156,8 +156,12 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
              "grids": None if grid is None else [[int(x) for x in g] for g in grid],
              "frames": int(pixels.shape[1]) if pixels.dim() == 5 else None,
              "frame": [int(x) for x in pixels.shape[-2:]] if pixels.dim() == 5 else None}
+    if "video_grids" in out:  # Molmo2's: frames, pooled rows and columns
+        found["grids"] = [[int(x) for x in g] for g in out["video_grids"]]
     try:
         text = str(proc.replace_video_token(out, 0, **case.get("replace", {})))
+        for mark, ours in case.get("rename", {}).items():  # a processor's own marks, as the ones counted here
+            text = text.replace(mark, ours)
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
     marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>",  # around a frame or a patch
@@ -165,7 +169,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'
-              r"Time: [\d.]+s", r"Time [\d.]+s:")  # MuseGlimmer's (its default format), VideoLLaMA3's
+              r"Time: [\d.]+s", r"Time [\d.]+s:",  # MuseGlimmer's (its default format), VideoLLaMA3's
+              r"(?<![\d:])\d+\.\d <S>")  # Molmo2's, before its frame start
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
@@ -218,7 +223,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "scale_resolution", "slice_mode", "downsample_mode",
                                                    "patch_expand_factor", "max_patches", "min_image_tokens",
                                                    "max_image_tokens", "max_video_frame_tokens",
-                                                   "frame_timestamp_format", "use_token_compression")}
+                                                   "frame_timestamp_format", "use_token_compression", "max_fps",
+                                                   "pooling_size")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)

@@ -95,6 +95,11 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
         counted, how = first_that_runs(("the model's get_video_features", own))
         if counted is not None:
             return counted, [f"video {clip.video}: {clip.units:,} frames of {frame[1]}×{frame[0]} through {how}"]
+    if clip.pooling is not None and features is not None and takes(model, "video_token_pooling"):
+        patch = (anatomy.vision.patch_size or 0) if anatomy.vision else 0
+        counted, how = _pooled_flops(index, roles, features, clip, patch)
+        per = f"video {clip.video}: {clip.units:,} frames, each through {how}"
+        return (None, [f"{per}: not counted"]) if counted is None else (counted * clip.units, [per])
     merged = _merge_sizes(index, clip.unit)  # frames merged by a size the call is given (VideoLLaMA3)
     if clip.unit.grid is not None and (clip.unit.frames > 1 or merged):  # chunks the encoder takes whole (Kimi)
         full, rest = divmod(clip.frames, clip.unit.frames)  # the last chunk may hold fewer frames
@@ -111,6 +116,32 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
     return more, [*said, f"video {clip.video}: {clip.units:,} encoder passes (temporal patches or frames), each "
                          "counted as an image of the resized frames"]
+
+
+def _pooled_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any], clip: VideoTokens,
+                  patch: int) -> tuple[int | None, str]:
+    """FLOPs of one frame through a model's own get_video_features that is given the windows its adapter pools
+    each frame's patches in (Molmo2: ``video_token_pooling``, a window's patch indices per token, with the
+    frames' pooled grids): the frame's patches as meta tensors, the windows and grid as data (their values
+    choose patches, not the work); a frame is pooled on its own, so a clip costs its frames' sum."""
+    (h, w), (ph, pw) = clip.unit.frame or (0, 0), clip.pooling or (1, 1)
+    if not patch:
+        return None, "no patch size"
+    rows, cols = -(-(h // patch) // ph), -(-(w // patch) // pw)
+    pixels = torch.empty(1, (h // patch) * (w // patch), 3 * patch * patch, device="meta",
+                         dtype=dtype_of(index.modules[roles.vision or ""]))
+    windows, grids = torch.zeros(rows * cols, ph * pw, dtype=torch.long), torch.tensor([[1, rows, cols]])
+
+    def run(on_meta: bool) -> Callable[[], int]:
+        def counted() -> int:
+            with MetaPromotion(), unpadded(), torch.no_grad():
+                return count(lambda: features(pixel_values_videos=pixels, video_token_pooling=windows,
+                                              video_grids=grids), on_meta)
+        return counted
+
+    return first_that_runs(("the model's get_video_features with its pooling windows", run(True)),
+                           ("the model's get_video_features with its pooling windows, new tensors on the CPU",
+                            run(False)))
 
 
 def _merge_sizes(index: ModuleIndex, unit: ImageTokens) -> dict[str, torch.Tensor]:

@@ -15,7 +15,19 @@ from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
 from vlmscope.errors import ConfigError, LimitError, RequestError
 from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource, hub
-from vlmscope.tokens import ernie, frames, framewise, glm5next, hunyuan, loaders, muse, processors, stamps, videollama3
+from vlmscope.tokens import (
+    ernie,
+    frames,
+    framewise,
+    glm5next,
+    hunyuan,
+    loaders,
+    molmo2,
+    muse,
+    processors,
+    stamps,
+    videollama3,
+)
 from vlmscope.tokens.rules import Encoded
 
 TRANSFORMERS = VIDEO_RECIPES[0]
@@ -217,4 +229,5 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
         "use_token_compression"}),
     "HYV4VLVideoProcessor": (hunyuan.hunyuan, _SAMPLING | {"min_frames", "max_frames", "max_image_size", "patch_size",
                                                           "temporal_patch_size", "merge_size"}),
+    "Molmo2VideoProcessor": (molmo2.molmo2, _SAMPLING | {"max_fps", "patch_size", "pooling_size"}),
 }
