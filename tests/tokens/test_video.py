@@ -275,6 +275,16 @@ def _molmo2_config() -> dict[str, Any]:
     return config
 
 
+# Nemotron-H-Omni (transformers' default config): every frame or a count, each one tile near 1,024 patches (its
+# aspect, or a square), tubelets of 2 frames, each labelled with its frames and their times (text)
+NEMOTRON = "NemotronH_Omni_Reasoning_V3VideoProcessor"
+NEMOTRON_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (7, 200, 600, 5.0),
+                                          (40, 1920, 1080, 10.0)]]
+NEMOTRON_SETTINGS = [{}, {"do_sample_frames": True, "num_frames": 8}, {"video_target_num_patches": 256},
+                     {"video_maintain_aspect_ratio": False}]
+NEMOTRON_NORM = {"norm_mean": [0.5, 0.5, 0.5], "norm_std": [0.5, 0.5, 0.5]}  # pixels only: its class has none
+
+
 def _hy_config() -> dict[str, Any]:
     from vlmscope.sources.zoo import default_source
 
@@ -368,6 +378,11 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[_key("molmo2", spec, settings)] = {
                 "class": "Molmo2VideoProcessor", "processor": "Molmo2Processor", "settings": settings, "tensor": True,
                 **MOLMO2_PARTS, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(NEMOTRON_CLIPS, NEMOTRON_SETTINGS):
+        cases[_key("nemotron", spec, settings)] = {
+            "class": NEMOTRON, "processor": "NemotronH_Omni_Reasoning_V3Processor", "tensor": True,
+            "settings": {**NEMOTRON_NORM, **settings}, "video": [spec.frames, spec.width, spec.height, spec.fps],
+            "attrs": {"image_start_token": "<S>", "image_end_token": "<E>", "video_temporal_patch_dim": 2}}
     for spec, settings in itertools.product(HY_CLIPS, HY_SETTINGS):
         cases[_key("hunyuan", spec, settings)] = {
             "class": "HYV4VLVideoProcessor", "processor": "HYV4VLProcessor", "settings": settings, "tensor": True,
@@ -787,6 +802,43 @@ def test_molmo2_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
         own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_token_pooling=windows,
                                                      video_grids=grids))
     assert sheet.flops.vision == own > 0 and "its pooling windows" in sheet.flops.method
+
+
+@pytest.mark.parametrize("spec", NEMOTRON_CLIPS, ids=str)
+def test_nemotron_tubelets_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """Nemotron-H-Omni: every frame (or a count), one tile a frame near its patch budget, tubelets of 2 frames
+    (the last padded), a token per pixel-shuffled patch between the image start and end, and each tubelet's
+    label (its frames and the times they were sampled at: text, written out as its processor writes it)."""
+    from vlmscope.sources.zoo import default_source
+
+    (tmp_path / "config.json").write_text(json.dumps(default_source("nemotron_h_omni").config))
+    for settings in NEMOTRON_SETTINGS:
+        real = reference["cases"][_key("nemotron", spec, settings)]
+        if "error" in real:  # more frames asked than the clip has: refused, as there
+            with pytest.raises(RequestError, match="a longer clip"):
+                _clip(str(tmp_path), spec, **settings)
+            continue
+        clip = _clip(str(tmp_path), spec, **settings)
+        _same(clip, real)
+        assert (clip.units, list(clip.unit.frame or ())) == (real["frames"], real["frame"])  # tubelets, a frame
+
+
+def test_nemotron_video_flops_are_its_own_tubelets(tmp_path: Path) -> None:
+    """Nemotron-H-Omni's tower takes a tubelet's 2 frames stacked as 6 channels (its video embedder): a clip's
+    vision FLOPs are the model's own get_video_features over the tubelets as its processor stacks them, not
+    over its frames as images."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import count
+    from vlmscope.skeleton import build
+    from vlmscope.sources.zoo import default_source
+
+    (tmp_path / "config.json").write_text(json.dumps(default_source("nemotron_h_omni").config))
+    spec = VideoSpec(5, 1280, 720, 2.0)  # 3 tubelets (the last padded) of 672×384 frames
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,)), use_cache=False)
+    model = read(build(resolve(str(tmp_path)))).model  # its get_video_features on the model itself
+    own = {c: count(lambda c=c: model.get_video_features(torch.empty(1, 3, c, 384, 672, device="meta")))
+           for c in (3, 6)}
+    assert sheet.flops.vision == own[6] != own[3] and "one tubelet of 2 frames" in sheet.flops.method
 
 
 def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:

@@ -170,7 +170,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'
               r"Time: [\d.]+s", r"Time [\d.]+s:",  # MuseGlimmer's (its default format), VideoLLaMA3's
-              r"(?<![\d:])\d+\.\d <S>")  # Molmo2's, before its frame start
+              r"(?<![\d:])\d+\.\d <S>",  # Molmo2's, before its frame start
+              r"Frame \d+")  # Nemotron-H-Omni's label of a tubelet
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
@@ -224,7 +225,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "patch_expand_factor", "max_patches", "min_image_tokens",
                                                    "max_image_tokens", "max_video_frame_tokens",
                                                    "frame_timestamp_format", "use_token_compression", "max_fps",
-                                                   "pooling_size")}
+                                                   "pooling_size", "downsample_ratio", "video_target_num_patches",
+                                                   "video_maintain_aspect_ratio")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)

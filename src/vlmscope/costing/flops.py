@@ -87,14 +87,16 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     model, features = index.modules[""], _features(index, "video")
     frame = clip.unit.frame
     if frame is not None and clip.unit.grid is None and features is not None and takes(model, "pixel_values_videos"):
-        def own() -> int:
-            pixels = torch.empty(1, clip.units, 3, *frame, device="meta", dtype=dtype_of(model))
+        def own() -> int:  # a pass's frames stacked as channels (Nemotron-H-Omni's tubelets of 2: 6)
+            stacked = 3 * max(1, clip.frames // clip.units)
+            pixels = torch.empty(1, clip.units, stacked, *frame, device="meta", dtype=dtype_of(model))
             with torch.no_grad():
                 return count(lambda: features(pixel_values_videos=pixels))
 
         counted, how = first_that_runs(("the model's get_video_features", own))
         if counted is not None:
-            return counted, [f"video {clip.video}: {clip.units:,} frames of {frame[1]}×{frame[0]} through {how}"]
+            return counted, [f"video {clip.video}: {clip.units:,} encoder passes of {frame[1]}×{frame[0]} "
+                             f"({clip.unit.rule}) through {how}"]
     if clip.pooling is not None and features is not None and takes(model, "video_token_pooling"):
         patch = (anatomy.vision.patch_size or 0) if anatomy.vision else 0
         counted, how = _pooled_flops(index, roles, features, clip, patch)

@@ -18,7 +18,7 @@ from vlmscope.tokens.frames import needs_rate, sampling
 from vlmscope.tokens.rules import Encoded, per_crop
 
 
-def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
+def default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
     """(frames kept, how) under transformers' default sampler (``default_sample_indices_fn``): every frame
     unless do_sample_frames, then num_frames, or fps of the clip's own rate; frame i × total // n."""
     if not pre.get("do_sample_frames"):
@@ -32,7 +32,7 @@ def _default_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[
     return (video.frames, "every frame") if num is None else (num, f"{num} sampled")
 
 
-def _default_indices(total: int, kept: int) -> list[int]:
+def default_indices(total: int, kept: int) -> list[int]:
     """The frames transformers' default sampler keeps of ``total`` for ``kept`` (each of them where equal)."""
     return [i * total // kept for i in range(kept)]
 
@@ -42,7 +42,7 @@ def onevision(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     """LlavaOnevisionVideoProcessor: every frame unless do_sample_frames (then num_frames, or fps of the
     video's rate), each resized to the processor's size; the model pools each frame's patch map 2×2
     (bilinear, rounding up) and the processor adds one newline token per video."""
-    kept, how = _default_sampled(name, pre, video)
+    kept, how = default_sampled(name, pre, video)
     size = dict(pre.get("size") or {})
     h, w = int(size.get("height", enc.image_size)), int(size.get("width", enc.image_size))
     side = enc.image_size // enc.patch_size
@@ -59,7 +59,7 @@ def _center_cropped(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[i
     """(frames kept, how, (height, width)) of a processor that samples as transformers' default sampler does,
     resizes each frame on its shortest edge and center-crops it to crop_size (LLaVA-NeXT-Video, Video-LLaVA);
     without the crop, one line."""
-    kept, how = _default_sampled(name, pre, video)
+    kept, how = default_sampled(name, pre, video)
     if not pre.get("do_center_crop", True):
         raise RequestError("processor", "do_center_crop=false", f"the center crop: {name}'s frames without it "
                                                                 "are not modelled yet")
@@ -100,13 +100,13 @@ def gemma4(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     sampler; a shorter clip is refused, as there), each resized within max_soft_tokens (70) × k² patches keeping
     its aspect ratio and pooled k × k, as an image at that budget is; per frame the processor writes its
     mm:ss, begin-of-image, the tokens and end-of-image."""
-    kept, how = _default_sampled(name, pre, video)
+    kept, how = default_sampled(name, pre, video)
     budget = {k: pre[k] for k in ("max_soft_tokens", "pooling_kernel_size", "patch_size")}
     unit = processors.soft_token_budget(enc.patch_size, budget, video.width, video.height)
     per = unit.tokens or 0
     rule = (f"{how}: {kept} frames, each {unit.rule} + begin and end of image; {kept} × {per + 2} = "
             f"{kept * (per + 2)}, and {kept} timestamps (mm:ss, as text)")
-    text = stamps.gemma4(_default_indices(video.frames, kept), video.fps) if kept <= MAX_TEXT_PIECES else ()
+    text = stamps.gemma4(default_indices(video.frames, kept), video.fps) if kept <= MAX_TEXT_PIECES else ()
     return VideoTokens(video, kept, kept * (per + 2), rule, name, unit, kept, timestamps=kept, text=text)
 
 
@@ -242,7 +242,7 @@ def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     patches; the encoder takes a chunk's frames together and pools them over time, one token per merged
     patch a chunk. Per chunk the processor writes its start time and 'video' (text), the media begin, content
     and end marks, and the tokens."""
-    kept, how = _default_sampled(name, pre, video)
+    kept, how = default_sampled(name, pre, video)
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     side, budget = int(dict(pre.get("size") or {})["max_height"]), int(pre["max_patches"])
     rows, cols = max(1.0, video.height // patch), max(1.0, video.width // patch)
@@ -257,7 +257,7 @@ def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
             f"{pw // patch}×{ph // patch} patches → {merge}×{merge} merge, pooled over the chunk = {per} tokens + "
             f"media begin, content and end; {chunks} × {per + 3} = {chunks * (per + 3)}, and {chunks} start times "
             "with 'video' (text)")
-    text = stamps.kimi(_default_indices(video.frames, kept), video.fps, tps) if chunks <= MAX_TEXT_PIECES else ()
+    text = stamps.kimi(default_indices(video.frames, kept), video.fps, tps) if chunks <= MAX_TEXT_PIECES else ()
     return VideoTokens(video, kept, chunks * (per + 3), rule, name, unit, chunks, timestamps=chunks, text=text)
 
 
@@ -267,7 +267,7 @@ def instructblip_video(name: str, pre: dict[str, Any], enc: Encoded, video: Vide
     transformers' default sampler), each resized to ``size``; its model encodes each frame alone and reads the
     Q-Former's queries per frame, while its processor writes 4 × num_query_tokens placeholders whatever the clip:
     so only a clip of 4 frames runs, and any other is refused here as the model refuses it."""
-    kept, how = _default_sampled(name, pre, video)
+    kept, how = default_sampled(name, pre, video)
     per, crop = per_crop(enc, config)
     if kept != 4:
         raise RequestError("video", str(video), f"4 frames, as its model reads 4 × {per} query tokens (its processor "

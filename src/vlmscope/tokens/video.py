@@ -24,6 +24,7 @@ from vlmscope.tokens import (
     loaders,
     molmo2,
     muse,
+    nemotron,
     processors,
     stamps,
     videollama3,
@@ -230,4 +231,7 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "HYV4VLVideoProcessor": (hunyuan.hunyuan, _SAMPLING | {"min_frames", "max_frames", "max_image_size", "patch_size",
                                                           "temporal_patch_size", "merge_size"}),
     "Molmo2VideoProcessor": (molmo2.molmo2, _SAMPLING | {"max_fps", "patch_size", "pooling_size"}),
+    "NemotronH_Omni_Reasoning_V3VideoProcessor": (nemotron.nemotron, frozenset({
+        "do_sample_frames", "fps", "num_frames", "patch_size", "downsample_ratio", "video_target_num_patches",
+        "video_maintain_aspect_ratio"})),
 }
