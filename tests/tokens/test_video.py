@@ -1006,10 +1006,16 @@ def test_video_text_forms() -> None:
         CostRequest(videos=("1f:8x8",) * 65)
 
 
-def test_a_model_without_video_gets_one_line() -> None:
+def test_a_model_without_video_gets_one_line(tmp_path: Path) -> None:
+    from vlmscope.sources.zoo import default_source
+
     with pytest.raises(RequestError, match=r"takes none \(transformers has no video processor for model_type "
                                            r"'llava'\)"):
         _clip("llava-1.5-7b-hf", parse_video("10s@2:640x480"))
+    (tmp_path / "config.json").write_text(json.dumps(default_source("gemma4_unified").config))
+    with pytest.raises(RequestError, match=r"a video processor \(Gemma4UnifiedVideoProcessor\), but no vision "
+                                           "encoder or patch projection"):  # its flat patches: not read yet
+        _clip(str(tmp_path), parse_video("10s@2:640x480"))
     with pytest.raises(RequestError, match="not modelled yet"):  # MiniCPM-V's stacked sub-frames
         _clip(MINICPM, parse_video("10s@2:640x480"), stack_frames=2)
     with pytest.raises(RequestError, match="frame rate"):  # sampling by rate needs the clip's rate
