@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -498,6 +499,21 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
     assert list(clip.text) == real["pieces"]
 
 
+def _tried(reference: dict[str, Any], ref: str, spec: VideoSpec, tried: list[dict[str, Any]], folder: Path,
+           refused: str = "") -> Iterator[tuple[VideoTokens, dict[str, Any]]]:
+    """The clip under each of ``tried`` settings the reference ran, with the processor's answer; where the
+    processor refuses them, vlmscope refuses them too, in one line (matching ``refused``)."""
+    for settings in tried:
+        real = reference["cases"].get(_key(ref, spec, settings))
+        if real is None:
+            continue
+        if "error" in real:
+            with pytest.raises(RequestError, match=refused):
+                _clip(str(folder), spec, **settings)
+            continue
+        yield _clip(str(folder), spec, **settings), real
+
+
 @pytest.mark.parametrize("spec", GRID, ids=str)
 @pytest.mark.parametrize("ref", list(MODELS))
 def test_video_tokens_equal_the_models_own_processor(reference: dict[str, Any], ref: str, spec: VideoSpec) -> None:
@@ -707,15 +723,7 @@ def test_ernie_pairs_of_frames_equal_its_processor(reference: dict[str, Any], sp
     to pairs, each resized within its pixel budget; one token per merged patch per pair of frames, all its
     processor writes (the timestamps are drawn on the frames)."""
     (tmp_path / "config.json").write_text(json.dumps(ERNIE_CONFIG))
-    for settings in ERNIE_SETTINGS:
-        real = reference["cases"].get(_key("ernie", spec, settings))
-        if real is None:
-            continue
-        if "error" in real:
-            with pytest.raises(RequestError):
-                _clip(str(tmp_path), spec, **settings)
-            continue
-        clip = _clip(str(tmp_path), spec, **settings)
+    for clip, real in _tried(reference, "ernie", spec, ERNIE_SETTINGS, tmp_path):
         t, gh, gw = real["grid"]
         assert (clip.frames, clip.units, clip.unit.grid, clip.unit.frames) == (t, t // 2, (gh, gw), 2)
         assert (clip.tokens, clip.text, clip.processor) == (real["video"], (), real["processor"])
@@ -750,13 +758,7 @@ def test_hunyuan_frames_equal_its_processor(reference: dict[str, Any], spec: Vid
     max_image_size pixels, the clip's tokens within its budget), and per frame a newline token closing each row,
     as its processor writes them."""
     (tmp_path / "config.json").write_text(json.dumps(_hy_config()))
-    for settings in HY_SETTINGS:
-        real = reference["cases"][_key("hunyuan", spec, settings)]
-        if "error" in real:
-            with pytest.raises(RequestError):
-                _clip(str(tmp_path), spec, **settings)
-            continue
-        clip = _clip(str(tmp_path), spec, **settings)
+    for clip, real in _tried(reference, "hunyuan", spec, HY_SETTINGS, tmp_path):
         _same(clip, real)
         assert clip.unit.tokens == real["grid"][1] // 2 * (real["grid"][2] // 2 + 1) and real["pieces"] == []
 
@@ -767,15 +769,7 @@ def test_molmo2_frames_equal_its_processor(reference: dict[str, Any], spec: Vide
     tokens), the frame start and end around them and its time before (text, written out as its processor writes
     it: the frame's index over the clip's rate, or over max_fps for a clip without one)."""
     (tmp_path / "config.json").write_text(json.dumps(_molmo2_config()))
-    for settings in MOLMO2_SETTINGS:
-        real = reference["cases"].get(_key("molmo2", spec, settings))
-        if real is None:
-            continue
-        if "error" in real:
-            with pytest.raises(RequestError):
-                _clip(str(tmp_path), spec, **settings)
-            continue
-        clip = _clip(str(tmp_path), spec, **settings)
+    for clip, real in _tried(reference, "molmo2", spec, MOLMO2_SETTINGS, tmp_path):
         _same(clip, real)
         (frames, rows, cols), = real["grids"]
         assert (clip.frames, clip.units, clip.unit.tokens, clip.pooling) == (frames, frames, rows * cols, (3, 3))
@@ -812,13 +806,7 @@ def test_nemotron_tubelets_equal_its_processor(reference: dict[str, Any], spec: 
     from vlmscope.sources.zoo import default_source
 
     (tmp_path / "config.json").write_text(json.dumps(default_source("nemotron_h_omni").config))
-    for settings in NEMOTRON_SETTINGS:
-        real = reference["cases"][_key("nemotron", spec, settings)]
-        if "error" in real:  # more frames asked than the clip has: refused, as there
-            with pytest.raises(RequestError, match="a longer clip"):
-                _clip(str(tmp_path), spec, **settings)
-            continue
-        clip = _clip(str(tmp_path), spec, **settings)
+    for clip, real in _tried(reference, "nemotron", spec, NEMOTRON_SETTINGS, tmp_path, "a longer clip"):
         _same(clip, real)
         assert (clip.units, list(clip.unit.frame or ())) == (real["frames"], real["frame"])  # tubelets, a frame
 

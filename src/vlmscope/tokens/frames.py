@@ -74,17 +74,10 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     total, kept, how = video.frames, video.frames, "every frame (do_sample_frames off)"
     if pre.get("do_sample_frames"):
-        num, fps = sampling(pre)
-        if num is not None:
-            kept = round(num / tps) * tps
-        elif fps is not None:
-            needs_rate(video, name)
-            top = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
-            kept = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), top, total) / tps) * tps
-        if kept <= 0 or kept > total:
-            raise RequestError("video", str(video), f"a longer clip: {name} would sample {kept} of its {total} frames")
+        kept = qwen2_wanted(name, pre, video)
         kept = math.ceil(total / (total / kept))  # torch.arange(0, total, total / kept): its length
-        how = f"{kept} sampled" + (f" at {fps:g} fps" if num is None else "")
+        how = f"{kept} sampled" + (f" at {pre['fps']:g} fps" if pre.get("num_frames") is None and pre.get("fps")
+                                   else "")
     low, high = _pixel_budget(pre)
     if pre.get("cap_pixels_per_frame"):
         share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept
@@ -92,6 +85,24 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     check_aspect(video)
     return patched(name, video, kept, how, processors.smart_resize(video.height, video.width, patch * merge, low,
                                                                     high), pre)
+
+
+def qwen2_wanted(name: str, pre: dict[str, Any], video: VideoSpec) -> int:
+    """The frames Qwen2-VL's sample_frames asks for (VideoLLaMA3's is a copy): num_frames rounded to whole
+    temporal patches, else fps of the clip's rate between min_frames and max_frames (and the clip's), floored to
+    temporal patches; every frame where neither is set; one line where that is none or more than the clip."""
+    tps, total = int(pre["temporal_patch_size"]), video.frames
+    num, fps = sampling(pre)
+    wanted = total
+    if num is not None:
+        wanted = round(num / tps) * tps
+    elif fps is not None:
+        needs_rate(video, name)
+        top = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
+        wanted = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), top, total) / tps) * tps
+    if wanted <= 0 or wanted > total:
+        raise RequestError("video", str(video), f"a longer clip: {name} would sample {wanted} of its {total} frames")
+    return wanted
 
 
 def qwen3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,

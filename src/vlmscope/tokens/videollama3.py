@@ -9,7 +9,6 @@ gives the fewest (a still clip: the first frame whole, one token for each frame 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from vlmscope.data import ImageTokens
@@ -17,30 +16,17 @@ from vlmscope.data.video import VideoSpec, VideoTokens
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_TEXT_PIECES
 from vlmscope.tokens import processors, stamps
-from vlmscope.tokens.frames import check_aspect, needs_rate, sampling
+from vlmscope.tokens.frames import check_aspect, qwen2_wanted
 from vlmscope.tokens.rules import Encoded
 
 
 def _sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> list[int]:
-    """The frame indices its sample_frames keeps: num_frames (rounded to temporal patches), else fps of the
-    clip's rate between min_frames and max_frames (floored to temporal patches), else every frame; then
-    torch.arange(0, total, total / n), truncated."""
+    """The frame indices its sample_frames keeps: every frame, or Qwen2-VL's count (``frames.qwen2_wanted``:
+    its sampler is a copy) spread by torch.arange(0, total, total / n), truncated."""
     total = video.frames
     if not pre.get("do_sample_frames"):
         return list(range(total))
-    tps = int(pre["temporal_patch_size"])
-    num, fps = sampling(pre)
-    wanted: float | None = None
-    if num is not None:
-        wanted = round(num / tps) * tps
-    elif fps is not None:
-        needs_rate(video, name)
-        most = math.floor(min(int(pre["max_frames"]), total) / tps) * tps
-        wanted = math.floor(min(max(total / (video.fps or 1) * fps, int(pre["min_frames"])), most, total) / tps) * tps
-    if wanted is None:
-        return list(range(total))
-    if not 0 < wanted <= total:
-        raise RequestError("video", str(video), f"a longer clip: {name} samples {wanted:g} frames, it has {total}")
+    wanted = qwen2_wanted(name, pre, video)
     import torch
 
     return [int(i) for i in torch.arange(0, total, total / wanted).int().tolist()]  # its own float arithmetic
