@@ -286,6 +286,16 @@ NEMOTRON_SETTINGS = [{}, {"do_sample_frames": True, "num_frames": 8}, {"video_ta
 NEMOTRON_NORM = {"norm_mean": [0.5, 0.5, 0.5], "norm_std": [0.5, 0.5, 0.5]}  # pixels only: its class has none
 
 
+# MiniCPM-V 4.6 with stacked sub-frames: each second's further frames on one canvas (one sub-frame: the frame's
+# size; two or three: a row or a column; four: 2 × 2; five: a row), after its second's frame, as an image; a partial
+# last second, a portrait clip, a clip longer than max_num_frames seconds (its sub-frames thinned), and every frame
+STACK_CLIPS = [VideoSpec(*c) for c in [(20, 640, 360, 2.0), (25, 480, 270, 10.0), (30, 200, 600, 6.0),
+                                       (9, 1280, 720, 3.0)]]
+STACK_SETTINGS = [{"stack_frames": 2}, {"stack_frames": 3}, {"stack_frames": 4}, {"stack_frames": 5},
+                  {"stack_frames": 6}, {"stack_frames": 3, "max_num_frames": 2},
+                  {"stack_frames": 3, "do_sample_frames": False}]
+
+
 def _hy_config() -> dict[str, Any]:
     from vlmscope.sources.zoo import default_source
 
@@ -374,6 +384,10 @@ def _cases() -> dict[str, dict[str, Any]]:
                     "class": own.get("video_processor_type", "SmolVLMVideoProcessor"), "processor": processor,
                     "settings": {k: v for k, v in {**own, **settings}.items() if k != "video_processor_type"},
                     "attrs": attrs, "tensor": True, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(STACK_CLIPS, STACK_SETTINGS):
+        cases[_key("minicpm-stack", spec, settings)] = {
+            "folder": str(CATALOG / MODELS[MINICPM][0]), "processor": MODELS[MINICPM][1], "settings": settings,
+            **PROCESSOR_PARTS[MINICPM], "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for spec, settings in itertools.product(MOLMO2_CLIPS, MOLMO2_SETTINGS):
         if spec.frames <= 40 or settings.get("do_sample_frames") is not False:  # every frame only of short clips
             cases[_key("molmo2", spec, settings)] = {
@@ -500,7 +514,7 @@ def _same(clip: Any, real: dict[str, Any]) -> None:
 
 
 def _tried(reference: dict[str, Any], ref: str, spec: VideoSpec, tried: list[dict[str, Any]], folder: Path,
-           refused: str = "") -> Iterator[tuple[VideoTokens, dict[str, Any]]]:
+           refused: str | None = None) -> Iterator[tuple[VideoTokens, dict[str, Any]]]:
     """The clip under each of ``tried`` settings the reference ran, with the processor's answer; where the
     processor refuses them, vlmscope refuses them too, in one line (matching ``refused``)."""
     for settings in tried:
@@ -829,6 +843,28 @@ def test_nemotron_video_flops_are_its_own_tubelets(tmp_path: Path) -> None:
     assert sheet.flops.vision == own[6] != own[3] and "one tubelet of 2 frames" in sheet.flops.method
 
 
+@pytest.mark.parametrize("spec", STACK_CLIPS, ids=str)
+def test_minicpm_stacked_sub_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec) -> None:
+    """MiniCPM-V 4.6 with stack_frames: its frames a second apart, and after each its second's sub-frames joined
+    on a canvas (a grid with 6-pixel lines), each image a view and slices: tokens, marks and newlines as its
+    processor writes them."""
+    for clip, real in _tried(reference, "minicpm-stack", spec, STACK_SETTINGS, CATALOG / MODELS[MINICPM][0]):
+        _same(clip, real)
+        assert clip.units == clip.frames + sum(n for n, _ in clip.parts)
+
+
+def test_minicpm_canvases_cost_what_their_images_cost() -> None:
+    """With stack_frames 2 every second of a 10 s clip gets one sub-frame, whose canvas is the frame's own size:
+    the clip then costs the tower and connector exactly twice what it costs without stacking, and its
+    tokens are twice too."""
+    spec = VideoSpec(20, 640, 360, 2.0)
+    _, single = vlmscope.cost(MINICPM, CostRequest(images=0, videos=(spec,)), use_cache=False)
+    _, stacked = vlmscope.cost(MINICPM, CostRequest(images=0, videos=(spec,), processor={"stack_frames": 2}),
+                               use_cache=False)
+    assert stacked.flops.vision == 2 * single.flops.vision > 0
+    assert stacked.tokens.videos[0].tokens == 2 * single.tokens.videos[0].tokens
+
+
 def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:
     """VideoLLaMA3's video features are merged 2×2 (its video processor's merge_size; its images' is 1): the
     clip's vision FLOPs are the model's own get_video_features over the clip's grid, told that merge size, as
@@ -1004,8 +1040,8 @@ def test_a_model_without_video_gets_one_line(tmp_path: Path) -> None:
     with pytest.raises(RequestError, match=r"a video processor \(Gemma4UnifiedVideoProcessor\), but no vision "
                                            "encoder or patch projection"):  # its flat patches: not read yet
         _clip(str(tmp_path), parse_video("10s@2:640x480"))
-    with pytest.raises(RequestError, match="not modelled yet"):  # MiniCPM-V's stacked sub-frames
-        _clip(MINICPM, parse_video("10s@2:640x480"), stack_frames=2)
+    with pytest.raises(LimitError, match="video sub-frames"):  # untrusted settings: sub-frames listed, bounded
+        _clip(MINICPM, parse_video("10s@2:640x480"), stack_frames=10**9)
     with pytest.raises(RequestError, match="frame rate"):  # sampling by rate needs the clip's rate
         _clip(QWEN25, parse_video("32f:640x480"), do_sample_frames=True, fps=2)
     with pytest.raises(RequestError, match="exclusive"):  # as transformers' sample_frames refuses them together

@@ -115,7 +115,11 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
             if whole is not None and last is not None:
                 return whole * full + last if full else whole, [f"{chunks}, through {how}"]
         return None, [f"{chunks}: not counted ({how})"]
-    more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=clip.units))
+    rest = clip.units - sum(n for n, _ in clip.parts)  # passes of other shapes (MiniCPM-V's canvases): apart
+    more, said = _vision_flops(index, roles, anatomy, clip.unit, replace(request, images=rest))
+    for n, part in clip.parts:
+        counted = _vision_flops(index, roles, anatomy, part, replace(request, images=n))[0]
+        more = None if more is None or counted is None else more + counted
     return more, [*said, f"video {clip.video}: {clip.units:,} encoder passes (temporal patches or frames), each "
                          "counted as an image of the resized frames"]
 

@@ -106,5 +106,7 @@ class VideoTokens:
     recipe: str = "transformers"  # who sampled and resized the frames: the processor itself, or a named loader
     fewest: int | None = None  # where the processor drops tokens by the frames' content (VideoLLaMA3's
     # compression): the fewest the clip can become, ``tokens`` the most; None where the count is the count
+    parts: tuple[tuple[int, ImageTokens], ...] = ()  # encoder passes of other shapes than ``unit``, with their
+    # counts (MiniCPM-V's canvases of stacked sub-frames); ``units`` counts them too
     pooling: tuple[int, int] | None = None  # the window a frame's patches are pooled in by the model's own video
     # path, given with them (Molmo2's video_token_pooling); None where the model pools by itself

@@ -1,8 +1,9 @@
 """How the video processors that make each kept frame an image of its own (no temporal patches) turn a clip
-into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Video-LLaVA, Gemma 4, InternVL, SmolVLM and
-MiniCPM-V. One function per processor: its sampling (transformers' default sampler, or the processor's own),
-the size its frames reach the encoder at, and the tokens and text its model's processor writes per frame; the
-tests compare each with the real processor on synthetic frames."""
+into frames and tokens: LLaVA-OneVision, LLaVA-NeXT-Video, Video-LLaVA, Gemma 4, InternVL, SmolVLM, Kimi-K2.5 and
+InstructBLIP-Video (MiniCPM-V's, with its canvases of sub-frames: ``minicpm``). One function per processor: its
+sampling (transformers' default sampler, or the processor's own), the size its frames reach the encoder at, and
+the tokens and text its model's processor writes per frame; the tests compare each with the real processor on
+synthetic frames."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from vlmscope.data import ImageTokens
 from vlmscope.data.video import VideoSpec, VideoTokens
 from vlmscope.errors import LimitError, RequestError
 from vlmscope.limits import MAX_TEXT_PIECES, MAX_VIDEO_FRAMES
-from vlmscope.tokens import processors, slicing, stamps
+from vlmscope.tokens import processors, stamps
 from vlmscope.tokens.frames import needs_rate, sampling
 from vlmscope.tokens.rules import Encoded, per_crop
 
@@ -195,43 +196,6 @@ def smolvlm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     text = stamps.smolvlm(indices, video) if kept <= MAX_TEXT_PIECES and video.fps else ()
     return _one_tile(name, video, kept, how, (side, side), enc, config, ("fake, global and fake image marks", 3),
                      "timestamps ('Frame from mm:ss:', as text)", text)
-
-
-def _minicpm_sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> tuple[int, str]:
-    """(frames kept, how) under MiniCPMV4_6VideoProcessor.sample_frames: one frame a second (the second's
-    first), or, for a clip longer than max_num_frames seconds, one every 0.1 s thinned evenly to max_num_frames;
-    repeats kept."""
-    if not pre.get("do_sample_frames"):
-        return video.frames, "every frame (do_sample_frames off)"
-    needs_rate(video, name)
-    if int(pre.get("stack_frames") or 1) > 1:
-        raise RequestError("processor", f"stack_frames={pre['stack_frames']}", f"stack_frames=1: {name}'s stacked "
-                                                                                 "sub-frames are not modelled yet")
-    most, duration = int(pre["max_num_frames"]), video.frames / (video.fps or 1)
-    if most < 1:
-        raise RequestError("processor", f"max_num_frames={most}", "at least 1 frame")
-    if duration > most:  # the count alone: no frame index is listed, however long the clip
-        kept = min(int(duration / 0.1), most)
-        return kept, f"{kept} sampled (one every 0.1 s of {duration:g} s, at most {most})"
-    return math.ceil(duration), f"{math.ceil(duration)} sampled (one a second of {duration:g} s)"
-
-
-def minicpm(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
-            config: dict[str, Any]) -> VideoTokens:
-    """MiniCPMV4_6VideoProcessor (MiniCPM-V 4.6; MiniCPM-OCR's is a copy, "4x" by default): frames sampled a
-    second apart; each frame a view and, when larger than scale_resolution², slices, as its images are
-    (``slicing``, with the video processor's own settings); per frame the processor writes the view's tokens
-    between the start and end of image, and each slice's between the start and end of slice, a newline (text)
-    between rows of slices."""
-    kept, how = _minicpm_sampled(name, pre, video)
-    unit = slicing.slices(enc.patch_size, pre, config, video.width, video.height)
-    slices = unit.crops - 1
-    per = (unit.tokens or 0) + 2 + 2 * slices
-    rule = (f"{how}: {kept} frames, each {unit.rule} + start and end of image"
-            + (f" and of each of the {slices} slices" if slices else "") + f"; {kept} × {per} = {kept * per:,}")
-    lines = kept * max(0, slicing.rows(enc.patch_size, pre, config, video.width, video.height) - 1)
-    return VideoTokens(video, kept, kept * per, rule, name, unit, kept,
-                       text=("\n",) * lines if lines <= MAX_TEXT_PIECES else ())
 
 
 def kimi(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,

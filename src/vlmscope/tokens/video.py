@@ -22,6 +22,7 @@ from vlmscope.tokens import (
     glm5next,
     hunyuan,
     loaders,
+    minicpm,
     molmo2,
     muse,
     nemotron,
@@ -224,8 +225,8 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "InternVLVideoProcessor": (framewise.internvl, _SAMPLING | {"initial_shift"}),
     "SmolVLMVideoProcessor": (framewise.smolvlm, frozenset({"do_sample_frames", "fps", "num_frames",
                                                             "max_image_size"})),
-    "MiniCPMV4_6VideoProcessor": (framewise.minicpm, _MINICPM),
-    "MiniCPMOcrVideoProcessor": (framewise.minicpm, _MINICPM),  # MiniCPM-V 4.6's, its default "4x" apart
+    "MiniCPMV4_6VideoProcessor": (minicpm.minicpm, _MINICPM),
+    "MiniCPMOcrVideoProcessor": (minicpm.minicpm, _MINICPM),  # MiniCPM-V 4.6's, its default "4x" apart
     "InstructBlipVideoVideoProcessor": (framewise.instructblip_video, _SAMPLING),
     "Ernie4_5_VLMoeVideoProcessor": (ernie.ernie, _SAMPLING | {"min_frames", "max_frames", "patch_size",
                                                               "temporal_patch_size", "merge_size"}),
