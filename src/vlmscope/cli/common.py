@@ -167,7 +167,9 @@ VideoOpt = Annotated[list[str] | None, typer.Option(
     "1280x720, frames without a rate). Frames are sampled, resized and turned into tokens as the model's "
     "transformers video processor does (its files' settings, and --processor's: fps, num_frames, "
     "do_sample_frames, cap_pixels_per_frame, ...); the timestamps and labels it writes are counted by the "
-    "model's tokenizer where one is at hand (a folder's or Hub repo's tokenizer.json).", show_default=False)]
+    "model's tokenizer where one is at hand (a folder's or Hub repo's tokenizer.json). Where the count depends "
+    "on the pictures (VideoLLaMA3's compression), the most is counted and the fewest given.",
+    show_default=False)]
 
 
 ImagesOpt = Annotated[int, typer.Option(help="Images per request (0 with --video: the clip alone).", min=0)]
