@@ -254,7 +254,7 @@ VL3_SETTINGS = [{}, {"use_token_compression": False}, {"do_sample_frames": True,
 # HunYuan-V4-VL (transformers' default config, its language model cut to 2 layers): every frame, its sampler (2 fps
 # by default, or a count), and a clip budget that binds; each frame's grid of merged patches and a newline a row
 HY_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (300, 320, 240, 30.0),
-                                    (7, 200, 600, 5.0), (40, 1920, 1080, 10.0), (48, 64, 40, 24.0)]]
+                                    (7, 200, 600, 5.0), (40, 1280, 720, 10.0), (48, 64, 40, 24.0)]]
 HY_SETTINGS = [{}, {"do_sample_frames": True}, {"do_sample_frames": True, "fps": None, "num_frames": 8},
                {"size": {"longest_edge": 2_000_000}}]
 
@@ -280,7 +280,7 @@ def _molmo2_config() -> dict[str, Any]:
 # aspect, or a square), tubelets of 2 frames, each labelled with its frames and their times (text)
 NEMOTRON = "NemotronH_Omni_Reasoning_V3VideoProcessor"
 NEMOTRON_CLIPS = [VideoSpec(*c) for c in [(9, 640, 360, None), (31, 480, 270, 30.0), (7, 200, 600, 5.0),
-                                          (40, 1920, 1080, 10.0)]]
+                                          (40, 1280, 720, 10.0)]]
 NEMOTRON_SETTINGS = [{}, {"do_sample_frames": True, "num_frames": 8}, {"video_target_num_patches": 256},
                      {"video_maintain_aspect_ratio": False}]
 NEMOTRON_NORM = {"norm_mean": [0.5, 0.5, 0.5], "norm_std": [0.5, 0.5, 0.5]}  # pixels only: its class has none
