@@ -137,17 +137,21 @@ def _pooled_flops(index: ModuleIndex, roles: Roles, features: Callable[..., Any]
     pixels = torch.empty(1, (h // patch) * (w // patch), 3 * patch * patch, device="meta",
                          dtype=dtype_of(index.modules[roles.vision or ""]))
     windows, grids = torch.zeros(rows * cols, ph * pw, dtype=torch.long), torch.tensor([[1, rows, cols]])
+    return first_that_runs(*_meta_then_cpu("the model's get_video_features with its pooling windows", lambda: features(
+        pixel_values_videos=pixels, video_token_pooling=windows, video_grids=grids)))
 
-    def run(on_meta: bool) -> Callable[[], int]:
+
+def _meta_then_cpu(said: str, forward: Callable[[], Any]) -> list[tuple[str, Callable[[], int]]]:
+    """Two ways to count a model's own features call (its data tensors on the CPU, its pixels meta): new tensors
+    on the meta device, then, for a forward that reads values of a tensor it makes (ERNIE-4.5-VL's
+    _temporal_slicing), on the CPU."""
+    def way(on_meta: bool) -> Callable[[], int]:
         def counted() -> int:
             with MetaPromotion(), unpadded(), torch.no_grad():
-                return count(lambda: features(pixel_values_videos=pixels, video_token_pooling=windows,
-                                              video_grids=grids), on_meta)
+                return count(forward, on_meta)
         return counted
 
-    return first_that_runs(("the model's get_video_features with its pooling windows", run(True)),
-                           ("the model's get_video_features with its pooling windows, new tensors on the CPU",
-                            run(False)))
+    return [(said, way(True)), (f"{said}, new tensors on the CPU", way(False))]
 
 
 def _merge_sizes(index: ModuleIndex, unit: ImageTokens) -> dict[str, torch.Tensor]:
@@ -177,19 +181,14 @@ def _own_features_flops(index: ModuleIndex, roles: Roles, features: Callable[...
     tower = index.modules[roles.vision or ""]
     names = {"video": ("pixel_values_videos", "video_grid_thw"), "image": ("pixel_values", "image_grid_thw")}[kind]
 
-    def call(shape: tuple[int, ...], on_meta: bool) -> Callable[[], int]:
+    def call(shape: tuple[int, ...]) -> Callable[[], Any]:
         pixels = torch.randn(*shape, device="meta", dtype=dtype_of(tower))
-
-        def run() -> int:  # new tensors on the CPU where the forward reads values of one it makes (ERNIE-4.5-VL)
-            with MetaPromotion(), unpadded(), torch.no_grad():
-                return count(lambda: features(**{names[0]: pixels, names[1]: grid_thw}, **(merged or {})), on_meta)
-
-        return run
+        return lambda: features(**{names[0]: pixels, names[1]: grid_thw}, **(merged or {}))
 
     shapes = patch_shapes(index.modules[roles.patch_embedding or ""], int(grid_thw.prod(-1).sum()))
-    return first_that_runs(*((f"the model's get_{kind}_features, patches as {'×'.join(map(str, shape))}"
-                              + ("" if on_meta else ", new tensors on the CPU"), call(shape, on_meta))
-                             for on_meta in (True, False) for shape in shapes))
+    ways = [_meta_then_cpu(f"the model's get_{kind}_features, patches as {'×'.join(map(str, shape))}", call(shape))
+            for shape in shapes]
+    return first_that_runs(*(w[0] for w in ways), *(w[1] for w in ways))  # every layout on meta, then on the CPU
 
 
 def _features(index: ModuleIndex, kind: str) -> Callable[..., Any] | None:

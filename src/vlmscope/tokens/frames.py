@@ -76,8 +76,8 @@ def qwen2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     if pre.get("do_sample_frames"):
         kept = qwen2_wanted(name, pre, video)
         kept = math.ceil(total / (total / kept))  # torch.arange(0, total, total / kept): its length
-        how = f"{kept} sampled" + (f" at {pre['fps']:g} fps" if pre.get("num_frames") is None and pre.get("fps")
-                                   else "")
+        num, fps = sampling(pre)
+        how = f"{kept} sampled" + (f" at {fps:g} fps" if num is None and fps is not None else "")
     low, high = _pixel_budget(pre)
     if pre.get("cap_pixels_per_frame"):
         share = int(int(pre["max_video_tokens"]) * (patch * merge) ** 2 * 0.9) * tps // kept

@@ -12,6 +12,7 @@ from vlmscope.data import ImageTokens
 from vlmscope.data.video import VideoSpec, VideoTokens
 from vlmscope.errors import RequestError
 from vlmscope.limits import MAX_TEXT_PIECES
+from vlmscope.tokens import stamps
 from vlmscope.tokens.frames import sampling
 from vlmscope.tokens.rules import Encoded
 
@@ -42,10 +43,7 @@ def _sampled(pre: dict[str, Any], video: VideoSpec) -> list[int]:
         wanted = int(num if num is not None else 64)
         if most is not None and rate > float(most):
             wanted = min(wanted, int(duration * float(most)))
-    wanted = max(min(wanted, total), 1)
-    import torch
-
-    return [int(i) for i in torch.arange(0, total, total / wanted).int().tolist()]  # its own float arithmetic
+    return stamps.loader_indices("torch.arange, truncated", total, max(min(wanted, total), 1))
 
 
 def molmo2(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,

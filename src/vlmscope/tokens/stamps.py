@@ -42,7 +42,8 @@ def rounded(total: int, num: int) -> list[int]:
 def loader_indices(how: str, total: int, kept: int) -> list[int]:
     """The frames a loader takes of ``total`` (knowledge/processing.json's ``frame_indices``): qwen-vl-utils'
     torch.linspace over the clip, rounded (torch's own float32 arithmetic, as its readers call it), or SGLang's
-    np.linspace, truncated; or a processor's own (MuseGlimmer's torch.linspace, truncated)."""
+    np.linspace, truncated; or a processor's own (MuseGlimmer's torch.linspace, truncated; VideoLLaMA3's and
+    Molmo2's torch.arange(0, total, total / kept), truncated)."""
     if how == "torch.linspace, rounded":
         import torch
 
@@ -51,6 +52,10 @@ def loader_indices(how: str, total: int, kept: int) -> list[int]:
         import torch
 
         return [int(i) for i in torch.linspace(0, total - 1, kept).long().tolist()]
+    if how == "torch.arange, truncated":  # VideoLLaMA3's and Molmo2's samplers, in torch's own float arithmetic
+        import torch
+
+        return [int(i) for i in torch.arange(0, total, total / kept).int().tolist()]
     if how == "np.linspace, truncated":
         import numpy as np
 

@@ -68,17 +68,17 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     ``recipe`` (transformers' processor itself, or a loader before it: the model's authors', a runtime's); one
     clear line where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
     name = processor_of(source)
-    if name is not None and enc is None:  # a video processor, but no way in for pictures vlmscope can read
-        raise RequestError("video", str(video), f"a model whose vision input vlmscope reads: {source.model_id} has "
-                                                f"a video processor ({name}), but no vision encoder or patch "
-                                                "projection was found in its modules")
-    if name is None or enc is None:
+    if name is None:
         kind = source.config.get("model_type")
         named = _video()["without_video"].get(str(kind))
         why = (f"its processor class, {named}, takes no video processor" if named else
                f"transformers has no video processor for model_type {kind!r}")
         raise RequestError("video", str(video), f"a model whose processor takes video: {source.model_id}'s takes "
                                                 f"none ({why})")
+    if enc is None:  # a video processor, but no way in for pictures that vlmscope reads
+        raise RequestError("video", str(video), f"a model whose vision input vlmscope reads: {source.model_id} has "
+                                                f"a video processor ({name}), but no vision encoder or patch "
+                                                "projection was found in its modules")
     rule, read = _MODELLED.get(name, (None, frozenset()))
     if rule is None:
         raise RequestError("video", str(video), f"a model whose video processor vlmscope models "

@@ -26,10 +26,7 @@ def _sampled(name: str, pre: dict[str, Any], video: VideoSpec) -> list[int]:
     total = video.frames
     if not pre.get("do_sample_frames"):
         return list(range(total))
-    wanted = qwen2_wanted(name, pre, video)
-    import torch
-
-    return [int(i) for i in torch.arange(0, total, total / wanted).int().tolist()]  # its own float arithmetic
+    return stamps.loader_indices("torch.arange, truncated", total, qwen2_wanted(name, pre, video))
 
 
 def videollama3(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
