@@ -236,14 +236,13 @@ def test_mllama_tiles_match_the_processor(size: tuple[int, int]) -> None:
 def test_mllama_cost_counts_every_tile_and_every_state() -> None:
     folder = str(FRONTIER / "meta-llama__Llama-3.2-11B-Vision-Instruct")
     small = CostRequest(image_size=(560, 560), context=4096)
-    _, one = vlmscope.cost(folder, small, use_cache=True)
-    _, two = vlmscope.cost(folder, CostRequest(image_size=(560, 560), images=2, context=4096), use_cache=True)
+    pair, large = replace(small, images=2), CostRequest(image_size=(1120, 1120))
+    _, (one, two, large) = vlmscope.cost_many(folder, [small, pair, large])  # one skeleton for the three
     assert one.tokens.per_image == 1 and one.kv is not None and one.kv.cross_states == 4 * 1601
     assert one.memory is not None and two.memory is not None
     # the K/V of the image states: 6,404 of them per image, in every sequence's cache
     assert two.memory.kv_cache_bytes - one.memory.kv_cache_bytes == 4 * 1601 * one.kv.cross_bytes_per_state
     # the tower runs over all four tiles even when the image fills one: the same vision FLOPs at any size
-    _, large = vlmscope.cost(folder, CostRequest(image_size=(1120, 1120)), use_cache=True)
     assert one.flops.vision == large.flops.vision and one.flops.vision
     assert two.flops.prefill is not None and one.flops.prefill is not None
     assert two.flops.prefill > one.flops.prefill  # the cross-attention layers read twice the states
