@@ -76,6 +76,7 @@ KINDS = {
     "internvl": ("pooling", "pixel shuffle"),
     "llava_onevision": ("pooling", "none (AnyRes tiling; learned image_newline)"),
     "mistral3": ("pooling", "2×2 patch merger"),
+    "minimax_m3_vl": ("pooling", "2×2 patch merger after a projection"),  # per patch to 6144, then 4 joined
     "idefics2": ("pooling", "Perceiver resampler (64 latents"),
     "llava": ("architecture", "fully autoregressive"),
 }

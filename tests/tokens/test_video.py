@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,35 @@ STACK_SETTINGS = [{"stack_frames": 2}, {"stack_frames": 3}, {"stack_frames": 4},
                   {"stack_frames": 3, "do_sample_frames": False}]
 
 
+# MiniMax-M3-VL (transformers' default config, its language model and tower cut to 2 layers): its processor passes
+# do_resize=False, so frames go unresized and must be whole merged patches (a 640×360 clip is refused, as its
+# processor's reshape fails); or resized within its pixel budget; every frame, or its class's sampler (1 fps, or a
+# count); a clip past one segment of 4 temporal patches, and one in a single segment
+MINIMAX_CLIPS = [VideoSpec(*c) for c in [(9, 644, 364, None), (31, 476, 280, 30.0), (7, 196, 588, 5.0),
+                                         (20, 640, 360, 10.0)]]
+MINIMAX_SETTINGS = [{"do_resize": False}, {"do_resize": True}, {"do_resize": False, "do_sample_frames": True},
+                    {"do_resize": True, "do_sample_frames": True, "fps": None, "num_frames": 5},
+                    {"do_resize": True, "max_pixels": 200_000, "vision_segment_max_frames": None}]
+MINIMAX_PARTS = {"rename": {"]<]start of image[>[": "<S>", "]<]end of image[>[": "<E>", "]<]video[>[": "<V>"}}
+
+
+# Qwen3-Omni's processor passes its video processor a size of its own on every call (its videos_kwargs), over the
+# one the model's files build of min_pixels and max_pixels; a request's max_pixels goes over both
+OMNI_FILES = {"min_pixels": 3136, "max_pixels": 100_000}
+OMNI_CALLS = [{}, {"max_pixels": 200_000}]
+
+
+def _minimax_config() -> dict[str, Any]:
+    from vlmscope.sources.zoo import default_source
+
+    config = default_source("minimax_m3_vl").config
+    text = config["text_config"]
+    text["num_hidden_layers"], config["vision_config"]["num_hidden_layers"] = 2, 2
+    for key in ("mlp_layer_types", "layer_types"):
+        text[key] = text[key][:2]
+    return config
+
+
 def _hy_config() -> dict[str, Any]:
     from vlmscope.sources.zoo import default_source
 
@@ -412,6 +442,15 @@ def _cases() -> dict[str, dict[str, Any]]:
                 "class": "Ernie4_5_VLMoeVideoProcessor", "processor": "Ernie4_5_VLMoeProcessor",
                 "settings": {"draw_on_frames": False, **settings},
                 "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in itertools.product(MINIMAX_CLIPS, MINIMAX_SETTINGS):
+        cases[_key("minimax", spec, settings)] = {
+            "class": "MiniMaxM3VLVideoProcessor", "processor": "MiniMaxM3VLProcessor", "settings": settings,
+            "tensor": True, **MINIMAX_PARTS, "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for request in OMNI_CALLS:
+        cases[_key("qwen3-omni", SETTINGS_CLIP, request)] = {
+            "class": "Qwen2VLVideoProcessor", "processor": "Qwen2VLProcessor", "settings": OMNI_FILES,
+            "call": {**rules._video()["processor_kwargs"]["qwen3_omni_moe"], **request},
+            "video": [SETTINGS_CLIP.frames, SETTINGS_CLIP.width, SETTINGS_CLIP.height, SETTINGS_CLIP.fps]}
     for spec, settings in itertools.product(BLIP_CLIPS, BLIP_SETTINGS):
         cases[_key("instructblipvideo", spec, settings)] = {
             "class": BLIP_VIDEO["video_processor_type"], "processor": "InstructBlipVideoProcessor", "query_tokens": 32,
@@ -777,6 +816,82 @@ def test_hunyuan_frames_equal_its_processor(reference: dict[str, Any], spec: Vid
         assert clip.unit.tokens == real["grid"][1] // 2 * (real["grid"][2] // 2 + 1) and real["pieces"] == []
 
 
+@pytest.mark.parametrize("request_", OMNI_CALLS, ids=str)
+def test_a_size_the_processor_passes_goes_over_the_models_files(reference: dict[str, Any],
+                                                               request_: dict[str, Any]) -> None:
+    """Qwen3-Omni's processor calls its Qwen2-VL video processor with a size of its own, which replaces the one the
+    processor built of the model's min_pixels and max_pixels; a request's max_pixels goes over it, as a call's
+    does."""
+    from vlmscope.data import Origin, SourceInfo
+    from vlmscope.sources import ModelSource
+    from vlmscope.tokens import Encoded
+
+    source = ModelSource("omni", {"model_type": "qwen3_omni_moe"}, None, None, SourceInfo(Origin.zoo, "test", ()),
+                         video={"video_processor_type": "Qwen2VLVideoProcessor", **OMNI_FILES})
+    given = with_settings(source, CostRequest(processor=request_).processor)
+    clip = rules.video_tokens(Encoded(0, 14, False, None, 2, dynamic=True), given, SETTINGS_CLIP)
+    real = reference["cases"][_key("qwen3-omni", SETTINGS_CLIP, request_)]
+    _same(clip, real)
+    files = rules.video_tokens(Encoded(0, 14, False, None, 2, dynamic=True), replace(
+        source, config={"model_type": "qwen2_vl"}), SETTINGS_CLIP)  # the files' budget alone: another count
+    assert files.unit.grid != clip.unit.grid
+
+
+@pytest.mark.parametrize("spec", MINIMAX_CLIPS, ids=str)
+def test_minimax_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
+    """MiniMax-M3-VL: its processor passes do_resize=False, so by default the frames keep their size (one not in
+    whole merged patches is refused in one line, where its processor's reshape fails), or, resized, they fit its
+    pixel budget; per temporal patch its tokens between the image start and end, and its first frame's time (text)
+    for a clip with a rate; the encoder's passes are its segments of vision_segment_max_frames temporal patches."""
+    (tmp_path / "config.json").write_text(json.dumps(_minimax_config()))
+    for settings in MINIMAX_SETTINGS:
+        real = reference["cases"][_key("minimax", spec, settings)]
+        given = {k: v for k, v in settings.items() if k != "do_resize" or v}  # off: the processor's own
+        if "error" in real:  # a rate asked of a clip without one, or unresized frames not in whole merged patches
+            unsized = not settings["do_resize"] and bool(spec.width % 28 or spec.height % 28)
+            with pytest.raises(RequestError, match="multiples of 28" if unsized else "frame rate"):
+                _clip(str(tmp_path), spec, **given)
+            continue
+        clip = _clip(str(tmp_path), spec, **given)
+        grids = real["grids"]
+        steps, (_, gh, gw) = sum(g[0] for g in grids), grids[0]
+        assert (clip.frames, clip.units, clip.unit.grid, clip.unit.temporal) == (2 * steps, len(grids), (gh, gw), 2)
+        assert clip.unit.steps == grids[0][0]  # the first segment is the longest
+        assert (clip.tokens, clip.timestamps) == (real["video"] + real["separators"], real["timestamps"])
+        assert list(clip.text) == real["pieces"] and real["timestamps"] == (steps if spec.fps else 0)
+
+
+def test_minimax_video_flops_are_its_own_video_features(reference: dict[str, Any], tmp_path: Path) -> None:
+    """MiniMax-M3-VL's encoder attends over a segment's temporal patches together (4 a segment, the last
+    shorter): the clip's vision FLOPs are the model's own get_video_features over the segments as its processor
+    lists them (3 segments of 4, 4 and 2 temporal patches), more than each temporal patch's alone."""
+    from vlmscope.anatomy import read
+    from vlmscope.costing.counting import count
+    from vlmscope.costing.inputs import MetaPromotion
+    from vlmscope.costing.vision import unpadded
+    from vlmscope.skeleton import build
+
+    spec = MINIMAX_CLIPS[3]
+    grids = reference["cases"][_key("minimax", spec, {"do_resize": True})]["grids"]
+    assert [g[0] for g in grids] == [4, 4, 2]
+    (tmp_path / "config.json").write_text(json.dumps(_minimax_config()))
+    _, sheet = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,), processor={"do_resize": True}),
+                             use_cache=False)
+    _, alone = vlmscope.cost(str(tmp_path), CostRequest(images=0, videos=(spec,), processor={
+        "do_resize": True, "vision_segment_max_frames": 1}), use_cache=False)
+    inner = read(build(resolve(str(tmp_path)))).model.model  # type: ignore[union-attr]
+    pixels = torch.empty(sum(t * h * w for t, h, w in grids), 3 * 2 * 14 * 14, device="meta")
+    grid_thw = torch.tensor(grids)  # data the encoder reads (spans, positions): on the CPU, made outside the mode
+    with MetaPromotion(), unpadded(), torch.no_grad():
+        own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_grid_thw=grid_thw))
+    assert sheet.flops.vision == own and "chunks of 8 frames and one of 4" in sheet.flops.method
+    assert alone.flops.vision is not None and alone.flops.vision < own
+    # its images: one token per 2×2 merged patch (its projector joins 4 after projecting each), so its own
+    # get_image_features runs over the grid
+    _, image = vlmscope.cost(str(tmp_path), CostRequest(image_size=(1288, 728)), use_cache=False)
+    assert image.tokens.per_image == 46 * 26 and image.flops.vision and "get_image_features" in image.flops.method
+
+
 @pytest.mark.parametrize("spec", MOLMO2_CLIPS, ids=str)
 def test_molmo2_frames_equal_its_processor(reference: dict[str, Any], spec: VideoSpec, tmp_path: Path) -> None:
     """Molmo2: the frames its sampler keeps, each one square crop whose 27×27 patches pool in 3×3 windows (9×9
@@ -960,6 +1075,7 @@ def test_the_mapping_and_defaults_are_transformers_own(reference: dict[str, Any]
     known, real = rules._video(), reference["tables"]
     assert known["model_types"] == real["model_types"]
     assert known["without_video"] == real["without_video"] and "instructblip" in known["without_video"]
+    assert known["processor_kwargs"] == real["processor_kwargs"] and "minimax_m3_vl" in known["processor_kwargs"]
     assert set(known["processors"]) == set(real["classes"]) == set(rules._MODELLED)
     for name, defaults in known["processors"].items():
         assert defaults["accepted"] == real["classes"][name]["accepted"]

@@ -138,8 +138,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         elif case.get("recipe") == "sglang":
             video, kwargs = _sglang(case, frames, width, height, fps)
         try:
-            out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs)
-        except ValueError as exc:
+            out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs, **case.get("call", {}))
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: MiniMax-M3-VL's reshape of unresized frames
             return {"error": str(exc)}
     if case.get("query_tokens"):  # InstructBLIP-Video: its processor's own call, with a tokenizer of a few words
         return {**_queries(out["pixel_values"], case["query_tokens"]), "processor": type(vp).__name__}
@@ -171,7 +171,8 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'
               r"Time: [\d.]+s", r"Time [\d.]+s:",  # MuseGlimmer's (its default format), VideoLLaMA3's
               r"(?<![\d:])\d+\.\d <S>",  # Molmo2's, before its frame start
-              r"Frame \d+")  # Nemotron-H-Omni's label of a tubelet
+              r"Frame \d+",  # Nemotron-H-Omni's label of a tubelet
+              r"\]<\][\d.]+ seconds\[>\[")  # MiniMax-M3-VL's
     pieces = [p for p in re.split("|".join(re.escape(m) for m in ("<V>", *marks)), text) if p]
     return {**found, "video": text.count("<V>"), "separators": sum(text.count(m) for m in marks),
             "timestamps": len(re.findall("|".join(stamps), text)), "pieces": pieces}
@@ -208,10 +209,16 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     without = {}  # model_types with a video processor whose processor class takes none
+    passed = {}  # the video settings a model_type's processor class passes on every call, but the returns asked
     for kind in mapping:
         cls = getattr(transformers, PROCESSOR_MAPPING_NAMES.get(kind) or "", None)
         if cls is not None and "video_processor" not in inspect.signature(cls.__init__).parameters:
             without[kind] = cls.__name__
+        given = {**(getattr(cls, "videos_kwargs", None) or {}),
+                 **getattr(getattr(cls, "valid_processor_kwargs", None), "_defaults", {}).get("videos_kwargs", {})}
+        given = {k: v for k, v in given.items() if k not in ("return_metadata", "return_tensors")}
+        if given:
+            passed[kind] = given
     classes = {}
     for name in names:
         cls = getattr(transformers, name)
@@ -226,7 +233,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
                                                    "max_image_tokens", "max_video_frame_tokens",
                                                    "frame_timestamp_format", "use_token_compression", "max_fps",
                                                    "pooling_size", "downsample_ratio", "video_target_num_patches",
-                                                   "video_maintain_aspect_ratio")}
+                                                   "video_maintain_aspect_ratio", "min_pixels", "max_pixels",
+                                                   "do_resize", "vision_segment_max_frames")}
         attrs["size"] = dict(cls.size) if getattr(cls, "size", None) is not None else None  # MiniCPM-V's has none
         for key in ("crop_size", "do_center_crop", "max_image_size"):
             value = getattr(cls, key, None)
@@ -239,7 +247,8 @@ def _tables(names: list[str], images: list[str]) -> dict[str, Any]:
         cls = get_image_processor_class_from_name(name)
         keys = set(cls.valid_kwargs.__annotations__) | set(inspect.signature(cls.__init__).parameters)
         taken[name] = sorted(keys - {"self", "args", "kwargs"})
-    return {"model_types": mapping, "without_video": without, "classes": classes, "images": taken}
+    return {"model_types": mapping, "without_video": without, "classes": classes, "images": taken,
+            "processor_kwargs": passed}
 
 
 def main() -> None:

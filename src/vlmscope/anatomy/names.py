@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -176,12 +178,33 @@ def _merge(index: ModuleIndex, connector: tuple[str, ...], vision_width: int,
             and first.in_features % vision_width == 0:
         side = round((first.in_features // vision_width) ** 0.5)
         if side > 1 and side * side * vision_width == first.in_features:
-            hint = next((h for h in signatures()["merge_hints"] if config_values(config, h["config_key"])), None)
-            text = (hint["name"] if hint else "{s}×{s} patch merge").format(s=side)
-            return side, text, hint["config_key"] if hint else None
+            return _hinted(side, config, "")
     if (side := _strided_merge(index, connector)) > 1:
         return side, f"{side}×{side} strided-conv merge", None
+    if (side := _widened(index, connector)) > 1:  # projected per patch first, then merged (MiniMax-M3-VL)
+        return _hinted(side, config, " after a projection")
     return 1, None, None
+
+
+def _hinted(side: int, config: Any, after: str) -> tuple[int, str, str | None]:
+    """An s×s merge named as the config key that sets it names it (Qwen2-VL's patch merger, a pixel shuffle)."""
+    hint = next((h for h in signatures()["merge_hints"] if config_values(config, h["config_key"])), None)
+    return side, (hint["name"] if hint else "{s}×{s} patch merge").format(s=side) + after, (
+        hint["config_key"] if hint else None)
+
+
+def _widened(index: ModuleIndex, connector: tuple[str, ...]) -> int:
+    """s where a Linear of a connector module takes s² times what the Linear before it gives (s > 1), both its
+    own (not inside a block of its: there an attention's k_proj and v_proj may stand so): the features of s×s
+    patches joined between them."""
+    for path in connector:
+        module = index.modules.get(path)
+        own = [m for m in module.children() if isinstance(m, nn.Linear)] if module is not None else []
+        for before, after in itertools.pairwise(own):
+            side = math.isqrt(after.in_features // max(1, before.out_features))
+            if side > 1 and side * side * before.out_features == after.in_features:
+                return side
+    return 1
 
 
 def _strided_merge(index: ModuleIndex, connector: tuple[str, ...]) -> int:

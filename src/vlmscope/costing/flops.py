@@ -105,7 +105,8 @@ def _video_flops(index: ModuleIndex, roles: Roles, anatomy: Anatomy, clip: Video
     merged = _merge_sizes(index, clip.unit)  # frames merged by a size the call is given (VideoLLaMA3)
     if clip.unit.grid is not None and (clip.unit.frames > 1 or merged):  # chunks the encoder takes whole (Kimi)
         full, rest = divmod(clip.frames, clip.unit.frames)  # the last chunk may hold fewer frames
-        grids = [[clip.unit.frames, *clip.unit.grid]] * full + ([[rest, *clip.unit.grid]] if rest else [])
+        step = clip.unit.temporal  # the grid's time: frames, or temporal patches (MiniMax-M3-VL's segments)
+        grids = [[clip.unit.steps, *clip.unit.grid]] * full + ([[rest // step, *clip.unit.grid]] if rest else [])
         chunks = f"video {clip.video}: " + (f"{full:,} frames" if clip.unit.frames == 1 else (
             f"{full:,} chunks of {clip.unit.frames} frames" + (f" and one of {rest}" if rest else "")))
         how = "no get_video_features that takes video_grid_thw"

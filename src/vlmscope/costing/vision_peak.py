@@ -51,7 +51,7 @@ def vision_peak(index: ModuleIndex, roles: Roles, anatomy: Anatomy, request: Cos
     if v.native_resolution or (not v.image_size and img.frame is None):
         if img.grid is None:
             return None, "vision: not traced (no patch grid for this request)", False
-        grid = img.grid if img.frames == 1 else (img.frames, *img.grid)  # a video chunk: its frames at once
+        grid = img.grid if img.steps == 1 else (img.steps, *img.grid)  # a video chunk: its frames at once
         return _scaled(lambda k: _packed(index, roles, anatomy, [grid] * k), n)
     frame = img.frame or (v.image_size or 0, v.image_size or 0)
 

@@ -86,6 +86,13 @@ class ImageTokens:
     # the encoder runs over each at its own size (MiniCPM-V's view + slices); () = ``crops`` × ``frame``
     padded: int = 0  # patches the processor pads each pass to, which the encoder runs over (Gemma 4); 0 = none
     frames: int = 1  # frames one pass of a native-resolution encoder takes together (Kimi-K2.5's video chunks)
+    temporal: int = 1  # frames a step of the pass's grid holds in time, where its grid counts temporal patches
+    # (MiniMax-M3-VL's segments); 1 = its grid counts frames
+
+    @property
+    def steps(self) -> int:
+        """The pass's grid in time: its frames, or its temporal patches."""
+        return self.frames // self.temporal
 
 
 @dataclass(frozen=True)

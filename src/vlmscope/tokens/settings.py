@@ -103,8 +103,15 @@ def _declared(name: str) -> frozenset[str]:
 def with_settings(source: ModelSource, settings: tuple[tuple[str, str], ...]) -> ModelSource:
     """``source`` with the request's processor settings laid over its preprocessor config and, for the keys
     its video processor takes, over its video settings (as a processor call passes a flat keyword to every
-    modality that takes it); each key must be one of the model's processors takes (one line naming those it
-    does), and the result is checked as any config file is."""
+    modality that takes it), which hold the settings its processor class passes over the model's files
+    (``video.passed``); each key must be one of the model's processors takes (one line naming those it does),
+    and the result is checked as any config file is."""
+    given = video.passed(source)  # its processor class's, over the model's files (and under the request's)
+    if given:
+        files = video.settings(source)
+        if "size" in given:  # the size a call passes replaces the one Qwen2-VL's constructor built of them
+            files = {k: v for k, v in files.items() if k not in ("min_pixels", "max_pixels")}
+        source = replace(source, video={**files, **given})
     if not settings:
         return source
     name = processor_class(source)

@@ -23,6 +23,7 @@ from vlmscope.tokens import (
     hunyuan,
     loaders,
     minicpm,
+    minimax,
     molmo2,
     muse,
     nemotron,
@@ -53,6 +54,13 @@ def settings(source: ModelSource) -> dict[str, Any]:
     """The video processor's settings from the model's files: its own config, else (as transformers loads it)
     the image processor's preprocessor_config.json."""
     return dict(source.video if source.video is not None else source.preprocessor or {})
+
+
+def passed(source: ModelSource) -> dict[str, Any]:
+    """The video settings the model's processor class passes its video processor on every call, over the video
+    processor's own (its videos_kwargs; knowledge/processing.json, from transformers and tested): MiniMax-M3-VL's
+    do_resize=false, Qwen2.5-Omni's and Qwen3-Omni's size; {} for most. The request's settings go over them."""
+    return dict(_video()["processor_kwargs"].get(str(source.config.get("model_type")), {}))
 
 
 def modelled_settings(name: str | None) -> frozenset[str]:
@@ -236,6 +244,10 @@ _MODELLED: dict[str, tuple[Rule, frozenset[str]]] = {
     "HYV4VLVideoProcessor": (hunyuan.hunyuan, _SAMPLING | {"min_frames", "max_frames", "max_image_size", "patch_size",
                                                           "temporal_patch_size", "merge_size"}),
     "Molmo2VideoProcessor": (molmo2.molmo2, _SAMPLING | {"max_fps", "patch_size", "pooling_size"}),
+    "MiniMaxM3VLVideoProcessor": (minimax.minimax, frozenset({"do_sample_frames", "fps", "num_frames", "do_resize",
+                                                             "min_pixels", "max_pixels", "patch_size",
+                                                             "temporal_patch_size", "merge_size",
+                                                             "vision_segment_max_frames"})),
     "NemotronH_Omni_Reasoning_V3VideoProcessor": (nemotron.nemotron, frozenset({
         "do_sample_frames", "fps", "num_frames", "patch_size", "downsample_ratio", "video_target_num_patches",
         "video_maintain_aspect_ratio"})),
