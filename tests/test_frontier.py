@@ -97,22 +97,25 @@ KV_CASES = [("Qwen__Qwen3.5-0.8B", 9), ("LiquidAI__LFM2.5-VL-1.6B", 9), ("google
 @pytest.mark.parametrize("folder, tokens", KV_CASES)
 def test_kv_cache_equals_what_transformers_holds(folder: str, tokens: int) -> None:
     """A prefill of ``tokens`` (past the sliding window where the model has one) through the real language
-    model on meta tensors; the cache transformers fills holds exactly what the layout predicts."""
-    from vlmscope.anatomy import read
+    model on meta tensors; the cache transformers fills holds exactly what the layout predicts (the layout a
+    cost sheet carries: kvcache.kv_cache, on the same skeleton)."""
+    from vlmscope.anatomy import analyze, read
     from vlmscope.costing.activations import in_bf16
+    from vlmscope.costing.kvcache import kv_cache
     from vlmscope.skeleton import build
 
     source = resolve(str(FRONTIER / folder))
-    anatomy, sheet = vlmscope.cost(str(FRONTIER / folder), CostRequest(image_size=(1024, 768)), use_cache=False)
     reading = read(build(source))
+    anatomy = analyze(reading, source)
+    layout = kv_cache(reading.index, reading.roles, anatomy)
     lm = reading.index.modules[reading.roles.language_root]
     with in_bf16(reading.model), torch.no_grad(), torch.device("meta"):
         cache = cache_of(language_forward(lm, 1, tokens, anatomy.language.hidden_size, torch.bfloat16,
                                           use_cache=True))
     held = sum(_held(layer) for layer in cache_layers(cache))
-    assert sheet.kv is not None and sheet.kv.method.startswith("measured")
+    assert layout.method.startswith("measured")
     # the prefill here reads no image states: the request's cross-attention states (Mllama) aside
-    assert replace(sheet.kv, cross_states=0).bytes(tokens, 1) == held
+    assert replace(layout, cross_states=0).bytes(tokens, 1) == held
 
 
 def test_hybrid_models_keep_their_fixed_state_apart() -> None:
@@ -180,8 +183,7 @@ def test_gemma4_tokens_match_the_processor(size: tuple[int, int]) -> None:
     assert _per_image(str(folder), size) == (h // patch) * (w // patch) // (k * k)
 
 
-@pytest.mark.parametrize("size", [(1024, 768), (3000, 200)])
-def test_gemma4_tower_runs_over_the_processors_padding(size: tuple[int, int]) -> None:
+def test_gemma4_tower_runs_over_the_processors_padding() -> None:
     """Gemma 4's processor pads every image's patches to max_soft_tokens × k² (2,520 here) at position (-1, -1),
     and its tower runs over all of them, stripping the padding after the pool: the vision FLOPs are its own
     forward over the processor's own padded output, plus the connector over the valid soft tokens alone."""
@@ -194,23 +196,24 @@ def test_gemma4_tower_runs_over_the_processors_padding(size: tuple[int, int]) ->
     from vlmscope.costing.vision import unpadded
     from vlmscope.skeleton import build
 
-    folder = FRONTIER / "google__gemma-4-E2B-it"
+    folder, sizes = FRONTIER / "google__gemma-4-E2B-it", [(1024, 768), (3000, 200)]
     pre = json.loads((folder / "processor_config.json").read_text())["image_processor"]
-    real = Gemma4ImageProcessorPil(**{k: v for k, v in pre.items() if k != "image_processor_type"})(
-        Image.new("RGB", size), return_tensors="pt")
-    positions = real["image_position_ids"]
-    valid = int((positions[0, :, 0] >= 0).sum())
-    assert positions.shape[1] == pre["max_soft_tokens"] * pre["pooling_kernel_size"] ** 2 > valid
     model = read(build(resolve(str(folder)))).model.model
-    with torch.device("meta"):
-        pixels = torch.randn(*real["pixel_values"].shape, dtype=torch.bfloat16)
-        tokens = torch.randn(1, valid // pre["pooling_kernel_size"] ** 2, model.config.vision_config.hidden_size)
-    with MetaPromotion(), unpadded(), FlopCounterMode(display=False) as tower:
-        model.vision_tower(pixel_values=pixels, pixel_position_ids=positions)
-    with FlopCounterMode(display=False) as connector:
-        model.embed_vision(inputs_embeds=tokens)
-    _, sheet = vlmscope.cost(str(folder), CostRequest(image_size=size), use_cache=True)
-    assert sheet.flops.vision == tower.get_total_flops() + connector.get_total_flops()
+    _, sheets = vlmscope.cost_many(str(folder), [CostRequest(image_size=size) for size in sizes])
+    for size, sheet in zip(sizes, sheets, strict=True):
+        real = Gemma4ImageProcessorPil(**{k: v for k, v in pre.items() if k != "image_processor_type"})(
+            Image.new("RGB", size), return_tensors="pt")
+        positions = real["image_position_ids"]
+        valid = int((positions[0, :, 0] >= 0).sum())
+        assert positions.shape[1] == pre["max_soft_tokens"] * pre["pooling_kernel_size"] ** 2 > valid
+        with torch.device("meta"):
+            pixels = torch.randn(*real["pixel_values"].shape, dtype=torch.bfloat16)
+            tokens = torch.randn(1, valid // pre["pooling_kernel_size"] ** 2, model.config.vision_config.hidden_size)
+        with MetaPromotion(), unpadded(), FlopCounterMode(display=False) as tower:
+            model.vision_tower(pixel_values=pixels, pixel_position_ids=positions)
+        with FlopCounterMode(display=False) as connector:
+            model.embed_vision(inputs_embeds=tokens)
+        assert sheet.flops.vision == tower.get_total_flops() + connector.get_total_flops(), size
 
 
 @pytest.mark.parametrize("size", SIZES)
