@@ -885,6 +885,7 @@ def test_minimax_video_flops_are_its_own_video_features(reference: dict[str, Any
     with MetaPromotion(), unpadded(), torch.no_grad():
         own = count(lambda: inner.get_video_features(pixel_values_videos=pixels, video_grid_thw=grid_thw))
     assert sheet.flops.vision == own and "chunks of 8 frames and one of 4" in sheet.flops.method
+    assert sheet.memory is not None and "vision: encoder and connector traced" in sheet.memory.method  # unbatched
     assert alone.flops.vision is not None and alone.flops.vision < own
     # its images: one token per 2×2 merged patch (its projector joins 4 after projecting each), so its own
     # get_image_features runs over the grid

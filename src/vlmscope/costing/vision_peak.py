@@ -10,6 +10,7 @@ encoder keeps every layer's hidden state, as it does when the model asks for the
 
 from __future__ import annotations
 
+import contextlib
 import inspect as pyinspect
 import math
 from collections.abc import Callable
@@ -202,6 +203,9 @@ def _connector_call(module: nn.Module, x: torch.Tensor, queries: int | None, gri
     try:
         return module(x, **extra)
     except RuntimeError:
+        if x.dim() == 3 and x.shape[0] == 1:  # a packed sequence its model hands over unbatched (MiniMax-M3-VL)
+            with contextlib.suppress(RuntimeError):
+                return module(x[0], **extra)
         if first is None or x.dim() != 3 or first.in_features <= x.shape[-1]:
             raise
     grouped = torch.randn(x.shape[0], x.shape[1] * x.shape[2] // first.in_features, first.in_features,
