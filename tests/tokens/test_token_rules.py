@@ -3,9 +3,11 @@ and per-crop counts confirmed by forwards on meta tensors."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import transformers
 
 import vlmscope
 from forwards import forward_tokens_per_crop
@@ -85,6 +87,35 @@ def test_dynamic_resolution_matches_qwen2_vl_smart_resize(size: tuple[int, int])
     enc = Encoded(0, 14, False, None, 2, dynamic=True)
     source = ModelSource("qwen", {"model_type": "qwen2_vl"}, None, None, SourceInfo(Origin.zoo, "test", ()))
     assert image_tokens(enc, source, *size).tokens == _qwen2_vl_tokens(*size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_native_resolution_class_budget_is_its_own(size: tuple[int, int]) -> None:
+    """Without a preprocessor config, MiniMax-M3-VL's images get its own image processor's budget (its class's
+    size, read here from transformers' source), resized by its own smart_resize (run from the source: the module
+    needs torchvision to import); other native-resolution models keep Qwen2-VL's."""
+    import ast
+
+    from tf_source import load
+    from vlmscope.data import Origin, SourceInfo
+    from vlmscope.sources import ModelSource
+    from vlmscope.tokens import processors
+
+    module = "models.minimax_m3_vl.image_processing_minimax_m3_vl"
+    tree = ast.parse(Path(transformers.__file__).parent.joinpath(*module.split(".")).with_suffix(".py").read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MiniMaxM3VLImageProcessor"]
+    (value,) = [n.value for n in cls.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "size"]
+    budget = {k: eval(compile(ast.Expression(v), "size", "eval"), {})  # the class literal: 4 * 28 * 28
+              for k, v in zip([k.value for k in value.keys], value.values, strict=True)}  # type: ignore[union-attr]
+    known = processors.defaults("dynamic_resolution")["classes"]["MiniMaxM3VLImageProcessor"]
+    assert (known["min_pixels"], known["max_pixels"]) == (budget["shortest_edge"], budget["longest_edge"])
+    resize = load(module, ("smart_resize",))["smart_resize"]
+    enc = Encoded(0, 14, False, None, 2, dynamic=True)
+    source = ModelSource("minimax", {"model_type": "minimax_m3_vl"}, None, None, SourceInfo(Origin.zoo, "test", ()))
+    width, height = size
+    h, w = resize(height, width, 28, budget["shortest_edge"], budget["longest_edge"])
+    found = image_tokens(enc, source, width, height)
+    assert found.tokens == (h // 14) * (w // 14) // 4 and "MiniMaxM3VLImageProcessor's class defaults" in found.rule
 
 
 def _idefics3_tiles(width: int, height: int, tile: int) -> int:

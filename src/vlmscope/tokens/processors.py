@@ -142,17 +142,19 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
     return h, w
 
 
-def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int) -> ImageTokens:
-    """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from
-    the processor (min_pixels / max_pixels), then an s×s merge of the patches."""
-    rules = defaults("dynamic_resolution")
-    size = size_setting(pre, "size")
-    low = int(pre.get("min_pixels") or size.get("shortest_edge") or rules["min_pixels"])
-    high = int(pre.get("max_pixels") or size.get("longest_edge") or rules["max_pixels"])
-    factor = patch * merge
-    h, w = smart_resize(height, width, factor, low, high)
+def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int,
+            named: str | None = None) -> ImageTokens:
+    """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from the
+    processor (min_pixels / max_pixels; without a preprocessor config, image processor class ``named``'s own
+    where knowledge/processing.json has it, else Qwen2-VL's), then an s×s merge of the patches."""
+    rules, size = defaults("dynamic_resolution"), size_setting(pre, "size")
+    own = rules["classes"].get(named or "") if not pre else None
+    low = int(pre.get("min_pixels") or size.get("shortest_edge") or (own or rules)["min_pixels"])
+    high = int(pre.get("max_pixels") or size.get("longest_edge") or (own or rules)["max_pixels"])
+    h, w = smart_resize(height, width, patch * merge, low, high)
     n = (h // patch) * (w // patch) // (merge * merge)
-    budget = "" if pre else " (pixel budget: transformers' Qwen2-VL processor defaults; no preprocessor config)"
+    whose = f"{named}'s class defaults" if own else "transformers' Qwen2-VL processor defaults"
+    budget = "" if pre else f" (pixel budget: {whose}; no preprocessor config)"
     merged = f" → {merge}×{merge} merge" if merge > 1 else ""
     return ImageTokens(n, 1, f"resized to {w}×{h}: {w // patch}×{h // patch} patches{merged} = "
                              f"{n}{budget}", grid=(h // patch, w // patch))

@@ -156,7 +156,10 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     if enc.patch_grids and "downsample_factor" in config:
         return processors.smart_tiles(enc.patch_size, pre, config, width, height)
     if enc.dynamic:
-        return processors.dynamic(enc.patch_size, enc.merge, pre, width, height)
+        from vlmscope.tokens.settings import processor_class  # it reads the video processors, which read this
+
+        return processors.dynamic(enc.patch_size, enc.merge, pre, width, height,
+                                  None if pre else processor_class(source))
     base, rule = per_crop(enc, config)
     if enc.processing == processors.HD_TRANSFORM:
         return processors.hd_transform(enc.image_size, base, pre, width, height)
