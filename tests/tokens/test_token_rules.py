@@ -89,11 +89,15 @@ def test_dynamic_resolution_matches_qwen2_vl_smart_resize(size: tuple[int, int])
     assert image_tokens(enc, source, *size).tokens == _qwen2_vl_tokens(*size)
 
 
+OWN_BUDGETS = {"minimax_m3_vl": "MiniMaxM3VLImageProcessor", "ernie4_5_vl_moe": "Ernie4_5_VLMoeImageProcessor"}
+
+
+@pytest.mark.parametrize("model_type", list(OWN_BUDGETS))
 @pytest.mark.parametrize("size", SIZES)
-def test_a_native_resolution_class_budget_is_its_own(size: tuple[int, int]) -> None:
-    """Without a preprocessor config, MiniMax-M3-VL's images get its own image processor's budget (its class's
-    size, read here from transformers' source), resized by its own smart_resize (run from the source: the module
-    needs torchvision to import); other native-resolution models keep Qwen2-VL's."""
+def test_a_native_resolution_class_budget_is_its_own(size: tuple[int, int], model_type: str) -> None:
+    """Without a preprocessor config, MiniMax-M3-VL's and ERNIE-4.5-VL's images get their own image processor's
+    budget (its class's size, read here from transformers' source), resized by its own smart_resize (run from the
+    source: the module needs torchvision to import); other native-resolution models keep Qwen2-VL's."""
     import ast
 
     from tf_source import load
@@ -101,21 +105,21 @@ def test_a_native_resolution_class_budget_is_its_own(size: tuple[int, int]) -> N
     from vlmscope.sources import ModelSource
     from vlmscope.tokens import processors
 
-    module = "models.minimax_m3_vl.image_processing_minimax_m3_vl"
+    name, module = OWN_BUDGETS[model_type], f"models.{model_type}.image_processing_{model_type}"
     tree = ast.parse(Path(transformers.__file__).parent.joinpath(*module.split(".")).with_suffix(".py").read_text())
-    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MiniMaxM3VLImageProcessor"]
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name]
     (value,) = [n.value for n in cls.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "size"]
     budget = {k: eval(compile(ast.Expression(v), "size", "eval"), {})  # the class literal: 4 * 28 * 28
               for k, v in zip([k.value for k in value.keys], value.values, strict=True)}  # type: ignore[union-attr]
-    known = processors.defaults("dynamic_resolution")["classes"]["MiniMaxM3VLImageProcessor"]
+    known = processors.defaults("dynamic_resolution")["classes"][name]
     assert (known["min_pixels"], known["max_pixels"]) == (budget["shortest_edge"], budget["longest_edge"])
     resize = load(module, ("smart_resize",))["smart_resize"]
     enc = Encoded(0, 14, False, None, 2, dynamic=True)
-    source = ModelSource("minimax", {"model_type": "minimax_m3_vl"}, None, None, SourceInfo(Origin.zoo, "test", ()))
+    source = ModelSource(model_type, {"model_type": model_type}, None, None, SourceInfo(Origin.zoo, "test", ()))
     width, height = size
     h, w = resize(height, width, 28, budget["shortest_edge"], budget["longest_edge"])
     found = image_tokens(enc, source, width, height)
-    assert found.tokens == (h // 14) * (w // 14) // 4 and "MiniMaxM3VLImageProcessor's class defaults" in found.rule
+    assert found.tokens == (h // 14) * (w // 14) // 4 and f"{name}'s class defaults" in found.rule
 
 
 def _idefics3_tiles(width: int, height: int, tile: int) -> int:
