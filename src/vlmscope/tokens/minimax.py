@@ -28,7 +28,6 @@ def minimax(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
     seconds[>[', text). Its encoder takes vision_segment_max_frames temporal patches at once (one pass each)."""
     tps, patch, merge = int(pre["temporal_patch_size"]), int(pre["patch_size"]), int(pre["merge_size"])
     kept, how = default_sampled(name, pre, video)
-    indices = default_indices(video.frames, kept) if pre.get("do_sample_frames") else list(range(kept))
     factor = patch * merge
     frames.check_aspect(video)
     if pre.get("do_resize"):
@@ -44,11 +43,14 @@ def minimax(name: str, pre: dict[str, Any], enc: Encoded, video: VideoSpec,
         size = (video.height, video.width)
         how += ", unresized (do_resize off: its processor's)"
     groups = math.ceil(kept / tps)
+
+    def text() -> tuple[str, ...]:  # each temporal patch's first frame's time (only where written out)
+        picked = default_indices(video.frames, kept) if pre.get("do_sample_frames") else range(kept)
+        return tuple(f"]<]{picked[min(i * tps, kept - 1)] / (video.fps or 1):.1f} seconds[>[" for i in range(groups))
+
     stamped = video.fps is not None  # the clip's metadata has a rate: a time per temporal patch
     found = frames.patched(name, video, kept, how, size, pre, "image start and end",
-                           "its first frame's second, as text" if stamped else "", text=lambda: tuple(
-                               f"]<]{indices[min(i * tps, len(indices) - 1)] / (video.fps or 1):.1f} seconds[>["
-                               for i in range(groups)) if stamped else ())
+                           "its first frame's second, as text" if stamped else "", text if stamped else None)
     return _segmented(found, pre, tps, groups)
 
 

@@ -145,10 +145,10 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
 def dynamic(patch: int, merge: int, pre: dict[str, Any], width: int, height: int,
             named: str | None = None) -> ImageTokens:
     """Qwen2-VL family: native resolution, sides rounded to multiples of patch × merge, pixel budget from the
-    processor (min_pixels / max_pixels; without a preprocessor config, image processor class ``named``'s own
-    where knowledge/processing.json has it, else Qwen2-VL's), then an s×s merge of the patches."""
+    processor (min_pixels / max_pixels; where its files set none, image processor class ``named``'s own where
+    knowledge/processing.json has it, else Qwen2-VL's), then an s×s merge of the patches."""
     rules, size = defaults("dynamic_resolution"), size_setting(pre, "size")
-    own = rules["classes"].get(named or "") if not pre else None
+    own = rules["classes"].get(named or "")
     low = int(pre.get("min_pixels") or size.get("shortest_edge") or (own or rules)["min_pixels"])
     high = int(pre.get("max_pixels") or size.get("longest_edge") or (own or rules)["max_pixels"])
     h, w = smart_resize(height, width, patch * merge, low, high)

@@ -158,8 +158,7 @@ def image_tokens(enc: Encoded, source: ModelSource, width: int, height: int) -> 
     if enc.dynamic:
         from vlmscope.tokens.settings import processor_class  # it reads the video processors, which read this
 
-        return processors.dynamic(enc.patch_size, enc.merge, pre, width, height,
-                                  None if pre else processor_class(source))
+        return processors.dynamic(enc.patch_size, enc.merge, pre, width, height, processor_class(source))
     base, rule = per_crop(enc, config)
     if enc.processing == processors.HD_TRANSFORM:
         return processors.hd_transform(enc.image_size, base, pre, width, height)
