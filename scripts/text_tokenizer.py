@@ -4,13 +4,18 @@ catalog's ``text_tokenizer.json`` (vlmscope counts the text a video processor wr
     python scripts/text_tokenizer.py FOLDER OUT --source "github.com/ORG/REPO@COMMIT:PATH"
 
 FOLDER holds the model's tokenizer files (tokenizer.json, or vocab.json + merges.txt + tokenizer_config.json);
-transformers loads them as the model's processor would. The cut keeps the tokenizer's normalizer,
-pre-tokenizer and decoder as they are, and of its BPE model only the tokens made of the alphabet's characters
-(as the pre-tokenizer writes them: the space as 'Ġ' in a byte-level BPE) and the merges among them, in their
-order. BPE only ever merges two tokens that stand side by side in a word, so on a text of the alphabet's
-characters the cut tokenizer applies exactly the merges the whole one does: its tokens are the same. The script
-checks that on every string of the alphabet's templates up to 10 hours, and on random strings of the alphabet,
-before it writes anything.
+transformers loads them as the model's processor would. With ``--vocab-from-merges`` a byte-level BPE's
+merges.txt and tokenizer_config.json suffice: the vocabulary is made of the 256 byte characters and the merges'
+tokens, numbered in order. The ids are then not the model's, but the tokens are: a BPE splits a word into its
+characters and applies the merges in their order, so every token it writes is a byte character or a merge's
+result, whatever their ids (the model's tokenizer has no ``ignore_merges``). vlmscope only counts them.
+
+The cut keeps the tokenizer's normalizer, pre-tokenizer and decoder as they are, and of its BPE model only the
+tokens made of the alphabet's characters (as the pre-tokenizer writes them: the space as 'Ġ' in a byte-level BPE)
+and the merges among them, in their order. BPE only ever merges two tokens that stand side by side in a word, so on
+a text of the alphabet's characters the cut tokenizer applies exactly the merges the whole one does: its tokens are
+the same. The script checks that on every string of the alphabet's templates up to 10 hours, and on random strings
+of the alphabet, before it writes anything.
 """
 
 from __future__ import annotations
@@ -42,6 +47,20 @@ def cut(tokenizer: dict[str, Any], keep: set[str], alphabet: str) -> dict[str, A
             "padding": None}
 
 
+def vocab_from_merges(merges: Path) -> dict[str, int]:
+    """A byte-level BPE's vocabulary as its merges make it: the 256 byte characters, then every merge's parts
+    and result in the merges' order."""
+    from tokenizers import pre_tokenizers
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    for line in merges.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#version"):
+            a, b = line.split(" ")
+            for token in (a, b, a + b):
+                vocab.setdefault(token, len(vocab))
+    return vocab
+
+
 def _samples(alphabet: str, seed: int = 0) -> list[str]:
     """Every timestamp and label the modelled processors write, up to 10 hours and 10,000 frames, and random
     strings of the alphabet."""
@@ -62,12 +81,17 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--source", required=True, help="where the tokenizer files came from (repo@commit:path)")
+    parser.add_argument("--vocab-from-merges", action="store_true", help="make vocab.json from merges.txt (a "
+                        "byte-level BPE whose vocab.json is not at hand): the tokens are the model's, the ids not")
     parser.add_argument("--alphabet", default=ALPHABET, help="the characters to keep (default: every modelled "
                         "processor's)")
     args = parser.parse_args()
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
+    if args.vocab_from_merges:
+        (args.folder / "vocab.json").write_text(json.dumps(vocab_from_merges(args.folder / "merges.txt"),
+                                                           ensure_ascii=False))
     whole = AutoTokenizer.from_pretrained(args.folder).backend_tokenizer
     spec = json.loads(whole.to_str())
     normal = whole.normalizer.normalize_str(args.alphabet) if whole.normalizer else args.alphabet
@@ -82,8 +106,9 @@ def main() -> None:
     if wrong:
         raise SystemExit(f"{len(wrong)} of {len(samples)} strings tokenize differently, e.g. {wrong[:3]!r}")
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(args.folder.iterdir())
-             if p.is_file()}
-    out = {"source": args.source, "files_sha256": files, "alphabet": args.alphabet,
+             if p.is_file() and not (args.vocab_from_merges and p.name == "vocab.json")}
+    made = {"vocab": "made from merges.txt (ids not the model's)"} if args.vocab_from_merges else {}
+    out = {"source": args.source, "files_sha256": files, **made, "alphabet": args.alphabet,
            "made_by": "scripts/text_tokenizer.py", "checked_strings": len(samples), "tokenizer": small}
     args.out.write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"{args.out}: {len(small['model']['vocab'])} tokens, {len(small['model']['merges'])} merges; "

@@ -68,13 +68,15 @@ def test_the_cut_tokenizes_its_alphabet_as_the_whole_tokenizer() -> None:
         assert cut.encode(text).tokens == whole.encode(text).tokens, text
 
 
-def test_qwen3_timestamps_are_counted_by_its_tokenizer() -> None:
-    """Qwen3-VL-4B (the catalog's cut of its tokenizer): every digit of a timestamp is a token of its own, and
-    '<', '.', ' seconds' and '>' one each; a clip an hour long (four-digit seconds) is counted too, and the
-    sheet's prefill holds them."""
-    cut = Tokenizer.from_str(json.dumps(json.loads(CUT.read_text())["tokenizer"]))
+@pytest.mark.parametrize("ref", [QWEN3, "Qwen3.5-0.8B"])
+def test_qwen3_timestamps_are_counted_by_its_tokenizer(ref: str) -> None:
+    """Qwen3-VL-4B and Qwen3.5 (the catalog's cuts of their tokenizers, which differ: Qwen3.5's vocabulary is
+    new): every digit of a timestamp is a token of its own, and '<', '.', ' seconds' and '>' one each; a clip
+    an hour long (four-digit seconds) is counted too, and the sheet's prefill holds them."""
+    path = CUT.parents[1] / f"Qwen__{ref}" / "text_tokenizer.json"
+    cut = Tokenizer.from_str(json.dumps(json.loads(path.read_text())["tokenizer"]))
     for spec in (VideoSpec(1800, 1280, 720, 30.0), VideoSpec(3600, 64, 40, 1.0)):
-        clip = _clip(QWEN3, spec)
+        clip = _clip(ref, spec)
         assert clip.text and len(clip.text) == clip.timestamps == clip.units
         each = [cut.encode(p, add_special_tokens=False).tokens for p in clip.text]
         for piece, tokens in zip(clip.text, each, strict=True):
@@ -83,10 +85,24 @@ def test_qwen3_timestamps_are_counted_by_its_tokenizer() -> None:
             assert tokens == ["<", *number[1], ".", number[2], "Ġseconds", ">"]
         assert clip.text_tokens == sum(map(len, each))
     assert clip.text[-1] == "<3596.5 seconds>"  # 768 frames at most: the last pair is frames 3594 and 3599
-    _, sheet = vlmscope.cost(QWEN3, CostRequest(images=0, videos=(spec,), text_tokens=5), use_cache=False)
+    _, sheet = vlmscope.cost(ref, CostRequest(images=0, videos=(spec,), text_tokens=5), use_cache=False)
     (counted,) = sheet.tokens.videos
     assert sheet.tokens.prefill == counted.tokens + (counted.text_tokens or 0) + 5
     assert video_record(counted)["text_tokens"] == counted.text_tokens > 0
+
+
+def test_qwen35s_cut_is_made_from_its_merges(tmp_path: Path) -> None:
+    """Qwen3.5's vocab.json was not at hand: its cut was made from merges.txt (scripts/text_tokenizer.py
+    --vocab-from-merges), whose SHA-256 is the one a second copy's Git LFS pointer names. The vocabulary made
+    from merges is the 256 byte characters, then each merge's parts and result in order (ids not the
+    model's: only counts are used)."""
+    made = json.loads((CUT.parents[1] / "Qwen__Qwen3.5-0.8B" / "text_tokenizer.json").read_text())
+    assert made["files_sha256"]["merges.txt"] == "a9d356d7bdf1ef4949e3e748e95b8e10ad9d4e2e838eddc38a0a7b6b94d1db8d"
+    assert "vocab.json" not in made["files_sha256"] and "ids not the model's" in made["vocab"]
+    (tmp_path / "merges.txt").write_text("#version: 0.2\nĠ s\ne c\nĠs ec\n", encoding="utf-8")
+    vocab = _script().vocab_from_merges(tmp_path / "merges.txt")
+    assert len(vocab) == 256 + 3 and list(vocab)[256:] == ["Ġs", "ec", "Ġsec"]
+    assert sorted(vocab.values()) == list(range(len(vocab)))
 
 
 def test_a_model_folders_tokenizer_counts_them(tmp_path: Path) -> None:
