@@ -167,8 +167,17 @@ def test_bad_request_values(args: tuple[str, ...], message: str) -> None:
     ("x" * 100_000, "unknown model"),
     ("org/name@" + "r" * 100_000, "not a valid revision"),
 ])
-def test_bad_references_are_bounded_lines(ref: str, message: str, tmp_path: Path) -> None:
-    result = run_cold("show", ref, env={"HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"})
+def test_bad_references_are_bounded_lines(ref: str, message: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before any request: the endpoint is a port nobody listens on, and huggingface_hub's cache (it
+    reads both from the environment once, at import) an empty folder."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    result = run_cli("show", ref)
+    assert not any(tmp_path.iterdir())
     assert result.returncode == 2, result.stderr[-300:]
     assert message in result.stderr and result.stderr.count("\n") == 1 and len(result.stderr) < 340
 

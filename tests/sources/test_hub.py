@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,26 @@ def _env(hub: FakeHub, home: Path, offline: bool = False) -> dict[str, str]:
             "HF_TOKEN": "", "VLMSCOPE_NO_CACHE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
+@pytest.fixture
+def hub_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_cli`` against a server, as a cold process with ``_env`` would run: huggingface_hub reads its
+    settings from the environment once, at import, so they are set here where it keeps them (a cold process
+    each is seconds more a call; test_hub_repo_gives_the_same_anatomy_as_the_catalog and the remote-code tests
+    run cold, so the environment's own way is tested too)."""
+    from huggingface_hub import constants
+
+    def run(hub: FakeHub, home: Path, *args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+        return run_cli(*args, env={"HF_TOKEN": "", "VLMSCOPE_NO_CACHE": "1"})
+
+    return run
+
+
 def test_hub_repo_gives_the_same_anatomy_as_the_catalog(hub: FakeHub, tmp_path: Path) -> None:
     result = run_cold("show", "acme/llava-copy", "-f", "json", env=_env(hub, tmp_path))
     assert result.returncode == 0, result.stderr
@@ -59,15 +80,15 @@ def test_hub_repo_gives_the_same_anatomy_as_the_catalog(hub: FakeHub, tmp_path: 
     assert data["connector"]["tokens_per_image"] == 576
 
 
-def test_revision_and_offline_cache(hub: FakeHub, tmp_path: Path) -> None:
-    assert run_cold("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path)).returncode == 0
-    missing = run_cold("show", "acme/llava-copy@nope", env=_env(hub, tmp_path))
+def test_revision_and_offline_cache(hub: FakeHub, tmp_path: Path, hub_cli) -> None:  # type: ignore[no-untyped-def]
+    assert hub_cli(hub, tmp_path, "show", "acme/llava-copy@v2", "-f", "json").returncode == 0
+    missing = hub_cli(hub, tmp_path, "show", "acme/llava-copy@nope")
     assert missing.returncode == 2 and "revision 'nope' not found" in missing.stderr
     before = len(hub.requests)
-    cached = run_cold("show", "acme/llava-copy@v2", "-f", "json", env=_env(hub, tmp_path, offline=True))
+    cached = hub_cli(hub, tmp_path, "show", "acme/llava-copy@v2", "-f", "json", offline=True)
     assert cached.returncode == 0, cached.stderr
     assert len(hub.requests) == before  # offline: served from the huggingface_hub cache, no request
-    cold = run_cold("show", "acme/llava-copy", env=_env(hub, tmp_path / "fresh", offline=True))
+    cold = hub_cli(hub, tmp_path / "fresh", "show", "acme/llava-copy", offline=True)
     assert cold.returncode == 2
     assert "offline (HF_HUB_OFFLINE=1) and its config.json is not in the cache" in cold.stderr
 
@@ -77,8 +98,9 @@ def test_revision_and_offline_cache(hub: FakeHub, tmp_path: Path) -> None:
     ("acme/gated-vlm", "the repository is gated: accept its terms on the Hub, then set HF_TOKEN"),
     ("acme/weights-only", "the repository has no config.json"),
 ])
-def test_hub_errors_are_one_line(hub: FakeHub, tmp_path: Path, ref: str, message: str) -> None:
-    result = run_cold("show", ref, env=_env(hub, tmp_path))
+def test_hub_errors_are_one_line(hub: FakeHub, tmp_path: Path, ref: str, message: str,
+                                 hub_cli) -> None:  # type: ignore[no-untyped-def]
+    result = hub_cli(hub, tmp_path, "show", ref)
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -116,25 +138,26 @@ def test_one_failing_model_does_not_stop_the_others(hub: FakeHub, tmp_path: Path
     assert result.stderr.count("vlmscope: error:") == 1 and "acme/missing" in result.stderr
 
 
-def test_jobs_give_the_same_result(hub: FakeHub, tmp_path: Path) -> None:
+def test_jobs_give_the_same_result(hub: FakeHub, tmp_path: Path, hub_cli) -> None:  # type: ignore[no-untyped-def]
+    """The same batch in this process and over two worker processes of a cold one."""
     args = ("compare", "llava-1.5-7b-hf", "acme/llava-copy", "mantis-8b-clip-llama3", "-f", "json")
-    serial = run_cold(*args, env=_env(hub, tmp_path))
+    serial = hub_cli(hub, tmp_path, *args)
     parallel = run_cold(*args, "--jobs", "2", env=_env(hub, tmp_path))
     assert serial.returncode == parallel.returncode == 0, parallel.stderr
     assert serial.stdout == parallel.stdout
     assert [d["cost"]["visual_tokens"] for d in json.loads(parallel.stdout)] == [576, 576, 576]
 
 
-def test_only_allow_listed_files_were_requested(tmp_path: Path) -> None:
+def test_only_allow_listed_files_were_requested(tmp_path: Path, hub_cli) -> None:  # type: ignore[no-untyped-def]
     """Whatever vlmscope asks of a Hub (a model, a weights-only repo, remote code without and with the
     flag), it requests config files only, and code only from the repo whose code was trusted. Its own
-    server, so the test holds whatever ran before it."""
+    server, so the test holds whatever ran before it; the trusted code runs in a process of its own."""
     repos = {"acme/llava-copy": Repo(_llava_files()), "acme/toy-remote": Repo(_toy_files()),
              "acme/weights-only": Repo({"model.safetensors": b"\0" * 16, "README.md": b"# hi"})}
     with FakeHub(repos) as server:
-        for args in (("acme/llava-copy",), ("acme/weights-only",), ("acme/toy-remote",),
-                     ("acme/toy-remote", "--trust-remote-code")):
-            run_cold("show", *args, env=_env(server, tmp_path))
+        for ref in ("acme/llava-copy", "acme/weights-only", "acme/toy-remote"):
+            hub_cli(server, tmp_path, "show", ref)
+        run_cold("show", "acme/toy-remote", "--trust-remote-code", env=_env(server, tmp_path))
         requested = list(server.requests)
     assert {repo for _, repo, _ in requested} == set(repos)
     assert {name for _, _, name in requested} <= {CONFIG, *OPTIONAL, *TOY_CODE}, requested
