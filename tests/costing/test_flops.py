@@ -76,6 +76,23 @@ def _cut(source: Any) -> Any:
     return dataclasses.replace(source, config=config)
 
 
+def _echoed_and_full(source: Any, request: CostRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The cost sheet of ``source`` as vlmscope computes it (some stack echoed: asserted), and with no stack
+    echoed anywhere (every block runs); both from one skeleton, which a sheet only reads."""
+    from vlmscope import api
+    from vlmscope.costing import cost_sheet, echo
+
+    reading = api._read(source, False)
+    anatomy = api._analyze(reading, source, None)
+    alike = echo._alike
+    echoable = []
+    monkeypatch.setattr(echo, "_alike", lambda index, stack: echoable.append(n := alike(index, stack)) or n)
+    echoed = cost_sheet(reading, source, anatomy, request)
+    assert any(echoable)  # some stack was echoed
+    monkeypatch.setattr(echo, "_alike", lambda index, stack: 0)
+    return echoed, cost_sheet(reading, source, anatomy, request)
+
+
 FULL_VS_SHORT = ["llava-1.5-7b-hf", "idefics2-8b", "Phi-3-vision-128k-instruct", "fuyu-8b", "blip2-vizwizqa",
                  "paligemma_vqav2", "gemma-3-4b-it-bf16", "MonoQwen2-VL-v0.1", "Qwen3.5-0.8B", "LFM2.5-VL-1.6B",
                  "MiniCPM-V-4.6-AWQ"]  # the last three hybrid
@@ -86,17 +103,9 @@ def test_echoed_stack_equals_the_full_forward(ref: str, monkeypatch: pytest.Monk
     """Running only a stack's first block (the others echo the hidden state) and counting it N times gives
     exactly the FLOPs of the full forward, and the same KV cache; hybrid stacks (linear and full attention,
     convolutions) are echoed per layer kind."""
-    from vlmscope.costing import echo
 
-    request = CostRequest(image_size=(1024, 768), context=4096)
-    alike = echo._alike
-    echoable = []
-    monkeypatch.setattr(echo, "_alike", lambda index, stack: echoable.append(n := alike(index, stack)) or n)
-    source = _cut(resolve(ref))
-    _, short = cost_source(source, request, use_cache=False)
-    assert any(echoable)  # some stack was echoed
-    monkeypatch.setattr(echo, "_alike", lambda index, stack: 0)  # no stack echoed anywhere
-    _, full = cost_source(source, request, use_cache=False)
+    short, full = _echoed_and_full(_cut(resolve(ref)), CostRequest(image_size=(512, 384), context=4096),
+                                   monkeypatch)
     assert short.flops == full.flops and short.kv == full.kv
     assert short.flops.decode_per_token is not None and short.flops.decode_per_token > 0
 
@@ -129,15 +138,10 @@ def test_echoed_stack_equals_the_full_forward_in_the_zoo(model_type: str, monkey
     """The same over default configs of the zoo, including a tower whose forward taps intermediate layers
     (granite_docling's DeepStack), blocks given different attention spans (Qwen2.5-VL's window and full
     attention), cross-attention layers (mllama) and sliding/full layers (gemma3)."""
-    from vlmscope import api
-    from vlmscope.costing import echo
     from vlmscope.sources.zoo import default_source
 
-    source = _cut(default_source(model_type))
-    request = CostRequest(image_size=(640, 480), context=2048)
-    _, echoed = api.cost_source(source, request, use_cache=False)
-    monkeypatch.setattr(echo, "_alike", lambda index, stack: 0)  # no stack echoed anywhere
-    _, full = api.cost_source(source, request, use_cache=False)
+    echoed, full = _echoed_and_full(_cut(default_source(model_type)), CostRequest(image_size=(640, 480),
+                                                                                context=2048), monkeypatch)
     assert echoed.flops == full.flops
     assert full.flops.prefill and full.flops.decode_per_token
     if model_type in ("qwen2_vl", "qwen2_5_vl"):  # native resolution: the tower runs over the patch grid
@@ -182,7 +186,6 @@ def test_a_native_resolution_projector_outside_the_encoder_is_counted(model_type
     import torch
 
     from vlmscope.anatomy import read
-    from vlmscope.api import cost_source
     from vlmscope.costing.counting import count
     from vlmscope.costing.inputs import MetaPromotion
     from vlmscope.costing.vision import dynamic_tower_flops, patch_shapes, unpadded
