@@ -26,7 +26,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    cache = tmp_path_factory.mktemp("vlmscope-cache")
+    # pytest-xdist's workers share one cache (its writes are atomic), so a sheet one of them computed is the
+    # other's too, as in one process
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "vlmscope-cache"
+    cache.mkdir(exist_ok=True)
     old = {k: os.environ.get(k) for k in ("VLMSCOPE_CACHE", "VLMSCOPE_NO_CACHE", "HF_HUB_OFFLINE", "NO_COLOR")}
     os.environ.update(VLMSCOPE_CACHE=str(cache), HF_HUB_OFFLINE="1", NO_COLOR="1")
     os.environ.pop("VLMSCOPE_NO_CACHE", None)
