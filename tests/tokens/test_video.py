@@ -208,6 +208,15 @@ FRAMEWISE_SETTINGS = {"internvl": [{}, {"do_sample_frames": True, "num_frames": 
                                    {"do_sample_frames": True, "fps": 1}, {"do_sample_frames": True, "num_frames": 3,
                                                                           "initial_shift": 0}],
                       "smolvlm": [{}, {"do_sample_frames": True}]}
+# vLLM's InternVL (run as InternS1): its default loader's 32 frames, then transformers' processor with the video
+# processor built at the image processor's size: the files' (here 448², over a video config of 384²), else
+# GotOcr2ImageProcessor's class default (384²)
+INTERNVL_VLLM = {
+    "internvl-vllm": {"video_preprocessor_config.json": {"video_processor_type": "InternVLVideoProcessor",
+                                                         "size": {"height": 384, "width": 384}},
+                      "preprocessor_config.json": {"image_processor_type": "GotOcr2ImageProcessor",
+                                                   "size": {"height": 448, "width": 448}}},
+    "internvl-vllm-bare": {"video_preprocessor_config.json": FRAMEWISE["internvl"][2]}}
 
 
 # InstructBLIP-Video (transformers' default config; settings as its checkpoints' files have them, 224² frames):
@@ -388,6 +397,13 @@ def _cases() -> dict[str, dict[str, Any]]:
         cases[_key(ref, spec, {"recipe": "vllm"})] = {
             **{k: v for k, v in cases[_key(ref, ONEVISION[0] if ref == "onevision" else NEXT_VIDEO[0])].items()
                if k != "video"}, "video": [min(32, spec.frames), spec.width, spec.height, spec.fps]}
+    for (ref, files), spec in itertools.product(INTERNVL_VLLM.items(), VLLM_UNIFORM):
+        image = files.get("preprocessor_config.json", {}).get("size", {"height": 384, "width": 384})
+        video = {k: v for k, v in files["video_preprocessor_config.json"].items() if k != "video_processor_type"}
+        cases[_key(ref, spec, {"recipe": "vllm"})] = {
+            "class": "InternVLVideoProcessor", "processor": "InternVLProcessor", "attrs": FRAMEWISE["internvl"][4],
+            "settings": {**video, "size": image, "do_sample_frames": False}, "tensor": True,
+            "video": [min(32, spec.frames), spec.width, spec.height, spec.fps]}
     for spec in VLLM_UNIFORM:  # the same frames for Gemma 4, whose processor vLLM runs on them as they are, each
         kept = min(32, spec.frames)  # frame's time from the loader's index (VideoBackend's np.linspace)
         cases[_key(GEMMA4, spec, {"recipe": "vllm"})] = {
@@ -712,6 +728,46 @@ def test_vllm_default_loader_hands_over_32_frames(reference: dict[str, Any], ref
     default = _clip(folder, spec)
     differs = default.tokens != clip.tokens
     assert len(_named_beside(folder, default, "vllm")) == differs == (spec.frames > 32 and ref != GEMMA4)
+
+
+@pytest.mark.parametrize("spec", VLLM_UNIFORM, ids=str)
+@pytest.mark.parametrize("ref", list(INTERNVL_VLLM))
+def test_vllm_internvl_takes_the_image_processors_size(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                                       tmp_path: Path) -> None:
+    """--video-recipe vllm on InternVL: vLLM 0.33.0's default loader hands over 32 frames (every frame of a
+    shorter clip), which transformers' InternVLProcessor takes as they are, its video processor built at the
+    image processor's size (the files', else GotOcr2ImageProcessor's 384²), each frame one tile after its
+    'FrameN: ' label; the transformers sheet keeps every frame at the video processor's own size."""
+    (tmp_path / "config.json").write_text(json.dumps(INTERNVL_CONFIG))
+    for name, settings in INTERNVL_VLLM[ref].items():
+        (tmp_path / name).write_text(json.dumps(settings))
+    clip = _clip(str(tmp_path), spec, "vllm")
+    real = reference["cases"][_key(ref, spec, {"recipe": "vllm"})]
+    _same(clip, real)
+    side = 448 if "preprocessor_config.json" in INTERNVL_VLLM[ref] else 384
+    assert clip.units == min(32, spec.frames) and list(clip.unit.frame) == real["frame"] == [side, side]
+    assert f"the image processor's size, {side}×{side}" in clip.rule and "size" not in " ".join(clip.assumed)
+    default = _clip(str(tmp_path), spec)
+    assert default.units == spec.frames and default.unit.frame == ((384, 384) if side == 448 else (448, 448))
+    with pytest.raises(RequestError, match="vLLM's InternVL samples them again"):
+        _clip(str(tmp_path), spec, "vllm", do_sample_frames=True, num_frames=4)
+
+
+def test_internvls_image_processor_default_size_is_its_class() -> None:
+    """The size vLLM's InternVL takes where the files set none is the class default of the image processor that
+    transformers gives model_type internvl (read from its source: the module imports torchvision)."""
+    import ast
+
+    import transformers
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    known = rules._video()["recipes"]["vllm"]["uniform"]["size_from_image_processor"]["InternVLVideoProcessor"]
+    assert IMAGE_PROCESSOR_MAPPING_NAMES["internvl"]["torchvision"] == known["class"] == "GotOcr2ImageProcessor"
+    path = Path(transformers.__file__).parent / "models" / "got_ocr2" / "image_processing_got_ocr2.py"
+    (cls,) = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef) and n.name == known["class"]]
+    (size,) = [ast.literal_eval(n.value) for n in cls.body if isinstance(n, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "size" for t in n.targets)]
+    assert size == known["size"]
 
 
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)

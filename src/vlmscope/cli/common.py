@@ -179,8 +179,9 @@ VideoRecipeOpt = Annotated[str, typer.Option(
     "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame), sglang (SGLang 0.5.23's Qwen-VL "
     "preprocessing: the same caps in 28-pixel patches, then the processor resizes again), the last two for "
     "Qwen2-VL / 2.5-VL / 3-VL / 3.5, or vllm (vLLM 0.33.0's loaders: 2 fps and 4 to 768 frames for the Qwen "
-    "families, GLM-4.1V's and GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision and "
-    "LLaVA-NeXT-Video; the processor's own resize).")]
+    "families, GLM-4.1V's and GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision, "
+    "LLaVA-NeXT-Video, Gemma 4 and InternVL (InternVL's at its image processor's size); the processor's own "
+    "resize).")]
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -96,7 +96,8 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     pre = {**defaults, **own}
     try:
         found = rule(name, pre, enc, video, source.config) if recipe == TRANSFORMERS else _loaded(
-            recipe, name, pre, video, lambda clip, given: rule(name, {**pre, **given}, enc, clip, source.config))
+            recipe, name, pre, video, lambda clip, given: rule(name, {**pre, **given}, enc, clip, source.config),
+            source.preprocessor or {})
     except (RequestError, LimitError):
         raise
     except (TypeError, ValueError, KeyError, OverflowError, ZeroDivisionError) as exc:  # settings are untrusted
@@ -123,13 +124,15 @@ def _decided(recipe: str, name: str) -> frozenset[str]:
         if name in group["processors"]:
             return frozenset(group["settings"])
     sampling = frozenset({"do_sample_frames", "fps", "num_frames", "min_frames", "max_frames", "max_duration"})
+    if name in runtime.get("uniform", {}).get("size_from_image_processor", {}):
+        return sampling | {"size"}
     if name in runtime.get("uniform", {}).get("processors", ()) or runtime.get("processor_resizes"):
         return sampling
     return sampling | {"size", "min_pixels", "max_pixels", "cap_pixels_per_frame", "max_video_tokens"}
 
 
 def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
-            processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens]) -> VideoTokens:
+            processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens], image: dict[str, Any]) -> VideoTokens:
     """``video`` as a runtime's loader hands it to the processor (``processor``: the clip, settings over the
     model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders: their
     frame indices are the processor's sampler's, so are the timestamps), one that spreads a fixed number of frames
@@ -151,12 +154,28 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
-        found = processor(replace(video, frames=kept), {"do_sample_frames": False})
+        sized = _image_size(runtime["uniform"], name, image)
+        if sized and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves sampling to the processor
+            raise RequestError("video recipe", recipe, f"a model whose {name} keeps the frames the loader hands "
+                               "over: with do_sample_frames on, vLLM's InternVL samples them again, which is not "
+                               "modelled; pass --processor do_sample_frames=false, or drop --video-recipe")
+        found = processor(replace(video, frames=kept), {"do_sample_frames": False, **sized})
         indices = stamps.loader_indices("np.linspace, truncated", video.frames, kept)  # the times are the clip's
-        return replace(found, video=video, recipe=recipe, text=stamps.retimed(name, indices, video.fps), rule=(
-            f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, spread evenly; "
-            f"then {found.rule}"))
+        said = f" (the image processor's size, {sized['size']['width']}×{sized['size']['height']})" if sized else ""
+        return replace(found, video=video, recipe=recipe, text=stamps.retimed(name, indices, video.fps) or found.text,
+                       rule=f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, "
+                            f"spread evenly; then{said} {found.rule}")
     return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
+
+
+def _image_size(uniform: dict[str, Any], name: str, image: dict[str, Any]) -> dict[str, Any]:
+    """The size a runtime builds the video processor with where it takes the image processor's (vLLM's InternVL):
+    the model's preprocessor config's, else that image processor class's default; {} for the others."""
+    taken = uniform.get("size_from_image_processor", {}).get(name)
+    if taken is None:
+        return {}
+    own = image.get("size")
+    return {"size": dict(own) if isinstance(own, dict) and {"height", "width"} <= own.keys() else taken["size"]}
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
