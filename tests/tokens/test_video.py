@@ -746,11 +746,35 @@ def test_vllm_internvl_takes_the_image_processors_size(reference: dict[str, Any]
     _same(clip, real)
     side = 448 if "preprocessor_config.json" in INTERNVL_VLLM[ref] else 384
     assert clip.units == min(32, spec.frames) and list(clip.unit.frame) == real["frame"] == [side, side]
-    assert f"the image processor's size, {side}×{side}" in clip.rule and "size" not in " ".join(clip.assumed)
+    assert f'size={{"height": {side}, "width": {side}}}' in clip.rule and "size" not in " ".join(clip.assumed)
     default = _clip(str(tmp_path), spec)
     assert default.units == spec.frames and default.unit.frame == ((384, 384) if side == 448 else (448, 448))
     with pytest.raises(RequestError, match="vLLM's InternVL samples them again"):
         _clip(str(tmp_path), spec, "vllm", do_sample_frames=True, num_frames=4)
+
+
+@pytest.mark.parametrize("spec", [*VLLM_UNIFORM, VideoSpec(300, 1920, 1080, 30.0), VideoSpec(5, 300, 200, 1.0)],
+                         ids=str)
+def test_vllm_minicpm_v_runs_each_frame_through_its_image_processor(spec: VideoSpec) -> None:
+    """--video-recipe vllm on MiniCPM-V 4.6: its default loader's 32 frames (every frame of a shorter clip), each
+    cut by transformers' MiniCPMV4_6ImageProcessor at the video processor's max_slice_nums, as vLLM 0.33.0's
+    process_videos calls it (run here on a blank frame): per frame the view's and slices' tokens, each between its
+    marks, and a newline between rows of slices; nothing stacked, the files' own sampling not run."""
+    from PIL import Image
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+
+    files = json.loads((CATALOG / MODELS[MINICPM][0] / "processor_config.json").read_text())
+    image = MiniCPMV4_6ImageProcessorPil(**{k: v for k, v in files["image_processor"].items()
+                                            if k != "image_processor_type"})
+    most = files["video_processor"]["max_slice_nums"]
+    out = image([Image.new("RGB", (spec.width, spec.height))], max_slice_nums=most, return_tensors="np")
+    views, (rows, _) = np.asarray(out["target_sizes"]), np.asarray(out["grids"])[0]
+    kept = min(32, spec.frames)
+    clip = _clip(MINICPM, spec, "vllm")
+    assert clip.units == kept and clip.recipe == "vllm" and "default loader" in clip.rule
+    assert clip.tokens == kept * (int((views.prod(-1) // 16).sum()) + 2 * len(views))
+    assert clip.text == ("\n",) * (kept * max(0, int(rows) - 1))
+    assert clip.unit.crops == len(views) and not clip.parts
 
 
 def test_internvls_image_processor_default_size_is_its_class() -> None:
@@ -761,13 +785,13 @@ def test_internvls_image_processor_default_size_is_its_class() -> None:
     import transformers
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
-    known = rules._video()["recipes"]["vllm"]["uniform"]["size_from_image_processor"]["InternVLVideoProcessor"]
+    known = rules._video()["recipes"]["vllm"]["uniform"]["image_processor_settings"]["InternVLVideoProcessor"]
     assert IMAGE_PROCESSOR_MAPPING_NAMES["internvl"]["torchvision"] == known["class"] == "GotOcr2ImageProcessor"
     path = Path(transformers.__file__).parent / "models" / "got_ocr2" / "image_processing_got_ocr2.py"
     (cls,) = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef) and n.name == known["class"]]
     (size,) = [ast.literal_eval(n.value) for n in cls.body if isinstance(n, ast.Assign)
                and any(isinstance(t, ast.Name) and t.id == "size" for t in n.targets)]
-    assert size == known["size"]
+    assert size == known["defaults"]["size"]
 
 
 @pytest.mark.parametrize("spec", COPIES_CLIPS, ids=str)

@@ -180,8 +180,8 @@ VideoRecipeOpt = Annotated[str, typer.Option(
     "preprocessing: the same caps in 28-pixel patches, then the processor resizes again), the last two for "
     "Qwen2-VL / 2.5-VL / 3-VL / 3.5, or vllm (vLLM 0.33.0's loaders: 2 fps and 4 to 768 frames for the Qwen "
     "families, GLM-4.1V's and GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision, "
-    "LLaVA-NeXT-Video, Gemma 4 and InternVL (InternVL's at its image processor's size); the processor's own "
-    "resize).")]
+    "LLaVA-NeXT-Video, Gemma 4, InternVL (at its image processor's size) and MiniCPM-V 4.6 (each frame cut as "
+    "an image); the processor's own resize).")]
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -124,8 +124,8 @@ def _decided(recipe: str, name: str) -> frozenset[str]:
         if name in group["processors"]:
             return frozenset(group["settings"])
     sampling = frozenset({"do_sample_frames", "fps", "num_frames", "min_frames", "max_frames", "max_duration"})
-    if name in runtime.get("uniform", {}).get("size_from_image_processor", {}):
-        return sampling | {"size"}
+    if name in runtime.get("uniform", {}).get("image_processor_settings", {}):
+        return sampling | set(runtime["uniform"]["image_processor_settings"][name]["defaults"])
     if name in runtime.get("uniform", {}).get("processors", ()) or runtime.get("processor_resizes"):
         return sampling
     return sampling | {"size", "min_pixels", "max_pixels", "cap_pixels_per_frame", "max_video_tokens"}
@@ -154,28 +154,32 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
-        sized = _image_size(runtime["uniform"], name, image)
-        if sized and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves sampling to the processor
+        sized = _image_settings(runtime["uniform"], name, image)
+        again = runtime["uniform"].get("image_processor_settings", {}).get(name, {}).get("samples_again")
+        if again and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves sampling to the processor
             raise RequestError("video recipe", recipe, f"a model whose {name} keeps the frames the loader hands "
                                "over: with do_sample_frames on, vLLM's InternVL samples them again, which is not "
                                "modelled; pass --processor do_sample_frames=false, or drop --video-recipe")
         found = processor(replace(video, frames=kept), {"do_sample_frames": False, **sized})
         indices = stamps.loader_indices("np.linspace, truncated", video.frames, kept)  # the times are the clip's
-        said = f" (the image processor's size, {sized['size']['width']}×{sized['size']['height']})" if sized else ""
+        said = "".join(f" {k}={json.dumps(v)}," for k, v in sized.items())  # the image processor's, and fixed
         return replace(found, video=video, recipe=recipe, text=stamps.retimed(name, indices, video.fps) or found.text,
                        rule=f"{recipe} {runtime['version']}'s default loader: {kept} of the {video.frames} frames, "
                             f"spread evenly; then{said} {found.rule}")
     return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
 
 
-def _image_size(uniform: dict[str, Any], name: str, image: dict[str, Any]) -> dict[str, Any]:
-    """The size a runtime builds the video processor with where it takes the image processor's (vLLM's InternVL):
-    the model's preprocessor config's, else that image processor class's default; {} for the others."""
-    taken = uniform.get("size_from_image_processor", {}).get(name)
+def _image_settings(uniform: dict[str, Any], name: str, image: dict[str, Any]) -> dict[str, Any]:
+    """The settings a runtime takes from the image processor where it runs the video's frames through it or builds
+    the video processor with them (vLLM's InternVL: the size; MiniCPM-V 4.6: its slicing, frames unstacked): the
+    model's preprocessor config's, else that image processor class's defaults; {} for the others."""
+    taken = uniform.get("image_processor_settings", {}).get(name)
     if taken is None:
         return {}
-    own = image.get("size")
-    return {"size": dict(own) if isinstance(own, dict) and {"height", "width"} <= own.keys() else taken["size"]}
+    own = {k: image[k] for k in taken["defaults"] if k in image}
+    if "size" in own and not (isinstance(own["size"], dict) and {"height", "width"} <= own["size"].keys()):
+        del own["size"]  # a size of another shape: the class's
+    return {**taken["defaults"], **own, **taken.get("fixed", {})}
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
