@@ -154,8 +154,8 @@ def test_text_not_counted_is_said() -> None:
     _, sheet = vlmscope.cost("MiniCPM-V-4.6-AWQ", CostRequest(images=0, videos=(VideoSpec(90, 1920, 1080, 30.0),)),
                              use_cache=False)  # a newline between its 2 rows of slices, a frame a second
     (clip,) = sheet.tokens.videos
-    assert clip.text == ("\n",) * 3 and clip.timestamps == 0 and clip.text_tokens is None
-    assert any("(3 strings: timestamps, frame labels or newlines) is not in the prefill" in n
+    assert clip.text == ("0", *("\n",) * 3) and clip.timestamps == 0 and clip.text_tokens is None  # its id, rows
+    assert any("(4 strings: timestamps, frame labels, ids or newlines) is not in the prefill" in n
                for n in sheet.assumptions)
     _, sheet = vlmscope.cost(QWEN3, CostRequest(images=0, videos=(spec,), video_recipe="qwen-vl-utils"),
                              use_cache=False)

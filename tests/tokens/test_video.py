@@ -47,7 +47,7 @@ MODELS = {QWEN25: ("Qwen__Qwen2.5-VL-7B-Instruct", "Qwen2_5_VLProcessor"),
 # and its token divisor (the processor's, from downsample_mode "16x")
 PROCESSOR_PARTS = {MINICPM: {"attrs": {"image_start_token": "<S>", "image_end_token": "<E>", "slice_start_token": "<S>",
                                        "slice_end_token": "<E>", "video_slice_mode": True},
-                             "replace": {"video_token_divisor": 16}}}
+                             "replace": {"video_token_divisor": 16}, "local_ids": True}}
 CATALOG = Path(vlmscope.__file__).parent / "catalog" / "models"
 TORCHVISION = Path(os.environ.get("VLMSCOPE_TORCHVISION", Path(sys.prefix) / "torchvision"))
 
@@ -759,7 +759,8 @@ def test_vllm_minicpm_v_runs_each_frame_through_its_image_processor(spec: VideoS
     """--video-recipe vllm on MiniCPM-V 4.6: its default loader's 32 frames (every frame of a shorter clip), each
     cut by transformers' MiniCPMV4_6ImageProcessor at the video processor's max_slice_nums, as vLLM 0.33.0's
     process_videos calls it (run here on a blank frame): per frame the view's and slices' tokens, each between its
-    marks, and a newline between rows of slices; nothing stacked, the files' own sampling not run."""
+    marks, and a newline between rows of slices; nothing stacked, the files' own sampling not run; the video's
+    '<image_id>0</image_id>' before them."""
     from PIL import Image
     from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
 
@@ -772,9 +773,26 @@ def test_vllm_minicpm_v_runs_each_frame_through_its_image_processor(spec: VideoS
     kept = min(32, spec.frames)
     clip = _clip(MINICPM, spec, "vllm")
     assert clip.units == kept and clip.recipe == "vllm" and "default loader" in clip.rule
-    assert clip.tokens == kept * (int((views.prod(-1) // 16).sum()) + 2 * len(views))
-    assert clip.text == ("\n",) * (kept * max(0, int(rows) - 1))
+    assert clip.tokens == kept * (int((views.prod(-1) // 16).sum()) + 2 * len(views)) + 2  # and its id's marks
+    assert clip.text == ("0", *("\n",) * (kept * max(0, int(rows) - 1)))  # '<image_id>0</image_id>' first
     assert clip.unit.crops == len(views) and not clip.parts
+
+
+def test_minicpm_numbers_each_video_of_a_prompt() -> None:
+    """MiniCPM-V's processor puts '<image_id>k</image_id>' before the k-th video of a prompt (use_image_id, the
+    image processor's, on in its files): the sheet's second video carries '1', two special tokens more than its
+    clip alone; with use_image_id off there is none, except under vLLM, whose MiniCPM-V 4.6 writes it always."""
+    spec = VideoSpec(4, 64, 40, 1.0)
+    _, sheet = vlmscope.cost(MINICPM, CostRequest(images=0, videos=(spec, spec)), use_cache=False)
+    first, second = sheet.tokens.videos
+    assert (first.text[0], second.text[0]) == ("0", "1") and first.tokens == second.tokens
+    assert "'<image_id>1</image_id>' before it" in second.rule
+    anatomy = vlmscope.inspect(MINICPM)
+    enc, source = encoded(anatomy.vision, anatomy.connector), resolve(MINICPM)
+    off = with_settings(source, CostRequest(processor={"use_image_id": False}).processor)
+    bare = rules.video_tokens(enc, off, spec)
+    assert bare.tokens == first.tokens - 2 and bare.text == first.text[1:]
+    assert rules.video_tokens(enc, off, spec, "vllm", 3).text[0] == "3"
 
 
 def test_internvls_image_processor_default_size_is_its_class() -> None:
@@ -1052,13 +1070,14 @@ def test_minicpm_stacked_sub_frames_equal_its_processor(reference: dict[str, Any
 def test_minicpm_canvases_cost_what_their_images_cost() -> None:
     """With stack_frames 2 every second of a 10 s clip gets one sub-frame, whose canvas is the frame's own size:
     the clip then costs the tower and connector exactly twice what it costs without stacking, and its
-    tokens are twice too."""
+    tokens are twice too (but for the video's id, written once)."""
     spec = VideoSpec(20, 640, 360, 2.0)
     _, single = vlmscope.cost(MINICPM, CostRequest(images=0, videos=(spec,)), use_cache=False)
     _, stacked = vlmscope.cost(MINICPM, CostRequest(images=0, videos=(spec,), processor={"stack_frames": 2}),
                                use_cache=False)
     assert stacked.flops.vision == 2 * single.flops.vision > 0
-    assert stacked.tokens.videos[0].tokens == 2 * single.tokens.videos[0].tokens
+    id_marks = 2  # '<image_id>0</image_id>' before the video, once
+    assert stacked.tokens.videos[0].tokens - id_marks == 2 * (single.tokens.videos[0].tokens - id_marks)
 
 
 def test_videollama3_video_flops_are_its_own_video_features(tmp_path: Path) -> None:

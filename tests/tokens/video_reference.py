@@ -162,10 +162,14 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         text = str(proc.replace_video_token(out, 0, **case.get("replace", {})))
         for mark, ours in case.get("rename", {}).items():  # a processor's own marks, as the ones counted here
             text = text.replace(mark, ours)
+        if case.get("local_ids"):  # MiniCPM's '<image_id>0</image_id>', which its __call__ puts before the video
+            proc.image_id_start_token, proc.image_id_end_token = "<I>", "</I>"
+            (text,) = proc._prepend_local_ids([proc.video_token], [text], proc.video_token)
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
     marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>",  # around a frame or a patch
-             "<|media_begin|>", "<|media_content|>", "<|media_end|>")  # Kimi-K2.5's, around a chunk
+             "<|media_begin|>", "<|media_content|>", "<|media_end|>",  # Kimi-K2.5's, around a chunk
+             "<I>", "</I>")  # MiniCPM's around a video's id
     stamps = (r"<[\d.]+ seconds>", r"<\|end_of_image\|>\d+", r"\d\d:\d\d <S>",  # Qwen3-VL, GLM-4.1V, Gemma 4
               r"Frame\d+: <S>", r"Frame from \d\d:\d\d:",  # InternVL's frame labels, SmolVLM's timestamps
               r"\d\d:\d\d:\d\d\.\d{3}<\|media_begin\|>video",  # Kimi-K2.5's start time, and 'video'

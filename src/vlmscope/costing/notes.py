@@ -38,8 +38,8 @@ def assumptions(anatomy: Anatomy, source: ModelSource, request: CostRequest, siz
     found += [f"videos: {name}'s own defaults where the model's files set nothing (transformers' class "
               f"defaults): {', '.join(keys)}" for name, keys in sorted(said)]
     found += [f"video {clip.video}: the text its processor writes beside its tokens "
-              f"({len(clip.text) or clip.timestamps:,} strings: timestamps, frame labels or newlines) is not in the "
-              f"prefill tokens: {_uncounted_text(clip, source)}" for clip in videos
+              f"({len(clip.text) or clip.timestamps:,} strings: timestamps, frame labels, ids or newlines) is not in "
+              f"the prefill tokens: {_uncounted_text(clip, source)}" for clip in videos
               if (clip.timestamps or clip.text) and clip.text_tokens is None]
     found += [f"video {clip.video}: {clip.processor} drops the tokens of patches that barely change from the frame "
               f"before (use_token_compression): counted at most, as if every patch changed ({clip.tokens:,}); a "

@@ -36,7 +36,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
     processing = with_settings(source, request.processor)  # the model's files, with the request's settings over
     size, assumed = cost_size(enc, processing, request.image_size)
     (width, height), img = request_tokens(enc, processing, size)
-    videos = tuple(video_tokens(enc, processing, clip, request.video_recipe) for clip in request.videos)
+    videos = tuple(video_tokens(enc, processing, clip, request.video_recipe, i)  # the i-th video of the prompt
+                   for i, clip in enumerate(request.videos))
     visual = 0 if request.images == 0 else None if img.tokens is None else img.tokens * request.images
     # text-only requests count too; a video's timestamps where the model's tokenizer counted them
     clips = sum(c.tokens + (c.text_tokens or 0) for c in videos)
@@ -62,8 +63,8 @@ def _sheet(reading: Reading, source: ModelSource, anatomy: Anatomy, request: Cos
                 prefill_tokens or 0, _query_width(index, roles),
                 tuple(cap for grows, cap in zip(layout.per_token, layout.caps, strict=True) if grows))),
         assumptions=notes.assumptions(anatomy, source, request, (width, height), img, assumed, videos)
-        + notes.other_recipes(videos, tuple(alternatives(enc, processing, c, request.video_recipe)
-                                            for c in request.videos)),
+        + notes.other_recipes(videos, tuple(alternatives(enc, processing, c, request.video_recipe, i)
+                                            for i, c in enumerate(request.videos))),
         warnings=notes.warnings(anatomy, request, prefill_tokens, layout.window, source.config, how, counted),
     )
 

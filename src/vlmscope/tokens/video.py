@@ -71,7 +71,7 @@ def modelled_settings(name: str | None) -> frozenset[str]:
 
 
 def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
-                 recipe: str = TRANSFORMERS) -> VideoTokens:
+                 recipe: str = TRANSFORMERS, index: int = 0) -> VideoTokens:
     """What ``video`` becomes under the model's video processor, its frames sampled and resized by
     ``recipe`` (transformers' processor itself, or a loader before it: the model's authors', a runtime's); one
     clear line where the model takes no video, or its arithmetic or the recipe's is not modelled for it."""
@@ -108,10 +108,29 @@ def video_tokens(enc: Encoded | None, source: ModelSource, video: VideoSpec,
     taken = _decided(recipe, name)  # what the recipe's loader decides in the processor's stead
     assumed = tuple(f"{k}={json.dumps(defaults[k])}" for k in sorted(read - taken)
                     if k in defaults and k not in own and not (k == "size" and budget))
+    found = _local_id(name, source, recipe, found, index)
     tokenizer = source.tokenizer
     if tokenizer is None and found.text and source.info.origin is Origin.hub:  # fetched only for this, only now
         tokenizer = hub.fetch_tokenizer(source.model_id)
     return _bounded(source, video, replace(found, assumed=assumed, text_tokens=stamps.count(tokenizer, found.text)))
+
+
+def _local_id(name: str, source: ModelSource, recipe: str, found: VideoTokens, index: int) -> VideoTokens:
+    """``found`` as the ``index``-th video of its prompt where the processor numbers them (MiniCPM-V's and
+    MiniCPM-OCR's '<image_id>k</image_id>' before each, with use_image_id; under vLLM, MiniCPM-V 4.6's always):
+    two special tokens more, and the index as text."""
+    table = _video()["local_ids"]
+    entry = table["processors"].get(name)
+    if entry is None:
+        return found
+    if recipe == TRANSFORMERS:
+        on = (source.preprocessor or {}).get(entry["setting"], entry["default"])
+    else:
+        on = str(source.config.get("model_type")) in table["recipes"].get(recipe, ())
+    if not on:
+        return found
+    return replace(found, tokens=found.tokens + 2, text=(str(index), *found.text),
+                   rule=f"{found.rule}; '<image_id>{index}</image_id>' before it (2 special tokens, the index as text)")
 
 
 def _decided(recipe: str, name: str) -> frozenset[str]:
@@ -190,7 +209,7 @@ def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> Video
 
 
 def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
-                 recipe: str = TRANSFORMERS) -> tuple[VideoTokens, ...]:
+                 recipe: str = TRANSFORMERS, index: int = 0) -> tuple[VideoTokens, ...]:
     """The same clip under each other recipe the model's processor has (transformers' itself, and the loaders
     knowledge/processing.json names for it: qwen-vl-utils, SGLang, vLLM), to show beside ``recipe``'s; those
     that refuse the clip left out."""
@@ -200,7 +219,7 @@ def alternatives(enc: Encoded | None, source: ModelSource, video: VideoSpec,
         if other == recipe or name not in _takes(known):
             continue
         try:
-            found.append(video_tokens(enc, source, video, other))
+            found.append(video_tokens(enc, source, video, other, index))
         except (RequestError, LimitError, ConfigError):
             continue
     return tuple(found)
