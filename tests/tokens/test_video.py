@@ -749,7 +749,7 @@ def test_vllm_internvl_takes_the_image_processors_size(reference: dict[str, Any]
     assert f'size={{"height": {side}, "width": {side}}}' in clip.rule and "size" not in " ".join(clip.assumed)
     default = _clip(str(tmp_path), spec)
     assert default.units == spec.frames and default.unit.frame == ((384, 384) if side == 448 else (448, 448))
-    with pytest.raises(RequestError, match="vLLM's InternVL samples them again"):
+    with pytest.raises(RequestError, match="vllm's processor call samples them again"):
         _clip(str(tmp_path), spec, "vllm", do_sample_frames=True, num_frames=4)
 
 

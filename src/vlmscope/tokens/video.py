@@ -143,8 +143,8 @@ def _decided(recipe: str, name: str) -> frozenset[str]:
         if name in group["processors"]:
             return frozenset(group["settings"])
     sampling = frozenset({"do_sample_frames", "fps", "num_frames", "min_frames", "max_frames", "max_duration"})
-    if name in runtime.get("uniform", {}).get("image_processor_settings", {}):
-        return sampling | set(runtime["uniform"]["image_processor_settings"][name]["defaults"])
+    if taken := _from_image(runtime, name):
+        return sampling | set(taken["defaults"])
     if name in runtime.get("uniform", {}).get("processors", ()) or runtime.get("processor_resizes"):
         return sampling
     return sampling | {"size", "min_pixels", "max_pixels", "cap_pixels_per_frame", "max_video_tokens"}
@@ -173,12 +173,13 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
     if name in runtime.get("uniform", {}).get("processors", ()):
         kept = min(int(runtime["uniform"]["num_frames"]), video.frames)
-        sized = _image_settings(runtime["uniform"], name, image)
-        again = runtime["uniform"].get("image_processor_settings", {}).get(name, {}).get("samples_again")
-        if again and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves sampling to the processor
+        taken = _from_image(runtime, name)
+        sized = _image_settings(taken, image)
+        if taken.get("samples_again") and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves it on
             raise RequestError("video recipe", recipe, f"a model whose {name} keeps the frames the loader hands "
-                               "over: with do_sample_frames on, vLLM's InternVL samples them again, which is not "
-                               "modelled; pass --processor do_sample_frames=false, or drop --video-recipe")
+                               f"over: with do_sample_frames on, {recipe}'s processor call samples them again, "
+                               "which is not modelled; pass --processor do_sample_frames=false, or drop "
+                               "--video-recipe")
         found = processor(replace(video, frames=kept), {"do_sample_frames": False, **sized})
         indices = stamps.loader_indices("np.linspace, truncated", video.frames, kept)  # the times are the clip's
         said = "".join(f" {k}={json.dumps(v)}," for k, v in sized.items())  # the image processor's, and fixed
@@ -188,12 +189,16 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
 
 
-def _image_settings(uniform: dict[str, Any], name: str, image: dict[str, Any]) -> dict[str, Any]:
-    """The settings a runtime takes from the image processor where it runs the video's frames through it or builds
-    the video processor with them (vLLM's InternVL: the size; MiniCPM-V 4.6: its slicing, frames unstacked): the
-    model's preprocessor config's, else that image processor class's defaults; {} for the others."""
-    taken = uniform.get("image_processor_settings", {}).get(name)
-    if taken is None:
+def _from_image(runtime: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a runtime's default loader path takes from the image processor for video processor ``name``
+    (knowledge/processing.json: vLLM's InternVL, its size; MiniCPM-V 4.6, its slicing); {} for the others."""
+    return dict(runtime.get("uniform", {}).get("image_processor_settings", {}).get(name, {}))
+
+
+def _image_settings(taken: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``taken`` names: the model's preprocessor config's, else that image processor class's
+    defaults, and those the runtime fixes (frames unstacked); {} where it takes none."""
+    if not taken:
         return {}
     own = {k: image[k] for k in taken["defaults"] if k in image}
     if "size" in own and not (isinstance(own["size"], dict) and {"height", "width"} <= own["size"].keys()):
