@@ -74,6 +74,12 @@ VLLM = {"do_sample_frames": True, "fps": 2, "num_frames": None, "min_frames": 4,
 VLLM_SAMPLED = {QWEN25: VLLM, QWEN3: VLLM, GLM: {"do_sample_frames": True, "fps": 2, "max_duration": 300},
                 "glm46v": {"do_sample_frames": True},
                 "glmga": {"do_sample_frames": True, "fps": 2, "max_frames": 640}}  # at most the clip's frames
+# SGLang 0.5.23 beyond Qwen: GLM-4.1V / 4.6V (their processor's own sampler), Gemma 4 (its num_frames by torch.arange;
+# every frame of a shorter clip; here 24 as well, a step that is no binary fraction), MiniCPM-V 4.6 (every frame)
+SGLANG_GEMMA4 = [(VideoSpec(1800, 1280, 720, 30.0), {}), (VideoSpec(20, 640, 360, 10.0), {}),
+                 (VideoSpec(1000, 640, 360, 25.0), {"num_frames": 24})]
+SGLANG_MINICPM = [VideoSpec(6, 1280, 720, 30.0), VideoSpec(5, 300, 200, 1.0), VideoSpec(3, 1920, 1080, 30.0),
+                  VideoSpec(4, 448, 448, 2.0)]
 # qwen-vl-utils and SGLang from a file: sampled at 2 fps (pairs, at least 4, at most the clip's), each frame within its
 # budget: sampled down, a small frame grown to the minimum, a portrait clip kept whole, tiny frames, a short clip
 LOADER = [VideoSpec(600, 640, 360, 30.0), VideoSpec(400, 320, 240, 5.0), VideoSpec(100, 200, 600, 1.0),
@@ -374,6 +380,22 @@ def _cases() -> dict[str, dict[str, Any]]:
         settings = {**VLLM_SAMPLED[ref], **({"max_frames": min(640, spec.frames)} if ref == "glmga" else {})}
         cases[_key(ref, spec, {"recipe": "vllm"})] = {**where, "settings": settings,
                                                       "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for ref, spec in itertools.product((GLM, "glm46v"), LOADER):  # SGLang's GLM processor: its own sampler's frames
+        where = ({"folder": str(CATALOG / MODELS[ref][0]), "processor": MODELS[ref][1]} if ref in MODELS else
+                 {"class": "Glm46VVideoProcessor", "processor": "Glm46VProcessor"})
+        cases[_key(ref, spec, {"recipe": "sglang"})] = {**where, "recipe": "sglang-glm", "sglang": str(TORCHVISION),
+                                                        "video": [spec.frames, spec.width, spec.height, spec.fps]}
+    for spec, settings in SGLANG_GEMMA4:
+        cases[_key(GEMMA4, spec, {"recipe": "sglang", **settings})] = {
+            "folder": str(CATALOG / MODELS[GEMMA4][0]), "processor": MODELS[GEMMA4][1], "settings": settings,
+            "recipe": "sglang-gemma4", "sglang": str(TORCHVISION),
+            "video": [spec.frames, spec.width, spec.height, None]}
+    config = json.loads((CATALOG / MODELS[MINICPM][0] / "config.json").read_text())
+    for spec in SGLANG_MINICPM:
+        cases[_key(MINICPM, spec, {"recipe": "sglang"})] = {
+            "recipe": "sglang-minicpm", "sglang": str(TORCHVISION), "name": "MiniCPMV4_6VideoProcessor", "index": 0,
+            "patch": config["vision_config"]["patch_size"], "downsample_mode": config.get("downsample_mode", "16x"),
+            "video": [spec.frames, spec.width, spec.height, spec.fps]}
     for ref, recipe in itertools.product((QWEN25, QWEN3), LOADERS):
         folder, processor = MODELS[ref]
         for spec in LOADER:
@@ -778,6 +800,62 @@ def test_vllm_minicpm_v_runs_each_frame_through_its_image_processor(spec: VideoS
     assert clip.unit.crops == len(views) and not clip.parts
 
 
+@pytest.mark.parametrize("spec", LOADER, ids=str)
+@pytest.mark.parametrize("ref", [GLM, "glm46v"])
+def test_sglang_glm_takes_its_processors_own_frames(reference: dict[str, Any], ref: str, spec: VideoSpec,
+                                                    tmp_path: Path) -> None:
+    """--video-recipe sglang on GLM-4.1V and GLM-4.6V: SGLang 0.5.23's GLM processor (its own
+    glm_processor_video_config and _hf_sample_frame_indices, run on the model's video processor) picks the frames
+    the processor's own sampler picks at its own rate, and hands them over with the clip's metadata: the count
+    and text transformers gives, so the transformers sheet names no difference."""
+    folder = ref
+    if ref not in MODELS:
+        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+        folder = str(tmp_path)
+    clip = _clip(folder, spec, "sglang")
+    real = reference["cases"][_key(ref, spec, {"recipe": "sglang"})]
+    _same(clip, real)
+    assert "text_error" not in real and clip.recipe == "sglang" and clip.rule.startswith("sglang 0.5.23's loader")
+    default = _clip(folder, spec)
+    assert (clip.tokens, clip.text) == (default.tokens, default.text) and not _named_beside(folder, default, "sglang")
+
+
+@pytest.mark.parametrize(("spec", "settings"), SGLANG_GEMMA4, ids=str)
+def test_sglang_gemma4_times_frames_by_their_place(reference: dict[str, Any], spec: VideoSpec,
+                                                   settings: dict[str, Any]) -> None:
+    """--video-recipe sglang on Gemma 4: SGLang 0.5.23's own _video_decoder_to_tensor (the processor's
+    num_frames by torch.arange, every frame of a shorter clip), then the processor without metadata, which
+    times each frame by its place among those kept at 24 fps; transformers' sampler refuses a short clip."""
+    clip = _clip(GEMMA4, spec, "sglang", **settings)
+    _same(clip, reference["cases"][_key(GEMMA4, spec, {"recipe": "sglang", **settings})])
+    kept = min(settings.get("num_frames", 32), spec.frames)
+    assert clip.units == kept and clip.recipe == "sglang" and "place over 24 fps" in clip.rule
+    if spec.frames < 32:
+        with pytest.raises(RequestError, match="samples 32 frames"):
+            _clip(GEMMA4, spec)
+
+
+@pytest.mark.parametrize("spec", SGLANG_MINICPM, ids=str)
+def test_sglang_minicpm_v_takes_every_frame(reference: dict[str, Any], spec: VideoSpec) -> None:
+    """--video-recipe sglang on MiniCPM-V 4.6: SGLang 0.5.23's own processor takes every frame the decoder
+    gives, each cut by its own MiniCPMV4_6ImageProcessor (max_slice_nums 9, whatever the files say), the video's
+    '<image_id>0</image_id>' first: its image processor and _expand_media run on frames of zeros."""
+    clip = _clip(MINICPM, spec, "sglang")
+    real = reference["cases"][_key(MINICPM, spec, {"recipe": "sglang"})]
+    _same(clip, real)
+    assert clip.units == real["frames"] == spec.frames and clip.recipe == "sglang"
+    assert "max_slice_nums" not in " ".join(clip.assumed)  # SGLang's fixed 9, not the class's
+
+
+def test_sglang_refusals_say_why(tmp_path: Path) -> None:
+    """--video-recipe sglang on a model whose SGLang 0.5.23 path takes no clip of its own (LLaVA-OneVision's
+    frames are cut by the client; transformers' InternVL is not what its InternVL processor serves): one line that
+    names the recipes there are, and why."""
+    (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
+    with pytest.raises(RequestError, match=r"transformers, vllm \(SGLang 0\.5\.23's LLaVA processor .* --image\)"):
+        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
+
+
 def test_minicpm_numbers_each_video_of_a_prompt() -> None:
     """MiniCPM-V's processor puts '<image_id>k</image_id>' before the k-th video of a prompt (use_image_id, the
     image processor's, on in its files): the sheet's second video carries '1', two special tokens more than its
@@ -803,7 +881,8 @@ def test_internvls_image_processor_default_size_is_its_class() -> None:
     import transformers
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
-    known = rules._video()["recipes"]["vllm"]["uniform"]["image_processor_settings"]["InternVLVideoProcessor"]
+    (group,) = rules._video()["recipes"]["vllm"]["uniform"]
+    known = group["image_processor_settings"]["InternVLVideoProcessor"]
     assert IMAGE_PROCESSOR_MAPPING_NAMES["internvl"]["torchvision"] == known["class"] == "GotOcr2ImageProcessor"
     path = Path(transformers.__file__).parent / "models" / "got_ocr2" / "image_processing_got_ocr2.py"
     (cls,) = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef) and n.name == known["class"]]

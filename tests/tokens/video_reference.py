@@ -106,6 +106,111 @@ def _sglang(case: dict[str, Any], frames: int, width: int, height: int,
     return video, {}
 
 
+def _defs(path: Any, names: set[str], space: dict[str, Any], within: str | None = None) -> dict[str, Any]:
+    """The top-level functions, classes and assignments ``names`` of a module's source (or the methods of its
+    class ``within``), run for real in ``space``: SGLang's wheel is read, never imported."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    body = tree.body if within is None else next(n.body for n in tree.body if getattr(n, "name", None) == within)
+    kept = [n for n in body if getattr(n, "name", None) in names or (
+        isinstance(n, ast.Assign) and any(getattr(t, "id", None) in names for t in n.targets))]
+    assert {getattr(n, "name", None) for n in kept} | {t.id for n in kept if isinstance(n, ast.Assign)
+                                                      for t in n.targets} >= names, (path, names)
+    exec(compile(ast.Module(body=kept, type_ignores=[]), str(path), "exec"), space)
+    return space
+
+
+def _sglang_glm(case: dict[str, Any], vp: Any, frames: int, width: int, height: int,
+                fps: float) -> tuple[Any, dict[str, Any]]:
+    """The clip as SGLang's GLM processor (glm4v.py) hands it to the model's processor: its own
+    glm_processor_video_config and _hf_sample_frame_indices run on that video processor (the frame indices of
+    its own sampler, where nothing asks for max_frames or a pre-resize), then the call with the clip's metadata
+    and do_sample_frames=False."""
+    from pathlib import Path
+
+    root = Path(case["sglang"]) / "sglang" / "srt"
+    space = _defs(root / "utils" / "common.py", {"GLM_MEDIA_CONFIG_KEYS"}, {})
+    _defs(root / "multimodal" / "processors" / "glm4v.py", {
+        "GLM_VIDEO_PATCH_SIZE", "GLM_VIDEO_MERGE_SIZE", "glm_processor_video_config", "_glm_processor_resize_budget",
+        "_hf_sample_frame_indices"}, space)
+    config = space["glm_processor_video_config"](vp)
+    assert not {"max_frames", "max_tokens_per_frame", "_presize_budget"} & config.keys(), config
+    indices = space["_hf_sample_frame_indices"](vp, frames, fps, frames / fps, config)
+    metadata = {"total_num_frames": frames, "fps": fps, "duration": frames / fps, "video_backend": "sglang",
+                "frames_indices": [int(i) for i in indices]}
+    video = np.zeros((len(indices), height, width, 3), dtype=np.uint8)
+    return video, {"video_metadata": [metadata], "do_sample_frames": False}
+
+
+class _Decoded:
+    """SGLang's VideoDecoderWrapper as its processors read it: frames of zeros, NHWC."""
+
+    def __init__(self, frames: int, width: int, height: int) -> None:
+        self.frames, self.shape = frames, (height, width, 3)
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, index: int) -> Any:
+        if not 0 <= index < self.frames:
+            raise IndexError(index)
+        return np.zeros(self.shape, dtype=np.uint8)
+
+    def get_frames_at(self, indices: list[int]) -> Any:
+        return np.zeros((len(indices), *self.shape), dtype=np.uint8)
+
+
+def _sglang_gemma4(case: dict[str, Any], vp: Any, frames: int, width: int, height: int) -> tuple[Any, dict[str, Any]]:
+    """The clip as SGLang's Gemma 4 processor hands it over: its own _video_decoder_to_tensor (the video
+    processor's num_frames by torch.arange) run on the decoder's frames, then the call with do_sample_frames=False
+    and no metadata."""
+    import types
+    from pathlib import Path
+
+    import torch
+
+    path = Path(case["sglang"]) / "sglang" / "srt" / "multimodal" / "processors" / "gemma4.py"
+    space = _defs(path, {"_video_decoder_to_tensor"}, {"torch": torch, "VideoDecoderWrapper": _Decoded},
+                  within="Gemma4SGLangProcessor")
+    me = types.SimpleNamespace(_processor=types.SimpleNamespace(video_processor=vp))
+    return space["_video_decoder_to_tensor"](me, _Decoded(frames, width, height)), {"do_sample_frames": False}
+
+
+def _sglang_minicpm(case: dict[str, Any]) -> dict[str, Any]:
+    """A clip through SGLang's MiniCPM-V 4.6 processor (minicpmv4_6.py), which has its own image processor and
+    prompt expansion: every frame the decoder gives (list() over it), each cut by its MiniCPMV4_6ImageProcessor
+    as the processor builds it (max_slice_nums 9, the config's patch and downsample mode), and the video's
+    expansion as _expand_media writes it; its pad placeholder and marks renamed as the other cases'."""
+    import math
+    import types
+    import typing
+    from pathlib import Path
+
+    import torch
+    import torchvision.transforms.functional as F
+    from PIL import Image
+
+    frames, width, height, _ = case["video"]
+    path = Path(case["sglang"]) / "sglang" / "srt" / "multimodal" / "processors" / "minicpmv4_6.py"
+    space = _defs(path, {"IMAGENET_STANDARD_MEAN", "IMAGENET_STANDARD_STD", "_PAD_PLACEHOLDER", "_ensure_divide",
+                         "_to_chw_tensor", "_resize", "_divide_to_patches", "_reshape_by_patch",
+                         "MiniCPMV4_6ImageProcessor"},
+                  {"torch": torch, "F": F, "Image": Image, "math": math, **vars(typing)})
+    _defs(path, {"_expand_frame", "_expand_media"}, space, within="MiniCPMV4_6MultimodalProcessor")
+    ip = space["MiniCPMV4_6ImageProcessor"](max_slice_nums=9, scale_resolution=448, patch_size=case["patch"],
+                                             slice_mode=True, downsample_mode=case["downsample_mode"],
+                                             use_image_id=True)
+    out = ip.preprocess(list(_Decoded(frames, width, height)))
+    me = types.SimpleNamespace(image_start_token="<S>", image_end_token="<E>", slice_start_token="<S>",
+                               slice_end_token="<E>", image_id_start_token="<I>", image_id_end_token="</I>")
+    me._expand_frame = lambda *a: space["_expand_frame"](me, *a)
+    media = list(zip(out["tgt_sizes"], out["grids"], strict=True))
+    text = space["_expand_media"](me, case["index"], media, ip.pad_divisor, True)
+    text = text.replace(space["_PAD_PLACEHOLDER"], "<V>")
+    return {"processor": case["name"], "grid": None, "frames": len(out["grids"]), "text": text}
+
+
 def _case(case: dict[str, Any]) -> dict[str, Any]:
     """One video through its processor (from a model folder with settings, or a class's defaults; its frames
     as given, or as a loader such as qwen-vl-utils hands them over) and the text the model's processor writes
@@ -113,6 +218,9 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
     import transformers
     from transformers.models.smolvlm import processing_smolvlm
 
+    if case.get("recipe") == "sglang-minicpm":  # SGLang's own image processor: no transformers processor runs
+        found = _sglang_minicpm(case)
+        return _counted(found, found.pop("text"))
     assert processing_smolvlm.num2words is not None, "num2words: .ci/run installs it beside torchvision"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -137,6 +245,10 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             video, kwargs = _loaded(case, frames, width, height, fps)
         elif case.get("recipe") == "sglang":
             video, kwargs = _sglang(case, frames, width, height, fps)
+        elif case.get("recipe") == "sglang-glm":
+            video, kwargs = _sglang_glm(case, vp, frames, width, height, fps)
+        elif case.get("recipe") == "sglang-gemma4":
+            video, kwargs = _sglang_gemma4(case, vp, frames, width, height)
         try:
             out = vp(videos=[video], return_tensors="pt", return_metadata=True, **kwargs, **case.get("call", {}))
         except (ValueError, RuntimeError) as exc:  # RuntimeError: MiniMax-M3-VL's reshape of unresized frames
@@ -167,6 +279,11 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
             (text,) = proc._prepend_local_ids([proc.video_token], [text], proc.video_token)
     except (AttributeError, ValueError) as exc:  # Qwen3-VL's timestamps need sampled indices: not without sampling
         return {**found, "text_error": f"{type(exc).__name__}: {exc}"}
+    return _counted(found, text)
+
+
+def _counted(found: dict[str, Any], text: str) -> dict[str, Any]:
+    """A video's prompt text read back: its placeholders, its marks, its timestamps, and the text between them."""
     marks = ("<S>", "<E>", "<G>", "<|begin_of_image|>", "<|end_of_image|>",  # around a frame or a patch
              "<|media_begin|>", "<|media_content|>", "<|media_end|>",  # Kimi-K2.5's, around a chunk
              "<I>", "</I>")  # MiniCPM's around a video's id

@@ -176,9 +176,11 @@ ImagesOpt = Annotated[int, typer.Option(help="Images per request (0 with --video
 VideoRecipeOpt = Annotated[str, typer.Option(
     "--video-recipe", metavar="RECIPE", help="Who samples and resizes the --video frames before the model's "
     "processor: transformers (its video processor, with the model's files; the default), qwen-vl-utils (Qwen's "
-    "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame), sglang (SGLang 0.5.23's Qwen-VL "
-    "preprocessing: the same caps in 28-pixel patches, then the processor resizes again), the last two for "
-    "Qwen2-VL / 2.5-VL / 3-VL / 3.5, or vllm (vLLM 0.33.0's loaders: 2 fps and 4 to 768 frames for the Qwen "
+    "own loader, 0.0.14: 2 fps, at most 768 merged patches a frame, for Qwen2-VL / 2.5-VL / 3-VL / 3.5), sglang "
+    "(SGLang 0.5.23: for the Qwen families its Qwen-VL preprocessing, the same caps in 28-pixel patches, then the "
+    "processor resizes again; GLM-4.1V's and GLM-4.6V's own samplers; Gemma 4's num_frames by torch.arange, timed "
+    "at 24 fps; every frame for MiniCPM-V 4.6, each cut as an image), or vllm (vLLM 0.33.0's loaders: 2 fps and "
+    "4 to 768 frames for the Qwen "
     "families, GLM-4.1V's and GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision, "
     "LLaVA-NeXT-Video, Gemma 4, InternVL (at its image processor's size) and MiniCPM-V 4.6 (each frame cut as "
     "an image); the processor's own resize).")]
