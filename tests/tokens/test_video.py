@@ -847,13 +847,22 @@ def test_sglang_minicpm_v_takes_every_frame(reference: dict[str, Any], spec: Vid
     assert "max_slice_nums" not in " ".join(clip.assumed)  # SGLang's fixed 9, not the class's
 
 
-def test_sglang_refusals_say_why(tmp_path: Path) -> None:
-    """--video-recipe sglang on a model whose SGLang 0.5.23 path takes no clip of its own (LLaVA-OneVision's
-    frames are cut by the client; transformers' InternVL is not what its InternVL processor serves): one line that
-    names the recipes there are, and why."""
+def test_runtime_refusals_say_why(tmp_path: Path) -> None:
+    """A recipe on a model whose runtime has no video path of its own for it (SGLang 0.5.23: LLaVA-OneVision's
+    frames are cut by the client, transformers' InternVL is not what its InternVL processor serves, SmolVLM2 goes
+    through its Transformers backend; vLLM 0.33.0: SmolVLM takes images only): one line that names the recipes
+    there are, and why."""
     (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
     with pytest.raises(RequestError, match=r"transformers, vllm \(SGLang 0\.5\.23's LLaVA processor .* --image\)"):
         _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
+    config, name, own, _, _ = FRAMEWISE["smolvlm"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / name).write_text(json.dumps(own))
+    with pytest.raises(RequestError, match=r"for SmolVLMVideoProcessor: transformers \(SGLang .* Transformers backend"):
+        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
+    with pytest.raises(RequestError, match=r"for SmolVLMVideoProcessor: transformers \(vLLM 0\.33\.0's SmolVLM .*"
+                                           "images only"):
+        _clip(str(tmp_path), VLLM_UNIFORM[1], "vllm")
 
 
 def test_minicpm_numbers_each_video_of_a_prompt() -> None:
