@@ -479,6 +479,26 @@ def test_a_stopped_batch_stops_its_workers(tmp_path: Path, signum: int = signal.
     assert not [w for w in workers if _alive(w)], "workers outlived the batch"
 
 
+def _terminated(ref: str, *args: Any) -> Any:
+    """A model whose worker is sent SIGTERM while it builds (as the batch's terminate() sends it), and which
+    would go on to another model if the signal did not end its process."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    raise AssertionError(f"{ref}: the worker outlived SIGTERM")
+
+
+def test_a_terminated_worker_dies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch worker sent SIGTERM mid-model dies, as terminate() means: it does not inherit the main process's
+    handler (which raises SystemExit, which concurrent.futures' worker would catch and hand back as the model's
+    result before taking the next model). Each model then runs alone, and dies again: one error line each."""
+    from vlmscope import api
+
+    monkeypatch.setattr(api, "_collected", _terminated)
+    outcomes = api._in_processes(["a", "b"], 2, False, False, None, None)
+    assert [o.error for o in outcomes] == [f"{r}: the process building it died (killed by a signal, or out of "
+                                           "memory); the other models are unaffected" for r in "ab"]
+
+
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "wrong types": lambda p: p.write_text(json.dumps(_retyped(json.loads(p.read_text())))),
     "nulls": lambda p: p.write_text(json.dumps(dict.fromkeys(json.loads(p.read_text())))),

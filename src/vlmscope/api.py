@@ -219,7 +219,8 @@ def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_
     from concurrent.futures.process import BrokenProcessPool
 
     done: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(refs))) as pool, _workers_stop_with(pool):
+    with ProcessPoolExecutor(max_workers=min(jobs, len(refs)), initializer=_worker_start) as pool, \
+            _workers_stop_with(pool):
         futures = {pool.submit(_collected, ref, use_cache, trust_remote_code, request): i
                    for i, ref in enumerate(refs)}
         for future in as_completed(futures):
@@ -234,6 +235,15 @@ def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_
         if on_done is not None:
             on_done(refs[i])
     return tuple(done[i] for i in range(len(refs)))
+
+
+def _worker_start() -> None:
+    """A worker dies of SIGTERM, as terminate() means. It would otherwise inherit the batch's handler through
+    fork, and concurrent.futures' worker catches the SystemExit that raises in a model and takes the next one,
+    so that a stopped batch waited for a worker's model to finish."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextlib.contextmanager
