@@ -26,6 +26,7 @@ import vlmscope
 from vlmscope.costing.notes import other_recipes
 from vlmscope.data import CostRequest, VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import ConfigError, LimitError, RequestError
+from vlmscope.limits import MAX_TEXT_PIECES
 from vlmscope.sources.resolve import resolve
 from vlmscope.tokens import encoded, stamps
 from vlmscope.tokens import video as rules
@@ -833,6 +834,8 @@ def test_sglang_gemma4_times_frames_by_their_place(reference: dict[str, Any], sp
     if spec.frames < 32:
         with pytest.raises(RequestError, match="samples 32 frames"):
             _clip(GEMMA4, spec)
+    many = _clip(GEMMA4, VideoSpec(10**6, 64, 64, 30.0), "sglang", num_frames=MAX_TEXT_PIECES + 1)
+    assert (many.units, many.timestamps, many.text) == (MAX_TEXT_PIECES + 1, MAX_TEXT_PIECES + 1, ())  # counted only
 
 
 @pytest.mark.parametrize("spec", SGLANG_MINICPM, ids=str)

@@ -191,8 +191,8 @@ def _uniform(recipe: str, runtime: dict[str, Any], group: dict[str, Any], name: 
     kept = video.frames if count is None else min(int(count), video.frames)
     if kept < 1:
         raise RequestError("processor", f"{group['num_frames']}={count}", "at least 1 frame")
-    indices: Sequence[int] = range(video.frames)
-    if kept < video.frames and kept <= MAX_TEXT_PIECES:
+    indices: Sequence[int] = range(video.frames) if kept == video.frames else ()
+    if kept < video.frames and kept <= MAX_TEXT_PIECES:  # more are counted, not listed
         indices = stamps.loader_indices(group["frame_indices"], video.frames, kept)
         kept = len(indices)
     taken = _from_image(runtime, name)
@@ -204,9 +204,11 @@ def _uniform(recipe: str, runtime: dict[str, Any], group: dict[str, Any], name: 
                            "--video-recipe")
     found = processor(replace(video, frames=kept), {"do_sample_frames": False, **sized})
     rate = group.get("timestamps_rate")
-    text = stamps.retimed(name, range(kept), rate) if rate else stamps.retimed(name, indices, video.fps)
-    how = (f"all {video.frames} frames" if count is None else
-           f"{kept} of the {video.frames} frames, spread evenly ({group['frame_indices']})")
+    text: tuple[str, ...] = ()
+    if kept <= MAX_TEXT_PIECES:
+        text = stamps.retimed(name, range(kept), rate) if rate else stamps.retimed(name, indices, video.fps)
+    how = (f"{kept} of the {video.frames} frames, spread evenly ({group['frame_indices']})" if kept < video.frames
+           else f"all {video.frames} frames" + (f" (at most {count})" if count is not None else ""))
     said = "".join(f" {k}={json.dumps(v)}," for k, v in sized.items())  # the image processor's, and fixed
     stamped = f", each frame's time its place over {rate:g} fps" if rate and text else ""
     return replace(found, video=video, recipe=recipe, text=text or found.text,
