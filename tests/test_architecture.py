@@ -13,7 +13,7 @@ PACKAGE = SRC / "vlmscope"
 
 # Lowest first. A module may import its own stage and the stages below it.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("vlmscope.errors", "vlmscope.quiet", "vlmscope.limits", "vlmscope.files"),
+    ("vlmscope.errors", "vlmscope.quiet", "vlmscope.limits", "vlmscope.files", "vlmscope.pool"),
     ("vlmscope.data",),
     ("vlmscope.records", "vlmscope.cache"),
     ("vlmscope.sources",),

@@ -479,7 +479,7 @@ def test_a_stopped_batch_stops_its_workers(tmp_path: Path, signum: int = signal.
     assert not [w for w in workers if _alive(w)], "workers outlived the batch"
 
 
-def _terminated(ref: str, *args: Any) -> Any:
+def _terminated(ref: str, *args: Any, **kwargs: Any) -> Any:
     """A model whose worker is sent SIGTERM while it builds (as the batch's terminate() sends it), and which
     would go on to another model if the signal did not end its process."""
     os.kill(os.getpid(), signal.SIGTERM)

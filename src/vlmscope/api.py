@@ -8,10 +8,9 @@ transformers.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from vlmscope import cache
 from vlmscope.data import Anatomy, Comparison, Costed, CostRequest, CostSheet, Fit, Fitted, Outcome, ZooEntry
@@ -212,75 +211,19 @@ def compare_each(refs: Sequence[str], *, jobs: int = 1, use_cache: bool = True, 
 
 def _in_processes(refs: Sequence[str], jobs: int, use_cache: bool, trust_remote_code: bool,
                   on_done: Callable[[str], None] | None, request: CostRequest | None) -> tuple[Outcome, ...]:
-    """The batch over ``jobs`` processes. When a worker dies (the OOM killer, a signal), the pool breaks
-    and every model it still held is run again, each alone in a fresh process: the one that kills its
-    process again gets that as its error, the others their results."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    """The batch over ``jobs`` processes (``pool.run``): a model whose process dies, alone too, gets that as its
+    error; the others are unaffected."""
+    import functools
 
-    done: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(refs)), initializer=_worker_start) as pool, \
-            _workers_stop_with(pool):
-        futures = {pool.submit(_collected, ref, use_cache, trust_remote_code, request): i
-                   for i, ref in enumerate(refs)}
-        for future in as_completed(futures):
-            try:
-                done[futures[future]] = future.result()
-            except BrokenProcessPool:
-                continue
-            if on_done is not None:
-                on_done(refs[futures[future]])
-    for i in (i for i in range(len(refs)) if i not in done):
-        done[i] = _alone(refs[i], use_cache, trust_remote_code, request)
-        if on_done is not None:
-            on_done(refs[i])
-    return tuple(done[i] for i in range(len(refs)))
+    from vlmscope import pool
+
+    work = functools.partial(_collected, use_cache=use_cache, trust_remote_code=trust_remote_code, request=request)
+    return tuple(pool.run(work, refs, jobs, on_done, _died))
 
 
-def _worker_start() -> None:
-    """A worker dies of SIGTERM, as terminate() means. It would otherwise inherit the batch's handler through
-    fork, and concurrent.futures' worker catches the SystemExit that raises in a model and takes the next one,
-    so that a stopped batch waited for a worker's model to finish."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-@contextlib.contextmanager
-def _workers_stop_with(pool: Any) -> Iterator[None]:
-    """The workers stop when the batch does: SIGTERM becomes SystemExit(143) in the main process (as
-    SIGINT is KeyboardInterrupt), and on either, or any error, every worker is terminated at once and the
-    queued models cancelled, instead of the workers finishing their models as orphans."""
-    import signal
-    import threading
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, stop) if main else None
-    try:
-        yield
-    except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _alone(ref: str, use_cache: bool, trust_remote_code: bool, request: CostRequest | None) -> Outcome:
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    with ProcessPoolExecutor(max_workers=1) as pool:
-        try:
-            return pool.submit(_collected, ref, use_cache, trust_remote_code, request).result()
-        except BrokenProcessPool:
-            return Outcome(ref, None, f"{ref}: the process building it died (killed by a signal, or out of "
-                                      "memory); the other models are unaffected")
+def _died(ref: str) -> Outcome:
+    return Outcome(ref, None, f"{ref}: the process building it died (killed by a signal, or out of memory); the "
+                              "other models are unaffected")
 
 
 def inspect_type(model_type: str, *, use_cache: bool = True) -> ZooEntry:
