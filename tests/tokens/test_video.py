@@ -808,10 +808,12 @@ def test_sglang_glm_takes_its_processors_own_frames(reference: dict[str, Any], r
     """--video-recipe sglang on GLM-4.1V and GLM-4.6V: SGLang 0.5.23's GLM processor (its own
     glm_processor_video_config and _hf_sample_frame_indices, run on the model's video processor) picks the frames
     the processor's own sampler picks at its own rate, and hands them over with the clip's metadata: the count
-    and text transformers gives, so the transformers sheet names no difference."""
+    and text transformers gives, so the transformers sheet names no difference. GLM-4.6V as vLLM and SGLang serve
+    it: a Glm4v architecture whose files name GLM-4.6V's video processor."""
     folder = ref
     if ref not in MODELS:
-        (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+        (tmp_path / "config.json").write_text((CATALOG / MODELS[GLM][0] / "config.json").read_text())
+        (tmp_path / "video_preprocessor_config.json").write_text('{"video_processor_type": "Glm46VVideoProcessor"}')
         folder = str(tmp_path)
     clip = _clip(folder, spec, "sglang")
     real = reference["cases"][_key(ref, spec, {"recipe": "sglang"})]
@@ -868,6 +870,18 @@ def test_runtime_refusals_say_why(tmp_path: Path) -> None:
         _clip(str(tmp_path), VLLM_UNIFORM[1], "vllm")
     with pytest.raises(RequestError, match=r"for Kimi_K25VideoProcessor: transformers \(vLLM .* vision chunks"):
         _clip(KIMI, VLLM_UNIFORM[1], "vllm")
+
+
+def test_sglang_picks_its_processor_by_architecture(tmp_path: Path) -> None:
+    """SGLang 0.5.23 picks its processor by the config's architectures, not by the video processor: GLM-4.6V's
+    video processor under transformers' own Glm46VForConditionalGeneration, which no SGLang processor names (its
+    Transformers backend would hand the clip to transformers' processor), is refused in one line that says so;
+    the same video processor under a Glm4v architecture is SGLang's GLM path."""
+    (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
+    with pytest.raises(RequestError, match=r"names 'Glm46VForConditionalGeneration' \(SGLang picks its processor by "
+                                           r".* Transformers backend"):
+        _clip(str(tmp_path), LOADER[0], "sglang")
+    assert _clip(str(tmp_path), LOADER[0], "vllm").recipe == "vllm"  # vLLM picks its loader by the video processor
 
 
 def test_minicpm_numbers_each_video_of_a_prompt() -> None:

@@ -6,14 +6,14 @@ settings (the model's files, the request's over them, the class's defaults under
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from vlmscope.data import Origin
 from vlmscope.data.video import VIDEO_RECIPES, VideoSpec, VideoTokens
-from vlmscope.errors import ConfigError, LimitError, RequestError
-from vlmscope.limits import MAX_TEXT_PIECES, MAX_TOKENS
+from vlmscope.errors import ConfigError, LimitError, RequestError, shown
+from vlmscope.limits import MAX_TOKENS
 from vlmscope.sources import ModelSource, hub
 from vlmscope.tokens import (
     ernie,
@@ -144,9 +144,9 @@ def _decided(recipe: str, name: str) -> frozenset[str]:
         if name in group["processors"]:
             return frozenset(group["settings"])
     sampling = frozenset({"do_sample_frames", "fps", "num_frames", "min_frames", "max_frames", "max_duration"})
-    if taken := _from_image(runtime, name):
+    if taken := loaders.from_image(runtime, name):
         return sampling | {key for part in ("defaults", "fixed", "from_config") for key in taken.get(part, {})}
-    if _group(runtime, name) or runtime.get("processor_resizes"):
+    if loaders.uniform_loader(runtime, name) or runtime.get("processor_resizes"):
         return sampling
     return sampling | {"size", "min_pixels", "max_pixels", "cap_pixels_per_frame", "max_video_tokens"}
 
@@ -164,6 +164,7 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         why = runtime.get("refused", {}).get(name)  # where the runtime's own path takes no clip: why not
         raise RequestError("video recipe", recipe, f"one for {name}: " + ", ".join(
             [TRANSFORMERS, *(r for r, known in recipes.items() if name in _takes(known))]) + (f" ({why})" * bool(why)))
+    _served(recipe, runtime, files)
     for group in runtime.get("sampled_as", ()):
         if name not in group["processors"]:
             continue
@@ -173,77 +174,22 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
         found = processor(video, settings)
         said = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
         return replace(found, recipe=recipe, rule=f"{recipe} {runtime['version']}'s loader, as {said}: {found.rule}")
-    if group := _group(runtime, name):
-        return _uniform(recipe, runtime, group, name, pre, video, processor, files)
+    if group := loaders.uniform_loader(runtime, name):
+        return loaders.uniform(recipe, runtime, group, name, pre, video, processor, files)
     return loaders.loader(recipe, name, pre, video, lambda clip: processor(clip, {"do_sample_frames": False}))
 
 
-def _uniform(recipe: str, runtime: dict[str, Any], group: dict[str, Any], name: str, pre: dict[str, Any],
-             video: VideoSpec, processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens],
-             files: ModelSource) -> VideoTokens:
-    """A loader that takes ``group``'s number of frames (a number, the processor's own setting of that name, or
-    every frame where none), spread evenly over the clip (every frame of a clip that has no more), which the
-    processor then takes as they are, with the image settings the runtime passes it (vLLM's InternVL and
-    MiniCPM-V, SGLang's MiniCPM-V); each frame's time from its index in the clip, or, where the runtime passes no
-    metadata (SGLang's Gemma 4), from its place among those kept at the processor's default rate."""
-    count = group["num_frames"]
-    count = pre.get(count) if isinstance(count, str) else count
-    kept = video.frames if count is None else min(int(count), video.frames)
-    if kept < 1:
-        raise RequestError("processor", f"{group['num_frames']}={count}", "at least 1 frame")
-    indices: Sequence[int] = range(video.frames) if kept == video.frames else ()
-    if kept < video.frames and kept <= MAX_TEXT_PIECES:  # more are counted, not listed
-        indices = stamps.loader_indices(group["frame_indices"], video.frames, kept)
-        kept = len(indices)
-    taken = _from_image(runtime, name)
-    sized = _image_settings(taken, files.preprocessor or {}, files.config)
-    if taken.get("samples_again") and pre.get("do_sample_frames") is True:  # vLLM's InternVL leaves it on
-        raise RequestError("video recipe", recipe, f"a model whose {name} keeps the frames the loader hands "
-                           f"over: with do_sample_frames on, {recipe}'s processor call samples them again, "
-                           "which is not modelled; pass --processor do_sample_frames=false, or drop "
-                           "--video-recipe")
-    found = processor(replace(video, frames=kept), {"do_sample_frames": False, **sized})
-    rate = group.get("timestamps_rate")
-    text: tuple[str, ...] = ()
-    if kept <= MAX_TEXT_PIECES:
-        text = stamps.retimed(name, range(kept), rate) if rate else stamps.retimed(name, indices, video.fps)
-    how = (f"{kept} of the {video.frames} frames, spread evenly ({group['frame_indices']})" if kept < video.frames
-           else f"all {video.frames} frames" + (f" (at most {count})" if count is not None else ""))
-    said = "".join(f" {k}={json.dumps(v)}," for k, v in sized.items())  # the image processor's, and fixed
-    stamped = f", each frame's time its place over {rate:g} fps" if rate and text else ""
-    return replace(found, video=video, recipe=recipe, text=text or found.text,
-                   rule=f"{recipe} {runtime['version']}'s {group['loader']}: {how}{stamped}; then{said} {found.rule}")
-
-
-def _group(runtime: dict[str, Any], name: str) -> dict[str, Any]:
-    """The runtime's loader (knowledge/processing.json ``uniform``) that takes frames evenly for video processor
-    ``name``; {} where it has none."""
-    return next((g for g in runtime.get("uniform", ()) if name in g["processors"]), {})
-
-
-def _from_image(runtime: dict[str, Any], name: str) -> dict[str, Any]:
-    """What a runtime's default loader path takes from the image processor for video processor ``name``
-    (knowledge/processing.json: vLLM's InternVL, its size; MiniCPM-V 4.6, its slicing; SGLang's MiniCPM-V 4.6,
-    fixed slicing and the config's patch and downsample mode); {} for the others."""
-    return dict(_group(runtime, name).get("image_processor_settings", {}).get(name, {}))
-
-
-def _image_settings(taken: dict[str, Any], image: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The settings ``taken`` names: the model's preprocessor config's, else that image processor class's
-    defaults; those read from the model's config (a dotted key, and its default); and those the runtime fixes
-    (frames unstacked); {} where it takes none."""
-    if not taken:
-        return {}
-    own = {k: image[k] for k in taken["defaults"] if k in image}
-    if "size" in own and not (isinstance(own["size"], dict) and {"height", "width"} <= own["size"].keys()):
-        del own["size"]  # a size of another shape: the class's
-    read = {}
-    for key, (path, default) in taken.get("from_config", {}).items():
-        value: Any = config
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        read[key] = default if value is None else value
-    return {**taken["defaults"], **own, **read, **taken.get("fixed", {})}
+def _served(recipe: str, runtime: dict[str, Any], files: ModelSource) -> None:
+    """One clear line where the runtime picks its processor by the model's architecture (SGLang) and none of
+    the model's is one whose processor is modelled: the runtime would take the clip another way."""
+    served = runtime.get("architectures")
+    named = files.config.get("architectures")
+    named = [a for a in named if isinstance(a, str)] if isinstance(named, list) else []
+    if served is None or set(named) & set(served["names"]):
+        return
+    said = ", ".join(shown(a, 80) for a in named[:4]) or "none"
+    raise RequestError("video recipe", recipe, f"a model whose architecture {recipe} {runtime['version']} serves with "
+                       f"a processor vlmscope models: {files.model_id} names {said} ({served['otherwise']})")
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
