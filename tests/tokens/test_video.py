@@ -855,8 +855,9 @@ def test_sglang_minicpm_v_takes_every_frame(reference: dict[str, Any], spec: Vid
 def test_runtime_refusals_say_why(tmp_path: Path) -> None:
     """A recipe on a model whose runtime has no video path of its own for it (SGLang 0.5.23: LLaVA-OneVision's
     frames are cut by the client, transformers' InternVL is not what its InternVL processor serves, SmolVLM2 goes
-    through its Transformers backend; vLLM 0.33.0: SmolVLM takes images only, Kimi-K2.5's clip is cut into vision
-    chunks before its processor): one line that names the recipes there are, and why."""
+    through its Transformers backend, GLM-5 Next's frames are sampled and pre-resized by its own code; vLLM 0.33.0:
+    SmolVLM takes images only, Kimi-K2.5's clip is cut into vision chunks before its processor): one line that
+    names the recipes there are, and why."""
     (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
     with pytest.raises(RequestError, match=r"transformers, vllm \(SGLang 0\.5\.23's LLaVA processor .* --image\)"):
         _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
@@ -870,6 +871,10 @@ def test_runtime_refusals_say_why(tmp_path: Path) -> None:
         _clip(str(tmp_path), VLLM_UNIFORM[1], "vllm")
     with pytest.raises(RequestError, match=r"for Kimi_K25VideoProcessor: transformers \(vLLM .* vision chunks"):
         _clip(KIMI, VLLM_UNIFORM[1], "vllm")
+    (tmp_path / name).unlink()
+    (tmp_path / "config.json").write_text(json.dumps(_copy_config("glm5_next")))
+    with pytest.raises(RequestError, match=r"for Glm5NextVideoProcessor: transformers \(SGLang .* pre-resizes"):
+        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
 
 
 def test_sglang_picks_its_processor_by_architecture(tmp_path: Path) -> None:
