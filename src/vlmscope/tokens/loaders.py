@@ -79,8 +79,8 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any],
 
 
 def uniform(recipe: str, runtime: dict[str, Any], group: dict[str, Any], name: str, pre: dict[str, Any],
-             video: VideoSpec, processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens],
-             files: ModelSource) -> VideoTokens:
+            video: VideoSpec, processor: Callable[[VideoSpec, dict[str, Any]], VideoTokens],
+            files: ModelSource) -> VideoTokens:
     """A loader that takes ``group``'s number of frames (a number, the processor's own setting of that name, or
     every frame where none), spread evenly over the clip (every frame of a clip that has no more), which the
     processor then takes as they are, with the image settings the runtime passes it (vLLM's InternVL and
