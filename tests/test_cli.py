@@ -279,7 +279,7 @@ def test_a_second_image_size_is_refused_not_dropped(command: list[str], tmp_path
      "bad video_recipe 'ollama'"),
     (("show", "llava-onevision-qwen2-7b-ov-hf", "--video", "60s@2:640x360", "--video-recipe", "sglang"),
      "bad video recipe 'sglang': use one for LlavaOnevisionVideoProcessor: transformers, vllm (SGLang 0.5.23's "
-     "LLaVA processor (llava.py) has no video loader"),
+     "LLaVA processor has no video loader: clients send the frames as images; cost them with --image)"),
     (("compare", "Qwen2.5-VL-7B-Instruct", "--video", "100000h@60:8x8"), "video frames = 21600000000 is over")])
 def test_bad_videos_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
     """Through the entry point (in-process): a model without video, a clip in no known form, a recipe that is

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 import vlmscope
+from vlmscope.cli.common import MAX_LINE
 from vlmscope.costing.notes import other_recipes
 from vlmscope.data import CostRequest, VideoSpec, VideoTokens, parse_video
 from vlmscope.errors import ConfigError, LimitError, RequestError
@@ -852,6 +853,13 @@ def test_sglang_minicpm_v_takes_every_frame(reference: dict[str, Any], spec: Vid
     assert "max_slice_nums" not in " ".join(clip.assumed)  # SGLang's fixed 9, not the class's
 
 
+def _refused(ref: str, recipe: str, pattern: str, spec: VideoSpec = VLLM_UNIFORM[1]) -> None:
+    """``recipe`` on ``ref`` is refused in one line matching ``pattern``, whole within the CLI's error line."""
+    with pytest.raises(RequestError, match=pattern) as refused:
+        _clip(ref, spec, recipe)
+    assert len(f"vlmscope: error: {refused.value}") <= MAX_LINE, str(refused.value)
+
+
 def test_runtime_refusals_say_why(tmp_path: Path) -> None:
     """A recipe on a model whose runtime has no video path of its own for it (SGLang 0.5.23: LLaVA-OneVision's
     frames are cut by the client, transformers' InternVL is not what its InternVL processor serves, SmolVLM2 goes
@@ -859,22 +867,16 @@ def test_runtime_refusals_say_why(tmp_path: Path) -> None:
     SmolVLM takes images only, Kimi-K2.5's clip is cut into vision chunks before its processor): one line that
     names the recipes there are, and why."""
     (tmp_path / "config.json").write_text(json.dumps(ONEVISION_CONFIG))
-    with pytest.raises(RequestError, match=r"transformers, vllm \(SGLang 0\.5\.23's LLaVA processor .* --image\)"):
-        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
+    _refused(str(tmp_path), "sglang", r"transformers, vllm \(SGLang 0\.5\.23's LLaVA processor .* --image\)")
     config, name, own, _, _ = FRAMEWISE["smolvlm"]
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / name).write_text(json.dumps(own))
-    with pytest.raises(RequestError, match=r"for SmolVLMVideoProcessor: transformers \(SGLang .* Transformers backend"):
-        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
-    with pytest.raises(RequestError, match=r"for SmolVLMVideoProcessor: transformers \(vLLM 0\.33\.0's SmolVLM .*"
-                                           "images only"):
-        _clip(str(tmp_path), VLLM_UNIFORM[1], "vllm")
-    with pytest.raises(RequestError, match=r"for Kimi_K25VideoProcessor: transformers \(vLLM .* vision chunks"):
-        _clip(KIMI, VLLM_UNIFORM[1], "vllm")
+    _refused(str(tmp_path), "sglang", r"for SmolVLMVideoProcessor: transformers \(SGLang .* Transformers backend")
+    _refused(str(tmp_path), "vllm", r"for SmolVLMVideoProcessor: transformers \(vLLM 0\.33\.0's SmolVLM .*images only")
+    _refused(KIMI, "vllm", r"for Kimi_K25VideoProcessor: transformers \(vLLM .* vision chunks")
     (tmp_path / name).unlink()
     (tmp_path / "config.json").write_text(json.dumps(_copy_config("glm5_next")))
-    with pytest.raises(RequestError, match=r"for Glm5NextVideoProcessor: transformers \(SGLang .* pre-resizes"):
-        _clip(str(tmp_path), VLLM_UNIFORM[1], "sglang")
+    _refused(str(tmp_path), "sglang", r"for Glm5NextVideoProcessor: transformers \(SGLang .* pre-resizes")
 
 
 def test_sglang_picks_its_processor_by_architecture(tmp_path: Path) -> None:
@@ -883,9 +885,9 @@ def test_sglang_picks_its_processor_by_architecture(tmp_path: Path) -> None:
     Transformers backend would hand the clip to transformers' processor), is refused in one line that says so;
     the same video processor under a Glm4v architecture is SGLang's GLM path."""
     (tmp_path / "config.json").write_text(json.dumps(GLM46V_CONFIG))
-    with pytest.raises(RequestError, match=r"names 'Glm46VForConditionalGeneration' \(SGLang picks its processor by "
-                                           r".* Transformers backend"):
-        _clip(str(tmp_path), LOADER[0], "sglang")
+    _refused(str(tmp_path), "sglang", r"not 'Glm46VForConditionalGeneration' \(SGLang 0\.5\.23 picks its processor "
+                                      r"by architecture.* Transformers backend: use --video-recipe transformers\)",
+             LOADER[0])
     assert _clip(str(tmp_path), LOADER[0], "vllm").recipe == "vllm"  # vLLM picks its loader by the video processor
 
 

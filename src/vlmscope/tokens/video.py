@@ -187,9 +187,9 @@ def _served(recipe: str, runtime: dict[str, Any], files: ModelSource) -> None:
     named = [a for a in named if isinstance(a, str)] if isinstance(named, list) else []
     if served is None or set(named) & set(served["names"]):
         return
-    said = ", ".join(shown(a, 80) for a in named[:4]) or "none"
-    raise RequestError("video recipe", recipe, f"a model whose architecture {recipe} {runtime['version']} serves with "
-                       f"a processor vlmscope models: {files.model_id} names {said} ({served['otherwise']})")
+    said = shown(named[0], 48) if named else "none named"
+    raise RequestError("video recipe", recipe, f"a model whose architecture has a modelled {recipe} processor, not "
+                       f"{said} ({served['otherwise']})")
 
 
 def _bounded(source: ModelSource, video: VideoSpec, found: VideoTokens) -> VideoTokens:
