@@ -66,7 +66,6 @@ def _sglang(case: dict[str, Any], frames: int, width: int, height: int,
     and functions (smart_nframes, smart_resize, preprocess_video) read from the pinned wheel's source and run
     for real, with only the decoder replaced by frames of zeros; then the processor's call as
     QwenVLImageProcessor makes it (Qwen3-VL: the clip's metadata, do_sample_frames=False)."""
-    import ast
     import asyncio
     import logging
     import math
@@ -79,27 +78,13 @@ def _sglang(case: dict[str, Any], frames: int, width: int, height: int,
     from torchvision.transforms import InterpolationMode
 
     source = Path(case["sglang"]) / "sglang" / "srt" / "multimodal" / "processors" / "qwen_vl.py"
-    tree = ast.parse(source.read_text())
-    wanted = {"IMAGE_FACTOR", "MIN_PIXELS", "MAX_RATIO", "VIDEO_TOTAL_PIXELS", "VIDEO_MIN_PIXELS",
-              "VIDEO_MAX_PIXELS", "FRAME_FACTOR", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES", "smart_resize",
-              "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_nframes", "preprocess_video"}
-    kept = [n for n in tree.body if getattr(n, "name", None) in wanted or (
-        isinstance(n, ast.Assign) and any(getattr(t, "id", None) in wanted for t in n.targets))]
-
-    class Decoded:  # SGLang's VideoDecoderWrapper, as preprocess_video reads it: frames as NHWC tensors
-        avg_fps = fps
-
-        def __len__(self) -> int:
-            return frames
-
-        def get_frames_as_tensor(self, indices: list[int]) -> Any:
-            return torch.zeros(len(indices), height, width, 3, dtype=torch.uint8)
-
     space = {"math": math, "os": os, "time": time, "np": np, "torch": torch, "torchvision": torchvision,
              "InterpolationMode": InterpolationMode, "logger": logging.getLogger("sglang"), "MAX_PIXELS": 0,
-             "VideoDecoderWrapper": Decoded, "is_cpu": lambda: True}
-    exec(compile(ast.Module(body=kept, type_ignores=[]), str(source), "exec"), space)
-    video, metadata = asyncio.run(space["preprocess_video"](Decoded(), video_config={}))
+             "VideoDecoderWrapper": _Decoded, "is_cpu": lambda: True}
+    _defs(source, {"IMAGE_FACTOR", "MIN_PIXELS", "MAX_RATIO", "VIDEO_TOTAL_PIXELS", "VIDEO_MIN_PIXELS",
+                   "VIDEO_MAX_PIXELS", "FRAME_FACTOR", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES", "smart_resize",
+                   "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_nframes", "preprocess_video"}, space)
+    video, metadata = asyncio.run(space["preprocess_video"](_Decoded(frames, width, height, fps), video_config={}))
     metadata["frames_indices"] = [int(i) for i in metadata["frames_indices"]]
     if case["processor"] == "Qwen3VLProcessor":
         return video, {"video_metadata": [metadata], "do_sample_frames": False}
@@ -144,10 +129,11 @@ def _sglang_glm(case: dict[str, Any], vp: Any, frames: int, width: int, height: 
 
 
 class _Decoded:
-    """SGLang's VideoDecoderWrapper as its processors read it: frames of zeros, NHWC."""
+    """SGLang's VideoDecoderWrapper as its processors read it: frames of zeros, NHWC (numpy; as tensors for
+    get_frames_as_tensor), at the clip's rate."""
 
-    def __init__(self, frames: int, width: int, height: int) -> None:
-        self.frames, self.shape = frames, (height, width, 3)
+    def __init__(self, frames: int, width: int, height: int, fps: float | None = None) -> None:
+        self.frames, self.shape, self.avg_fps = frames, (height, width, 3), fps
 
     def __len__(self) -> int:
         return self.frames
@@ -159,6 +145,11 @@ class _Decoded:
 
     def get_frames_at(self, indices: list[int]) -> Any:
         return np.zeros((len(indices), *self.shape), dtype=np.uint8)
+
+    def get_frames_as_tensor(self, indices: list[int]) -> Any:
+        import torch
+
+        return torch.from_numpy(self.get_frames_at(indices))
 
 
 def _sglang_gemma4(case: dict[str, Any], vp: Any, frames: int, width: int, height: int) -> tuple[Any, dict[str, Any]]:

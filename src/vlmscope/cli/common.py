@@ -180,11 +180,9 @@ VideoRecipeOpt = Annotated[str, typer.Option(
     "(SGLang 0.5.23: for the Qwen families its Qwen-VL preprocessing, the same caps in 28-pixel patches, then the "
     "processor resizes again; GLM-4.1V's and GLM-4.6V's own samplers; Gemma 4's num_frames by torch.arange, timed "
     "at 24 fps; every frame for MiniCPM-V 4.6, each cut as an image; by the config's architectures, as SGLang "
-    "picks), or vllm (vLLM 0.33.0's loaders: 2 fps and "
-    "4 to 768 frames for the Qwen "
-    "families, GLM-4.1V's and GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision, "
-    "LLaVA-NeXT-Video, Gemma 4, InternVL (at its image processor's size) and MiniCPM-V 4.6 (each frame cut as "
-    "an image); the processor's own resize).")]
+    "picks), or vllm (vLLM 0.33.0's loaders: 2 fps and 4 to 768 frames for the Qwen families, GLM-4.1V's and "
+    "GLM-4.6V's samplers, 32 frames spread evenly for LLaVA-OneVision, LLaVA-NeXT-Video, Gemma 4, InternVL (at "
+    "its image processor's size) and MiniCPM-V 4.6 (each frame cut as an image); the processor's own resize).")]
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -156,7 +156,7 @@ def _loaded(recipe: str, name: str, pre: dict[str, Any], video: VideoSpec,
     """``video`` as a runtime's loader hands it to the processor (``processor``: the clip, settings over the
     model's): one that samples as the processor would under some settings (vLLM's Qwen and GLM loaders, SGLang's
     GLM one: their frame indices are the processor's sampler's, so are the timestamps), one that takes a number
-    of frames evenly, or every frame (``_uniform``), or one that samples and sizes them itself (qwen-vl-utils,
+    of frames evenly, or every frame (``loaders.uniform``), or one that samples and sizes them itself (qwen-vl-utils,
     SGLang's Qwen one: ``loaders.loader``; the timestamps follow its own frame indices)."""
     recipes = _video()["recipes"]
     runtime = recipes.get(recipe, {})
